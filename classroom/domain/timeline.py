@@ -1,0 +1,173 @@
+"""Timelines: a routine compiled to a flat list of segments with exact offsets.
+
+A timeline is what a live class runs. It is a value: built once when a class
+opens (the routine is frozen into the class), never mutated afterwards.
+
+All times are whole **milliseconds**, relative to the start of the timeline
+(the end of the lead-in countdown). Integers keep the arithmetic exact over a
+class of any length: no float rounding, no drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from classroom.domain.errors import TimelineError
+
+
+class SegmentKind(StrEnum):
+    WARMUP = "warmup"
+    WORK = "work"
+    REST = "rest"
+    TRANSITION = "transition"
+    COOLDOWN = "cooldown"
+
+
+class ScoreKind(StrEnum):
+    NONE = "none"
+    REPS = "reps"
+    ROUNDS_REPS = "rounds_reps"
+    TIME = "time"
+    LOAD = "load"
+    CALORIES = "calories"
+    DISTANCE = "distance"
+    EFFORT = "effort"
+
+
+class Level(StrEnum):
+    BEGINNER = "beginner"
+    STANDARD = "standard"
+    ADVANCED = "advanced"
+
+
+class CueKind(StrEnum):
+    """Where a cue came from; screens pick sound and look by kind."""
+
+    LEAD_IN = "lead_in"  # the countdown before the class starts
+    COUNTDOWN = "countdown"  # 3-2-1 before a segment change
+    HALFWAY = "halfway"
+    NEXT = "next"  # "next: mountain climbers", during rests
+    LAST_ROUND = "last_round"
+    AUTHORED = "authored"  # written into the routine by its author
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exercise:
+    """A move, with the variant a participant of each level performs."""
+
+    name: str
+    modifications: dict[Level, str] = field(default_factory=dict)
+    equipment: tuple[str, ...] = ()
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise TimelineError("an exercise needs a name")
+
+    def for_level(self, level: Level) -> str:
+        """The name of the move as a participant of ``level`` performs it."""
+        return self.modifications.get(level) or self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cue:
+    """Something every screen shows or plays at an instant.
+
+    ``at_ms`` is the offset from the start of the timeline, and always falls
+    inside the segment ``segment_index`` (start <= at_ms < end).
+    """
+
+    at_ms: int
+    segment_index: int
+    kind: CueKind
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.at_ms < 0:
+            raise TimelineError(f"a cue can't come before the start (at {self.at_ms} ms)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """One step of a timeline: a stretch of time with one move and one score kind.
+
+    An ``open_ended`` segment (For Time) runs until the instructor advances it;
+    its ``duration_ms`` is then the time cap.
+    """
+
+    index: int
+    name: str
+    kind: SegmentKind
+    start_ms: int
+    duration_ms: int
+    label: str = ""
+    exercise: Exercise | None = None
+    score_kind: ScoreKind = ScoreKind.NONE
+    open_ended: bool = False
+
+    def __post_init__(self) -> None:
+        if self.duration_ms <= 0:
+            raise TimelineError(f"segment {self.index} ({self.name!r}) has no duration")
+        if self.start_ms < 0:
+            raise TimelineError(f"segment {self.index} ({self.name!r}) starts before zero")
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeline:
+    """A routine compiled for a live class.
+
+    Segments tile ``[0, total_ms)`` with no gaps or overlaps; cues are sorted by
+    time. ``lead_in_ms`` is the countdown that runs before segment 0 starts.
+    """
+
+    title: str
+    segments: tuple[Segment, ...]
+    cues: tuple[Cue, ...] = ()
+    lead_in_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            raise TimelineError("a timeline needs at least one segment")
+        expected = 0
+        for i, segment in enumerate(self.segments):
+            if segment.index != i:
+                raise TimelineError(f"segment {i} is numbered {segment.index}")
+            if segment.start_ms != expected:
+                raise TimelineError(
+                    f"segment {i} starts at {segment.start_ms} ms, expected {expected} ms"
+                )
+            expected = segment.end_ms
+        previous = -1
+        for cue in self.cues:
+            if cue.at_ms < previous:
+                raise TimelineError("cues must be sorted by time")
+            previous = cue.at_ms
+            if not 0 <= cue.segment_index < len(self.segments):
+                raise TimelineError(f"cue {cue.text!r} names no segment")
+            segment = self.segments[cue.segment_index]
+            if not segment.start_ms <= cue.at_ms < segment.end_ms:
+                raise TimelineError(f"cue {cue.text!r} falls outside its segment")
+        if self.lead_in_ms < 0:
+            raise TimelineError("the lead-in can't be negative")
+
+    @property
+    def total_ms(self) -> int:
+        return self.segments[-1].end_ms
+
+    def segment_at(self, offset_ms: int) -> Segment | None:
+        """The segment running ``offset_ms`` after the start, or None past the end."""
+        if offset_ms < 0:
+            return None
+        lo, hi = 0, len(self.segments)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.segments[mid].end_ms <= offset_ms:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.segments[lo] if lo < len(self.segments) else None
