@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from classroom.domain.errors import TimelineError
+from classroom.domain.targets import Target
 
 
 class SegmentKind(StrEnum):
@@ -105,6 +106,13 @@ class Segment:
     exercise: Exercise | None = None
     score_kind: ScoreKind = ScoreKind.NONE
     open_ended: bool = False
+    target: Target | None = None
+    # A circuit segment: every team works at once, each at its own station.
+    # ``stations`` lists the station exercises in order; team ``t`` (0-based,
+    # in the order the class lists its teams) works at station
+    # ``(t + rotation) % len(stations)``. See classroom.domain.stations.
+    stations: tuple[Exercise, ...] = ()
+    rotation: int = 0
 
     def __post_init__(self) -> None:
         if self.duration_ms <= 0:
@@ -129,6 +137,11 @@ class Timeline:
     segments: tuple[Segment, ...]
     cues: tuple[Cue, ...] = ()
     lead_in_ms: int = 0
+    # Cues of the lead-in countdown. Their ``at_ms`` counts from the start of
+    # the lead-in (0 <= at_ms < lead_in_ms), and ``segment_index`` is 0: the
+    # segment they lead into. They are kept apart from ``cues`` because no
+    # segment is running yet.
+    lead_in_cues: tuple[Cue, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.segments:
