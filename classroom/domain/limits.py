@@ -31,7 +31,7 @@ MAX_TEXT = 500
 MAX_DESCRIPTION = 5_000
 """Characters in a routine's description."""
 
-MAX_CUES_PER_PART = 50
+MAX_CUES_PER_PART = 200
 """Authored cues on one segment, block or routine."""
 
 MAX_STATIONS = 50
