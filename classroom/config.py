@@ -1,0 +1,115 @@
+"""Settings, read once from ``CLASSROOM_*`` environment variables.
+
+=========================  ==================================================
+variable                   meaning (default)
+=========================  ==================================================
+CLASSROOM_DATABASE_URL     SQLAlchemy URL (SQLite file in the data directory)
+CLASSROOM_SECRET_KEY       signs sessions and tokens (required outside demo)
+CLASSROOM_HOST             address to listen on (127.0.0.1)
+CLASSROOM_PORT             port to listen on (8000)
+CLASSROOM_DATA_DIR         where the SQLite file and demo secret live (./data)
+CLASSROOM_ALLOWED_ORIGINS  extra origins allowed to open sockets (comma list)
+CLASSROOM_PUBLIC_URL       the address phones use, for QR codes (the request's)
+=========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "CLASSROOM_"
+MISSING_SECRET = (
+    "CLASSROOM_SECRET_KEY is not set: set it to a long random string "
+    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+    "or run with --demo"
+)
+
+
+class ConfigError(Exception):
+    """A setting that is missing or malformed; the message is one line for people."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    demo: bool = False
+    allowed_origins: tuple[str, ...] = field(default=())
+    public_url: str = ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        demo: bool = False,
+        host: str | None = None,
+        port: int | None = None,
+        require_secret: bool = True,
+    ) -> Settings:
+        """Read the settings; command-line values (``host``, ``port``) win over the env."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(PREFIX + name, "").strip() or default
+
+        data_dir = Path(get("DATA_DIR", "data")).expanduser()
+        raw_port = get("PORT", "8000")
+        try:
+            env_port = int(raw_port)
+        except ValueError:
+            raise ConfigError(f"CLASSROOM_PORT must be a number, not {raw_port!r}") from None
+        chosen_port = env_port if port is None else port
+        if not 0 <= chosen_port <= 65535:
+            raise ConfigError(f"the port must be between 0 and 65535, not {chosen_port}")
+
+        secret = get("SECRET_KEY")
+        if not secret:
+            if demo:
+                secret = _demo_secret(data_dir)
+            elif require_secret:
+                raise ConfigError(MISSING_SECRET)
+        elif len(secret) < 16:
+            raise ConfigError("CLASSROOM_SECRET_KEY is too short: use at least 16 characters")
+
+        database_url = get("DATABASE_URL") or default_database_url(data_dir)
+        origins = tuple(
+            o.strip().rstrip("/") for o in get("ALLOWED_ORIGINS").split(",") if o.strip()
+        )
+        return cls(
+            database_url=database_url,
+            secret_key=secret,
+            host=host or get("HOST", "127.0.0.1"),
+            port=chosen_port,
+            data_dir=data_dir,
+            demo=demo,
+            allowed_origins=origins,
+            public_url=get("PUBLIC_URL").rstrip("/"),
+        )
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'classroom.db').resolve()}"
+
+
+def _demo_secret(data_dir: Path) -> str:
+    """A secret kept in the data directory, so demo logins survive a restart."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-secret"
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret

@@ -1,0 +1,130 @@
+"""Reading and writing live classes: their frozen timeline, state and event log."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from classroom.db.models import Class, ClassEvent, Routine
+from classroom.db.routines import timeline_for
+from classroom.domain.codec import from_plain, to_plain
+from classroom.domain.events import Event
+from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
+from classroom.domain.session import LIVE, ClassState, Phase
+from classroom.domain.timeline import Timeline
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedClass:
+    id: int
+    title: str
+    timeline: Timeline
+    state: ClassState
+    last_seq: int
+
+
+def _when(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    payload: dict[str, Any] = to_plain(event)
+    payload.pop("at_ms")
+    return payload
+
+
+class ClassStore:
+    """Persistence for the class actor. Every transition is written before it is sent."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def load(self, class_id: int) -> LoadedClass | None:
+        async with self._sessions() as db:
+            row = await db.get(Class, class_id)
+            if row is None:
+                return None
+            return LoadedClass(
+                id=row.id,
+                title=row.title,
+                timeline=from_plain(Timeline, row.timeline),
+                state=from_plain(ClassState, row.state),
+                last_seq=row.last_seq,
+            )
+
+    async def live_ids(self) -> list[int]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(Class.id).where(Class.phase.in_([p.value for p in LIVE]))
+            )
+            return list(rows)
+
+    async def persist(self, class_id: int, state: ClassState, events: Sequence[Event]) -> list[int]:
+        async with self._sessions.begin() as db:
+            row = await db.get(Class, class_id, with_for_update=True)
+            if row is None:
+                raise LookupError(f"class {class_id} is gone")
+            first = row.last_seq + 1
+            seqs = list(range(first, first + len(events)))
+            db.add_all(
+                ClassEvent(
+                    class_id=class_id,
+                    seq=seq,
+                    type=event.type,
+                    at_ms=event.at_ms,
+                    payload=event_payload(event),
+                )
+                for seq, event in zip(seqs, events, strict=True)
+            )
+            if row.phase == Phase.LOBBY and state.phase != Phase.LOBBY and state.anchor_ms:
+                row.started_at = _when(state.anchor_ms)
+            if state.ended_at_ms is not None and row.ended_at is None:
+                row.ended_at = _when(state.ended_at_ms)
+            row.state = to_plain(state)
+            row.phase = state.phase.value
+            row.last_seq = first + len(events) - 1
+            return seqs
+
+    async def events_since(self, class_id: int, seq: int) -> list[ClassEvent]:
+        async with self._sessions() as db:
+            rows = await db.scalars(
+                select(ClassEvent)
+                .where(ClassEvent.class_id == class_id, ClassEvent.seq > seq)
+                .order_by(ClassEvent.seq)
+            )
+            return list(rows)
+
+
+async def open_class(db: AsyncSession, instructor_id: int, routine: Routine) -> Class:
+    """Open a class of ``routine`` in the lobby, freezing its compiled timeline."""
+    timeline = timeline_for(routine)
+    for _ in range(10):
+        code = new_join_code()
+        taken = await db.scalar(select(Class.id).where(Class.join_code == code))
+        if taken is None:
+            break
+    else:  # pragma: no cover - 31^6 codes; ten collisions in a row means a broken RNG
+        raise RuntimeError("could not find a free join code")
+    row = Class(
+        join_code=code,
+        instructor_id=instructor_id,
+        routine_id=routine.id,
+        title=routine.title,
+        timeline=to_plain(timeline),
+        phase=Phase.LOBBY.value,
+        state=to_plain(ClassState()),
+        last_seq=0,
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+def new_join_code() -> str:
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))

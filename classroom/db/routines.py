@@ -1,0 +1,102 @@
+"""Stored routines: the built-in library, an instructor's own, and compiling them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classroom.db.models import Routine
+from classroom.domain.compiler import compile_routine
+from classroom.domain.formats.text import parse_routine
+from classroom.domain.timeline import Timeline
+
+LIBRARY = Path(__file__).resolve().parent.parent / "library"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineSource:
+    slug: str
+    title: str
+    source_format: str  # "yaml", "json" or "zwo"
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineSummary:
+    row: Routine
+    minutes: int
+    segments: int
+
+
+def compile_source(source: str, source_format: str) -> Timeline:
+    """The timeline of a stored routine; raises the domain's routine errors."""
+    if source_format not in ("yaml", "json"):
+        raise ValueError(f"unknown routine format {source_format!r}")
+    return compile_routine(parse_routine(source, source_format))
+
+
+def library_sources() -> list[RoutineSource]:
+    """The built-in routines shipped in ``classroom/library``, by file name."""
+    sources = []
+    for path in sorted(LIBRARY.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        title = parse_routine(text, "yaml").title
+        sources.append(RoutineSource(path.stem, title, "yaml", text))
+    return sources
+
+
+def timeline_for(row: Routine) -> Timeline:
+    return compile_source(row.source, row.source_format)
+
+
+async def seed_builtin(db: AsyncSession, sources: Iterable[RoutineSource]) -> int:
+    """Store (or refresh) the built-in routines; returns how many were new."""
+    added = 0
+    for item in sources:
+        row = await db.scalar(
+            select(Routine).where(Routine.instructor_id.is_(None), Routine.slug == item.slug)
+        )
+        if row is None:
+            db.add(
+                Routine(
+                    instructor_id=None,
+                    slug=item.slug,
+                    title=item.title,
+                    source_format=item.source_format,
+                    source=item.source,
+                )
+            )
+            added += 1
+        elif row.source != item.source or row.title != item.title:
+            row.source, row.title = item.source, item.title
+    await db.flush()
+    return added
+
+
+async def visible_to(db: AsyncSession, instructor_id: int) -> list[RoutineSummary]:
+    """The built-in routines and the instructor's own, not archived, by title."""
+    rows = await db.scalars(
+        select(Routine)
+        .where(
+            or_(Routine.instructor_id.is_(None), Routine.instructor_id == instructor_id),
+            Routine.archived.is_(False),
+        )
+        .order_by(Routine.title)
+    )
+    summaries = []
+    for row in rows:
+        timeline = timeline_for(row)
+        minutes = round((timeline.lead_in_ms + timeline.total_ms) / 60_000)
+        summaries.append(RoutineSummary(row, minutes, len(timeline.segments)))
+    return summaries
+
+
+async def get_visible(db: AsyncSession, instructor_id: int, routine_id: int) -> Routine | None:
+    row = await db.get(Routine, routine_id)
+    if row is None or row.archived or row.instructor_id not in (None, instructor_id):
+        return None
+    return row

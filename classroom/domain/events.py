@@ -1,0 +1,48 @@
+"""Events: what a class's state machine says happened.
+
+Every event carries ``at_ms``, the wall-clock instant (epoch milliseconds) at
+which it was *scheduled* to happen, not when the shell got round to it; the
+difference is the cue's lateness, which the shell measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from classroom.domain.timeline import CueKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseChanged(Event):
+    type: ClassVar[str] = "phase"
+    phase: str
+    previous: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentStarted(Event):
+    type: ClassVar[str] = "segment"
+    index: int
+    ends_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CueFired(Event):
+    type: ClassVar[str] = "cue"
+    index: int
+    segment_index: int
+    kind: CueKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShoutOut(Event):
+    type: ClassVar[str] = "shout"
+    text: str

@@ -1,0 +1,91 @@
+"""The JSON wire format: envelopes for class events, snapshots and replies.
+
+Every server message is an object with a ``type``. Class events also carry the
+class's ``seq`` (gap-free, per class). See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from classroom.domain import session
+from classroom.domain.events import CueFired, Event, PhaseChanged, SegmentStarted, ShoutOut
+from classroom.domain.session import ClassState, Phase
+from classroom.domain.timeline import Timeline
+
+Message = dict[str, Any]
+
+
+def encode(message: Message) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def segment_view(timeline: Timeline, index: int) -> Message:
+    segment = timeline.segments[index]
+    following = timeline.segments[index + 1] if index + 1 < len(timeline.segments) else None
+    exercise = segment.exercise
+    return {
+        "index": index,
+        "count": len(timeline.segments),
+        "name": segment.name,
+        "label": segment.label,
+        "kind": segment.kind.value,
+        "score_kind": segment.score_kind.value,
+        "duration_ms": segment.duration_ms,
+        "open_ended": segment.open_ended,
+        "exercise": None
+        if exercise is None
+        else {
+            "name": exercise.name,
+            "modifications": {level.value: text for level, text in exercise.modifications.items()},
+        },
+        "next": None if following is None else following.name,
+    }
+
+
+def event_message(timeline: Timeline, seq: int, event: Event) -> Message:
+    message: Message = {"type": event.type, "seq": seq, "at": event.at_ms}
+    if isinstance(event, SegmentStarted):
+        message["segment"] = segment_view(timeline, event.index)
+        message["ends_at"] = event.ends_at_ms
+    elif isinstance(event, CueFired):
+        message.update(cue=event.index, kind=event.kind.value, text=event.text)
+    elif isinstance(event, PhaseChanged):
+        message.update(phase=event.phase, previous=event.previous)
+    elif isinstance(event, ShoutOut):
+        message["text"] = event.text
+    return message
+
+
+def snapshot(
+    *, class_id: int, title: str, timeline: Timeline, state: ClassState, seq: int, now_ms: int
+) -> Message:
+    """Everything a screen needs to draw the class as it is at ``now_ms``."""
+    segment = session.current_segment(timeline, state)
+    message: Message = {
+        "type": "snapshot",
+        "seq": seq,
+        "class_id": class_id,
+        "title": title,
+        "phase": state.phase.value,
+        "server_now": now_ms,
+        "total_ms": timeline.total_ms,
+        "segment": None if segment is None else segment_view(timeline, segment.index),
+        "ends_at": None,
+        "remaining_ms": None,
+        "starts_at": None,
+    }
+    if state.phase is Phase.COUNTDOWN:
+        message["starts_at"] = state.anchor_ms
+    elif segment is not None and state.phase in (Phase.RUNNING, Phase.PAUSED):
+        offset = state.offset_ms(now_ms) or 0
+        remaining = segment.end_ms - offset
+        message["remaining_ms"] = remaining
+        if state.phase is Phase.RUNNING and state.anchor_ms is not None:
+            message["ends_at"] = state.anchor_ms + segment.end_ms
+    return message
+
+
+def error(code: str, text: str, **extra: Any) -> Message:
+    return {"type": "error", "code": code, "message": text, **extra}

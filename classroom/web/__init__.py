@@ -1,0 +1,1 @@
+"""The web shell: pages, forms, login, and the WebSocket endpoint."""

@@ -1,0 +1,77 @@
+"""Signing in and out of the console."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from classroom.db.models import Instructor
+from classroom.web import auth
+from classroom.web.csrf import checked_form
+from classroom.web.templating import render
+from classroom.web.throttle import TOO_MANY_ATTEMPTS
+
+
+def _safe_next(value: object) -> str:
+    """Only same-site paths, so the login form can't redirect off-site."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/console"
+
+
+async def require_instructor(request: Request) -> Instructor:
+    """The signed-in instructor, or a redirect to the sign-in page."""
+    async with request.app.state.sessions() as db:
+        instructor = await auth.signed_in(db, request)
+    if instructor is None:
+        target = quote(request.url.path)
+        raise HTTPException(303, headers={"Location": f"/login?next={target}"})
+    return instructor
+
+
+async def login_page(request: Request) -> Response:
+    return render(
+        request, "pages/login.html", {"next": _safe_next(request.query_params.get("next"))}
+    )
+
+
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    email = auth.normalize_email(str(form.get("email", "")))
+    password = str(form.get("password", ""))
+    target = _safe_next(form.get("next"))
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    now = time.monotonic()
+
+    def refuse(message: str, status: int) -> Response:
+        context = {"next": target, "email": email, "error": message}
+        return render(request, "pages/login.html", context, status_code=status)
+
+    if throttle.retry_after(email, address, now) > 0:
+        return refuse(TOO_MANY_ATTEMPTS, 429)
+    async with request.app.state.sessions.begin() as db:
+        instructor = await auth.authenticate(db, email, password)
+        if instructor is None:
+            throttle.failed(email, address, now)
+            return refuse(auth.BAD_CREDENTIALS, 400)
+        throttle.succeeded(email)
+        token = await auth.open_session(db, instructor)
+    response = RedirectResponse(target, status_code=303)
+    auth.set_session_cookie(response, request, token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    token = request.cookies.get(auth.COOKIE)
+    if token:
+        async with request.app.state.sessions.begin() as db:
+            await auth.close_session(db, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.COOKIE)
+    return response

@@ -1,0 +1,94 @@
+"""The application: ``create_app(settings)`` wires routes, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from classroom.config import Settings
+from classroom.db.classes import ClassStore
+from classroom.db.engine import make_engine, make_sessionmaker
+from classroom.db.migrate import head_revision
+from classroom.hub.hub import Hub
+from classroom.live.clock import Clock, MonotonicClock
+from classroom.live.registry import ClassRegistry
+from classroom.resources import STATIC
+from classroom.web import accounts, console, display, health, participants, sockets
+from classroom.web.csrf import CSRFMiddleware
+from classroom.web.templating import render
+from classroom.web.throttle import LoginThrottle
+from classroom.web.tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+
+async def landing(request: Request) -> Response:
+    return render(request, "pages/landing.html")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (301, 302, 303, 307, 308):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        hub = Hub()
+        registry = ClassRegistry(ClassStore(sessions), hub, clock or MonotonicClock())
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.hub = hub
+        app.state.registry = registry
+        resumed = await registry.resume_live()
+        if resumed:
+            log.info("resumed %d live classes", len(resumed))
+        try:
+            yield
+        finally:
+            await registry.close()
+            await engine.dispose()
+
+    routes = [
+        Route("/", landing),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/login", accounts.login_page, methods=["GET"]),
+        Route("/login", accounts.login, methods=["POST"]),
+        Route("/logout", accounts.logout, methods=["POST"]),
+        Route("/console", console.home),
+        Route("/console/classes", console.open_class, methods=["POST"]),
+        Route("/console/classes/{class_id:int}", console.class_page),
+        Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
+        Route("/join", participants.join_page, methods=["GET"]),
+        Route("/join", participants.join, methods=["POST"]),
+        Route("/j/{code}", participants.join_page),
+        Route("/play/{class_id:int}", participants.play_page),
+        Route("/display/{class_id:int}", display.display_page),
+        WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(CSRFMiddleware, secret=settings.secret_key)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = Tokens(settings.secret_key)
+    app.state.login_throttle = LoginThrottle()
+    app.state.schema_head = head_revision()
+    return app

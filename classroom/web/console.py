@@ -1,0 +1,128 @@
+"""The instructor's console: routines to open, a class's lobby and controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from markupsafe import escape
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from classroom.db import classes as class_db
+from classroom.db import routines as routine_db
+from classroom.db.models import Class, Instructor, Participant
+from classroom.domain.commands import COMMANDS_BY_NAME, Command, Shout
+from classroom.domain.errors import CommandRejected, DomainError
+from classroom.domain.session import TERMINAL, Phase
+from classroom.web.accounts import require_instructor
+from classroom.web.csrf import checked_form
+from classroom.web.templating import render
+
+UNKNOWN_COMMAND = "That isn't a class control."
+UNKNOWN_ROUTINE = "Pick a routine from the list."
+
+
+def public_base(request: Request) -> str:
+    configured: str = request.app.state.settings.public_url
+    return configured or str(request.base_url).rstrip("/")
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code of ``url``, sized by CSS."""
+    code = segno.make(url, error="m")
+    svg: str = code.svg_inline(scale=1, border=2, dark="#000", light="#fff", omitsize=True)
+    return svg
+
+
+async def _owned_class(request: Request, instructor: Instructor) -> Class:
+    try:
+        class_id = int(request.path_params["class_id"])
+    except (KeyError, ValueError):
+        raise HTTPException(404, "No such class.") from None
+    async with request.app.state.sessions() as db:
+        row = await db.get(Class, class_id)
+    if row is None or row.instructor_id != instructor.id:
+        raise HTTPException(404, "No such class.")
+    return row
+
+
+async def home(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    async with request.app.state.sessions() as db:
+        routines = await routine_db.visible_to(db, instructor.id)
+        rows = await db.scalars(
+            select(Class)
+            .where(Class.instructor_id == instructor.id)
+            .order_by(Class.created_at.desc())
+            .limit(20)
+        )
+        recent = list(rows)
+    context = {"instructor": instructor, "routines": routines, "classes": recent}
+    return render(request, "pages/console.html", context)
+
+
+async def open_class(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    form = await checked_form(request)
+    try:
+        routine_id = int(str(form.get("routine_id", "")))
+    except ValueError:
+        raise HTTPException(400, UNKNOWN_ROUTINE) from None
+    async with request.app.state.sessions.begin() as db:
+        routine = await routine_db.get_visible(db, instructor.id, routine_id)
+        if routine is None:
+            raise HTTPException(400, UNKNOWN_ROUTINE)
+        row = await class_db.open_class(db, instructor.id, routine)
+    return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
+
+
+async def class_page(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    row = await _owned_class(request, instructor)
+    base = public_base(request)
+    join_url = f"{base}/j/{row.join_code}"
+    display_url = f"{base}/display/{row.id}?token={request.app.state.tokens.display(row.id)}"
+    async with request.app.state.sessions() as db:
+        count = await db.scalar(
+            select(func.count()).select_from(Participant).where(Participant.class_id == row.id)
+        )
+    context: dict[str, Any] = {
+        "instructor": instructor,
+        "cls": row,
+        "join_url": join_url,
+        "display_url": display_url,
+        "qr": qr_svg(join_url),
+        "participant_count": count,
+        "ended": Phase(row.phase) in TERMINAL,
+        "socket_url": f"/ws/classes/{row.id}",
+    }
+    return render(request, "pages/console_class.html", context)
+
+
+def _command_from(form: Any) -> Command:
+    name = str(form.get("command", ""))
+    if name == "shout":
+        return Shout(text=str(form.get("text", "")))
+    cls = COMMANDS_BY_NAME.get(name)
+    if cls is None or cls is Shout:
+        raise HTTPException(400, UNKNOWN_COMMAND)
+    return cls()
+
+
+async def command(request: Request) -> Response:
+    """Apply a control (start, pause, …). Answers with a fragment saying what happened."""
+    instructor = await require_instructor(request)
+    row = await _owned_class(request, instructor)
+    form = await checked_form(request)
+    try:
+        control = _command_from(form)
+        await request.app.state.registry.submit(row.id, control)
+    except (CommandRejected, DomainError) as exc:
+        message = str(exc)
+        return HTMLResponse(f'<p class="notice error" role="alert">{escape(message)}</p>', 409)
+    if request.headers.get("hx-request"):
+        return HTMLResponse("", 200)
+    return RedirectResponse(f"/console/classes/{row.id}", status_code=303)

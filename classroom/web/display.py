@@ -1,0 +1,36 @@
+"""The wall display of a class, opened with the display link from the console."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from classroom.db.models import Class
+from classroom.web.console import public_base, qr_svg
+from classroom.web.templating import render
+from classroom.web.tokens import TokenError
+
+
+async def display_page(request: Request) -> Response:
+    class_id = int(request.path_params["class_id"])
+    token = request.query_params.get("token", "")
+    try:
+        grant = request.app.state.tokens.verify(token, class_id)
+    except TokenError as exc:
+        return render(request, "pages/error.html", {"message": f"Display: {exc}."}, 403)
+    if grant.role != "display":
+        return render(
+            request, "pages/error.html", {"message": "Display: this link is not valid."}, 403
+        )
+    async with request.app.state.sessions() as db:
+        row = await db.get(Class, class_id)
+    if row is None:
+        return render(request, "pages/error.html", {"message": "No such class."}, 404)
+    join_url = f"{public_base(request)}/j/{row.join_code}"
+    context = {
+        "cls": row,
+        "join_url": join_url,
+        "qr": qr_svg(join_url),
+        "socket_url": f"/ws/classes/{class_id}?token={token}",
+    }
+    return render(request, "pages/display.html", context)

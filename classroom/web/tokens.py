@@ -1,0 +1,60 @@
+"""Signed tokens for screens that have no login: participants and displays.
+
+A token names its role and the one class it opens; it is signed with the
+server's secret (itsdangerous), so it can't be forged or moved to another class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+Role = Literal["participant", "display"]
+PARTICIPANT_MAX_AGE = 24 * 3600
+DISPLAY_MAX_AGE = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    role: Role
+    class_id: int
+    participant_id: int | None = None
+
+
+class TokenError(Exception):
+    """A token that is forged, expired, malformed, or for another class."""
+
+
+class Tokens:
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="classroom.screen-token")
+
+    def participant(self, class_id: int, participant_id: int) -> str:
+        return self._serializer.dumps({"r": "participant", "c": class_id, "p": participant_id})
+
+    def display(self, class_id: int) -> str:
+        return self._serializer.dumps({"r": "display", "c": class_id})
+
+    def verify(self, token: str, class_id: int) -> Grant:
+        """The grant ``token`` gives for ``class_id``; raises :class:`TokenError`."""
+        try:
+            data, _ = self._serializer.loads_unsafe(token)
+            role = data.get("r") if isinstance(data, dict) else None
+            max_age = DISPLAY_MAX_AGE if role == "display" else PARTICIPANT_MAX_AGE
+            data = self._serializer.loads(token, max_age=max_age)
+        except SignatureExpired:
+            raise TokenError("this link has expired") from None
+        except BadSignature:
+            raise TokenError("this link is not valid") from None
+        if not isinstance(data, dict) or data.get("r") not in ("participant", "display"):
+            raise TokenError("this link is not valid")
+        if data.get("c") != class_id:
+            raise TokenError("this link is for another class")
+        if data["r"] == "participant":
+            participant = data.get("p")
+            if not isinstance(participant, int):
+                raise TokenError("this link is not valid")
+            return Grant("participant", class_id, participant)
+        return Grant("display", class_id)

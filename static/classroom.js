@@ -1,0 +1,213 @@
+// classroom's screen client: what htmx can't do on its own.
+//
+// - keeps one WebSocket per screen, reconnecting with a capped, jittered delay;
+// - estimates this device's offset to the server clock (NTP-style ping/pong,
+//   keeping the sample with the smallest round trip);
+// - ticks the countdown locally from the server's deadline, so the server never
+//   has to push a message per second;
+// - shows cues and the connection state.
+// See docs/protocol.md for the messages.
+
+const TICK_MS = 100;
+const RESYNC_MS = 30_000;
+const SYNC_SAMPLES = 5;
+
+const pad = (n) => String(n).padStart(2, "0");
+
+export function formatRemaining(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  return hours ? `${hours}:${pad(minutes)}:${pad(seconds)}` : `${minutes}:${pad(seconds)}`;
+}
+
+export function reconnectDelay(attempt, base = 500, cap = 5000) {
+  const ceiling = Math.min(cap, base * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+class ClassScreen {
+  constructor(root) {
+    this.root = root;
+    this.url = new URL(root.dataset.socket, location.href);
+    this.url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    this.level = root.dataset.level || "standard";
+    this.timer = root.querySelector("[data-timer]");
+    this.connection = document.querySelector("[data-connection]");
+    this.offsetMs = 0;
+    this.bestRtt = Infinity;
+    this.view = null;
+    this.attempt = 0;
+    this.pingId = 0;
+    this.sent = new Map();
+    setInterval(() => this.render(), TICK_MS);
+    setInterval(() => this.sync(), RESYNC_MS);
+  }
+
+  serverNow() {
+    return Date.now() + this.offsetMs;
+  }
+
+  field(name) {
+    return this.timer?.querySelector(`[data-field="${name}"]`);
+  }
+
+  connect() {
+    this.setConnection("connecting", "Connecting…");
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.bestRtt = Infinity;
+      this.setConnection("live", "Live");
+      this.sync();
+    };
+    ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      const delay = reconnectDelay(this.attempt++);
+      this.setConnection("reconnecting", "Reconnecting…");
+      setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  send(message) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  sync() {
+    for (let i = 0; i < SYNC_SAMPLES; i++) {
+      setTimeout(() => {
+        const id = `p${++this.pingId}`;
+        this.sent.set(id, performance.now());
+        this.send({ type: "ping", id, t: Date.now() });
+      }, i * 120);
+    }
+  }
+
+  receive(message) {
+    switch (message.type) {
+      case "pong": return this.pong(message);
+      case "snapshot":
+        this.view = { ...message, receivedAt: Date.now() };
+        if (typeof message.server_now === "number" && this.bestRtt === Infinity) {
+          this.offsetMs = message.server_now - Date.now();
+        }
+        break;
+      case "phase":
+        if (!this.view) return;
+        this.view.phase = message.phase;
+        if (message.phase === "paused") {
+          this.view.remaining_ms = this.view.ends_at - message.at;
+          this.view.ends_at = null;
+        }
+        if (message.phase === "finished" || message.phase === "cancelled") this.view.ends_at = null;
+        break;
+      case "segment":
+        if (!this.view) return;
+        this.view.segment = message.segment;
+        this.view.ends_at = message.ends_at;
+        this.view.starts_at = null;
+        if (this.view.phase !== "running") this.view.phase = "running";
+        break;
+      case "cue":
+      case "shout":
+        this.showCue(message.text);
+        break;
+      case "error":
+        console.warn("classroom:", message.code, message.message);
+        return;
+      default:
+        return;
+    }
+    if (typeof message.seq === "number" && this.view) this.view.seq = message.seq;
+    this.render();
+    document.dispatchEvent(new CustomEvent("classroom:message", { detail: message }));
+  }
+
+  pong(message) {
+    const sentAt = this.sent.get(message.id);
+    this.sent.delete(message.id);
+    if (sentAt === undefined || typeof message.server_now !== "number") return;
+    const rtt = performance.now() - sentAt;
+    if (rtt <= this.bestRtt) {
+      this.bestRtt = rtt;
+      this.offsetMs = message.server_now + rtt / 2 - Date.now();
+    }
+  }
+
+  remainingMs() {
+    const view = this.view;
+    if (!view) return null;
+    if (view.phase === "countdown" && view.starts_at) return view.starts_at - this.serverNow();
+    if (view.phase === "running" && view.ends_at) return view.ends_at - this.serverNow();
+    if (view.phase === "paused") return view.remaining_ms;
+    return null;
+  }
+
+  render() {
+    const view = this.view;
+    if (!view || !this.timer) return;
+    const segment = view.segment;
+    this.timer.dataset.phase = view.phase;
+    this.timer.dataset.kind = segment?.kind ?? "";
+    this.root.dataset.phase = view.phase;
+    const names = {
+      lobby: "Waiting for the instructor to start",
+      countdown: "Get ready",
+      finished: "Class finished — great work!",
+      cancelled: "This class was cancelled",
+    };
+    const showSegment = segment && (view.phase === "running" || view.phase === "paused");
+    this.setText("segment", showSegment ? segment.name : names[view.phase] ?? "");
+    const move = showSegment && segment.exercise
+      ? segment.exercise.modifications?.[this.level] || segment.exercise.name
+      : "";
+    this.setText("move", move && move !== segment.name ? move : "");
+    let label = showSegment ? segment.label || `Segment ${segment.index + 1} of ${segment.count}` : "";
+    if (view.phase === "paused") label = "Paused";
+    this.setText("label", label);
+    const remaining = this.remainingMs();
+    this.setText("countdown", remaining === null ? "--:--" : formatRemaining(remaining));
+    const nextLine = this.field("next-line");
+    if (nextLine) nextLine.hidden = !(showSegment && segment.next);
+    this.setText("next", showSegment && segment.next ? segment.next : "");
+  }
+
+  setText(name, text) {
+    const el = this.field(name);
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  showCue(text) {
+    const el = this.field("cue");
+    if (!el) return;
+    el.textContent = text;
+    clearTimeout(this.cueTimer);
+    this.cueTimer = setTimeout(() => { el.textContent = ""; }, 4000);
+  }
+
+  setConnection(state, text) {
+    if (!this.connection) return;
+    this.connection.dataset.connection = state;
+    this.connection.textContent = text;
+  }
+}
+
+const root = document.querySelector("[data-socket]");
+if (root) {
+  const screen = new ClassScreen(root);
+  window.classroomScreen = screen;
+  screen.connect();
+}
+
+if (window.htmx) {
+  // Show the server's refusal of a control (409) instead of dropping it.
+  window.htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "409", swap: true, error: false },
+    { code: "...", swap: false, error: true },
+  ];
+}

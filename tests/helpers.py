@@ -1,0 +1,67 @@
+"""Small steps the web tests share: sign in, open a class, join it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import INSTRUCTOR_EMAIL, INSTRUCTOR_PASSWORD
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def csrf(client: httpx.AsyncClient, path: str) -> str:
+    page = await client.get(path)
+    match = CSRF.search(page.text)
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+async def sign_in(
+    client: httpx.AsyncClient,
+    email: str = INSTRUCTOR_EMAIL,
+    password: str = INSTRUCTOR_PASSWORD,
+) -> httpx.Response:
+    token = await csrf(client, "/login")
+    return await client.post(
+        "/login", data={"csrf_token": token, "email": email, "password": password, "next": "/console"}
+    )
+
+
+async def open_class(client: httpx.AsyncClient) -> int:
+    """Open a class of the first routine on the console; returns its id."""
+    page = await client.get("/console")
+    routine_id = re.search(r'name="routine_id" value="(\d+)"', page.text)
+    assert routine_id, "no routine to open"
+    token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+    response = await client.post(
+        "/console/classes", data={"csrf_token": token, "routine_id": routine_id.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+async def join_code(client: httpx.AsyncClient, class_id: int) -> str:
+    page = await client.get(f"/console/classes/{class_id}")
+    match = re.search(r"data-join-code>([A-Z0-9]+)<", page.text)
+    assert match
+    return match.group(1)
+
+
+async def command(client: httpx.AsyncClient, class_id: int, name: str) -> httpx.Response:
+    token = await csrf(client, f"/console/classes/{class_id}")
+    return await client.post(
+        f"/console/classes/{class_id}/commands",
+        data={"csrf_token": token, "command": name},
+        headers={"HX-Request": "true"},
+    )
+
+
+async def join(
+    client: httpx.AsyncClient, code: str, nickname: str, level: str = "standard"
+) -> httpx.Response:
+    token = await csrf(client, "/join")
+    return await client.post(
+        "/join", data={"csrf_token": token, "code": code, "nickname": nickname, "level": level}
+    )
