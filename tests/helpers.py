@@ -25,7 +25,8 @@ async def sign_in(
 ) -> httpx.Response:
     token = await csrf(client, "/login")
     return await client.post(
-        "/login", data={"csrf_token": token, "email": email, "password": password, "next": "/console"}
+        "/login",
+        data={"csrf_token": token, "email": email, "password": password, "next": "/console"},
     )
 
 

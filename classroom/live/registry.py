@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -62,7 +63,7 @@ class ClassRegistry:
         self._seqs[loaded.id] = loaded.last_seq
         task = asyncio.create_task(actor.run(), name=f"class-{loaded.id}")
         self._tasks[loaded.id] = task
-        task.add_done_callback(lambda t, cid=loaded.id: self._ended(cid, t))
+        task.add_done_callback(functools.partial(self._ended, loaded.id))
         return actor
 
     def _ended(self, class_id: int, task: asyncio.Task[None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -42,6 +43,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
 
 
+async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> None:
+    """Resume the classes that were live; while the database isn't ready, keep trying.
+
+    The server starts either way, so ``/readyz`` can say what is wrong.
+    """
+    while True:
+        try:
+            resumed = await registry.resume_live()
+        except Exception as exc:
+            log.warning("can't resume live classes yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(retry_s)
+            continue
+        if resumed:
+            log.info("resumed %d live classes", len(resumed))
+        return
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -53,12 +71,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         app.state.sessions = sessions
         app.state.hub = hub
         app.state.registry = registry
-        resumed = await registry.resume_live()
-        if resumed:
-            log.info("resumed %d live classes", len(resumed))
+        resuming = asyncio.create_task(resume_when_ready(registry), name="resume-classes")
         try:
             yield
         finally:
+            resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resuming
             await registry.close()
             await engine.dispose()
 

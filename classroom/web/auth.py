@@ -7,6 +7,7 @@ database opens no console. Signing out deletes the row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,12 @@ PASSWORD_TOO_SHORT = "Passwords need at least 10 characters."
 MIN_PASSWORD = 10
 
 hasher = PasswordHasher()
-# Verified against when the email is unknown, so both failures take as long.
-_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both failures take as long."""
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
 def normalize_email(email: str) -> str:
@@ -62,7 +67,7 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> Instructo
     instructor = await db.scalar(
         select(Instructor).where(Instructor.email == normalize_email(email))
     )
-    stored = instructor.password_hash if instructor is not None else _DUMMY_HASH
+    stored = instructor.password_hash if instructor is not None else _dummy_hash()
     try:
         hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -43,7 +43,7 @@ async def _owned_class(request: Request, instructor: Instructor) -> Class:
     except (KeyError, ValueError):
         raise HTTPException(404, "No such class.") from None
     async with request.app.state.sessions() as db:
-        row = await db.get(Class, class_id)
+        row: Class | None = await db.get(Class, class_id)
     if row is None or row.instructor_id != instructor.id:
         raise HTTPException(404, "No such class.")
     return row

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,7 @@ async def class_socket(websocket: WebSocket) -> None:
         writer.cancel()
 
 
-async def _answer(app: Any, screen: Screen, message: dict[str, Any]) -> wire.Message | None:
+async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.Message | None:
     text = message.get("text")
     if text is None:
         return wire.error("binary_frame", "Send JSON text frames, not binary ones.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+from typing import Any
 
 import httpx
 import websockets
@@ -13,13 +13,13 @@ from tests.conftest import LiveServer
 from tests.helpers import command, join, join_code, open_class, sign_in
 
 
-async def recv_until(ws: websockets.ClientConnection, type_: str, timeout: float = 5) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        message = json.loads(await asyncio.wait_for(ws.recv(), left))
-        if message["type"] == type_:
-            return message
+async def recv_until(ws: websockets.ClientConnection, type_: str) -> dict[str, Any]:
+    """The next message of ``type_``, skipping others; gives up after 5 s."""
+    async with asyncio.timeout(5):
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if message["type"] == type_:
+                return message
 
 
 async def test_console_opens_a_class_a_phone_joins_and_start_reaches_every_screen(
