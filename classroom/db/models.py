@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -80,7 +81,17 @@ class Routine(Base):
     """A reusable workout, kept as its source text (YAML, JSON or .zwo)."""
 
     __tablename__ = "routines"
-    __table_args__ = (UniqueConstraint("instructor_id", "slug"),)
+    __table_args__ = (
+        UniqueConstraint("instructor_id", "slug"),
+        # NULLs are distinct in the constraint above, so built-ins need their own.
+        Index(
+            "uq_routines_builtin_slug",
+            "slug",
+            unique=True,
+            sqlite_where=text("instructor_id IS NULL"),
+            postgresql_where=text("instructor_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instructor_id: Mapped[int | None] = mapped_column(

@@ -79,6 +79,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_routines_instructor_id"), ["instructor_id"], unique=False
         )
+        batch_op.create_index(
+            "uq_routines_builtin_slug",
+            ["slug"],
+            unique=True,
+            sqlite_where=sa.text("instructor_id IS NULL"),
+            postgresql_where=sa.text("instructor_id IS NULL"),
+        )
 
     op.create_table(
         "classes",
@@ -217,6 +224,11 @@ def downgrade() -> None:
 
     op.drop_table("classes")
     with op.batch_alter_table("routines", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_routines_builtin_slug",
+            sqlite_where=sa.text("instructor_id IS NULL"),
+            postgresql_where=sa.text("instructor_id IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_routines_instructor_id"))
 
     op.drop_table("routines")
