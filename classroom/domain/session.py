@@ -56,6 +56,7 @@ class ClassState:
     paused_offset_ms: int | None = None
     segment_index: int = -1
     next_cue: int = 0
+    next_lead_in_cue: int = 0
     ended_at_ms: int | None = None
 
     def offset_ms(self, now_ms: int) -> int | None:
@@ -161,8 +162,24 @@ def tick(timeline: Timeline, state: ClassState, now: int) -> Outcome:
     offset = now - anchor
     events: list[Event] = []
     if state.phase is Phase.COUNTDOWN:
+        lead_in_start = anchor - timeline.lead_in_ms
+        cues_due = timeline.lead_in_cues
+        fired = state.next_lead_in_cue
+        while fired < len(cues_due) and lead_in_start + cues_due[fired].at_ms <= now:
+            cue = cues_due[fired]
+            events.append(
+                CueFired(
+                    at_ms=lead_in_start + cue.at_ms,
+                    index=fired,
+                    segment_index=cue.segment_index,
+                    kind=cue.kind,
+                    text=cue.text,
+                )
+            )
+            fired += 1
+        state = replace(state, next_lead_in_cue=fired)
         if offset < 0:
-            return Outcome(state)
+            return Outcome(state, events)
         first = timeline.segments[0]
         events.append(PhaseChanged(at_ms=anchor, phase=Phase.RUNNING, previous=Phase.COUNTDOWN))
         events.append(SegmentStarted(at_ms=anchor, index=0, ends_at_ms=anchor + first.end_ms))
@@ -216,6 +233,9 @@ def next_deadline(timeline: Timeline, state: ClassState) -> int | None:
     if state.anchor_ms is None:
         return None
     if state.phase is Phase.COUNTDOWN:
+        if state.next_lead_in_cue < len(timeline.lead_in_cues):
+            cue = timeline.lead_in_cues[state.next_lead_in_cue]
+            return min(state.anchor_ms, state.anchor_ms - timeline.lead_in_ms + cue.at_ms)
         return state.anchor_ms
     if state.phase is not Phase.RUNNING:
         return None

@@ -167,3 +167,26 @@ def test_ticking_in_any_steps_fires_each_cue_once_in_order_never_early(steps: li
     due = [c for c in tl.cues if T0 + c.at_ms <= now]
     assert [e.index for e in fired] == list(range(len(due)))
     assert [e.at_ms for e in fired] == [T0 + c.at_ms for c in due]
+
+
+def test_lead_in_cues_fire_during_the_countdown_at_their_instants() -> None:
+    base = timeline(lead_in_ms=3000)
+    tl = Timeline(
+        title=base.title,
+        segments=base.segments,
+        cues=base.cues,
+        lead_in_ms=3000,
+        lead_in_cues=tuple(
+            Cue(at_ms=at, segment_index=0, kind=CueKind.LEAD_IN, text=text)
+            for at, text in ((0, "3"), (1000, "2"), (2000, "1"))
+        ),
+    )
+    counting = session.handle(tl, ClassState(), cmd.Start(), T0)
+    assert [e.text for e in counting.events if isinstance(e, CueFired)] == ["3"]
+    assert session.next_deadline(tl, counting.state) == T0 + 1000
+    later = session.tick(tl, counting.state, T0 + 2500)
+    assert [(e.at_ms, e.text) for e in later.events] == [(T0 + 1000, "2"), (T0 + 2000, "1")]
+    assert session.next_deadline(tl, later.state) == T0 + 3000
+    running = session.tick(tl, later.state, T0 + 3000)
+    assert running.state.phase is Phase.RUNNING
+    assert not any(isinstance(e, CueFired) for e in running.events)
