@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from classroom import __version__
 from classroom.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from classroom.domain.timeline import Timeline
+    from classroom.routine_files import LoadedRoutine
 
 log = logging.getLogger("classroom")
 
@@ -36,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+
+    routine = commands.add_parser("routine", help="check or import routine files")
+    routine_commands = routine.add_subparsers(
+        dest="routine_command", metavar="ACTION", required=True
+    )
+    check = routine_commands.add_parser(
+        "check", help="validate a YAML, JSON or .zwo routine and print its timeline"
+    )
+    check.add_argument("path")
+    check.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    store = routine_commands.add_parser("import", help="store a routine for an instructor")
+    store.add_argument("path")
+    store.add_argument("--instructor", required=True, metavar="EMAIL")
     return parser
 
 
@@ -60,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "create-instructor":
         return create_instructor(settings, args.email, args.name, args.password_stdin)
+    if args.command == "routine" and args.routine_command == "check":
+        return check_routine(args.path, as_json=args.json)
+    if args.command == "routine" and args.routine_command == "import":
+        return import_routine(settings, args.path, args.instructor)
     raise AssertionError(args.command)  # argparse only lets known commands through
 
 
@@ -124,6 +148,88 @@ def create_instructor(settings: Settings, email: str, name: str, from_stdin: boo
         print(f"classroom: {exc}", file=sys.stderr)
         return 1
     print(f"classroom: created instructor {email.strip().lower()}")
+    return 0
+
+
+def _load_timeline(path: str) -> tuple[LoadedRoutine, Timeline] | None:
+    """Read and compile a routine file; print every problem and return None if it fails."""
+    from classroom.domain.compiler import compile_routine
+    from classroom.domain.errors import RoutineError, RoutineFormatError
+    from classroom.routine_files import read_routine
+
+    try:
+        loaded = read_routine(path)
+        return loaded, compile_routine(loaded.routine)
+    except RoutineFormatError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+    except RoutineError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+    return None
+
+
+def check_routine(path: str, *, as_json: bool) -> int:
+    from classroom.routine_files import timeline_data, timeline_text
+
+    result = _load_timeline(path)
+    if result is None:
+        return 1
+    loaded, timeline = result
+    for warning in loaded.warnings:
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(timeline_data(timeline), ensure_ascii=False))
+    else:
+        print(timeline_text(timeline), end="")
+    return 0
+
+
+def import_routine(settings: Settings, path: str, email: str) -> int:
+    from classroom.domain.formats.writer import dump_yaml
+
+    result = _load_timeline(path)
+    if result is None:
+        return 1
+    loaded, _ = result
+    if loaded.format == "zwo":
+        source_format, source = "yaml", dump_yaml(loaded.routine)
+    else:
+        source_format = loaded.format
+        source = Path(path).read_text(encoding="utf-8-sig")
+
+    async def run() -> str | None:
+        from sqlalchemy import select
+
+        from classroom.db.engine import make_engine, make_sessionmaker
+        from classroom.db.models import Instructor
+        from classroom.db.routines import store_routine
+        from classroom.web.auth import normalize_email
+
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine).begin() as db:
+                instructor = await db.scalar(
+                    select(Instructor).where(Instructor.email == normalize_email(email))
+                )
+                if instructor is None:
+                    return None
+                row = await store_routine(
+                    db, instructor.id, loaded.routine.title, source_format, source
+                )
+                return row.slug
+        finally:
+            await engine.dispose()
+
+    if settings.is_sqlite:
+        prepare_database(settings)
+    slug = asyncio.run(run())
+    if slug is None:
+        print(f"classroom: no instructor has the email {email}", file=sys.stderr)
+        return 1
+    for warning in loaded.warnings:
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    print(f"classroom: stored {loaded.routine.title!r} as {slug}")
     return 0
 
 

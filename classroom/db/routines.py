@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,4 +110,33 @@ async def get_visible(db: AsyncSession, instructor_id: int, routine_id: int) -> 
     row = await db.get(Routine, routine_id)
     if row is None or row.archived or row.instructor_id not in (None, instructor_id):
         return None
+    return row
+
+
+def slugify(title: str) -> str:
+    words = re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", title).lower())
+    return "-".join(words)[:60].strip("-") or "routine"
+
+
+async def store_routine(
+    db: AsyncSession, instructor_id: int, title: str, source_format: str, source: str
+) -> Routine:
+    """Save an instructor's routine under a slug of its title not yet taken."""
+    compile_source(source, source_format)  # refuse what can't run, before storing it
+    base = slugify(title)
+    slug, n = base, 1
+    while await db.scalar(
+        select(Routine.id).where(Routine.instructor_id == instructor_id, Routine.slug == slug)
+    ):
+        n += 1
+        slug = f"{base}-{n}"
+    row = Routine(
+        instructor_id=instructor_id,
+        slug=slug,
+        title=title,
+        source_format=source_format,
+        source=source,
+    )
+    db.add(row)
+    await db.flush()
     return row

@@ -23,7 +23,7 @@ from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
 from classroom.resources import STATIC
-from classroom.web import accounts, console, display, health, participants, sockets
+from classroom.web import accounts, console, display, health, participants, routines, sockets
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.templating import render
 from classroom.web.throttle import LoginThrottle
@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/console/classes", console.open_class, methods=["POST"]),
         Route("/console/classes/{class_id:int}", console.class_page),
         Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
+        *routines.routes,
         Route("/join", participants.join_page, methods=["GET"]),
         Route("/join", participants.join, methods=["POST"]),
         Route("/j/{code}", participants.join_page),
