@@ -333,6 +333,8 @@ def test_duplicate_keys_are_refused() -> None:
 
 def test_python_tags_are_refused() -> None:
     found = problems("title: !!python/object/apply:os.system ['echo hi']\nblocks: []\n")
+    assert found[0].message.startswith("YAML tags such as")
+    found = problems("title: !!python/name:os.system\nblocks: []\n")
     assert found[0].message.startswith("this isn't valid YAML")
 
 

@@ -28,6 +28,7 @@ from classroom.domain.limits import MAX_TEXT_DEPTH
 ALIASES_REFUSED = (
     "YAML anchors and aliases (& and *) aren't allowed in a routine; write each part out in full"
 )
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 TOO_DEEP = f"the text is nested more than {MAX_TEXT_DEPTH} levels deep"
 
 
@@ -101,6 +102,8 @@ def _convert(
     loader: _Loader, node: yaml.Node, path: str, lines: dict[str, int], problems: list[Problem]
 ) -> object:
     lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise _Refused(f"YAML tags such as {node.tag!r} aren't allowed", node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, object] = {}
         for key_node, value_node in node.value:
