@@ -45,6 +45,11 @@ from classroom.domain.timeline import SegmentKind
 RECOVERY_BELOW = 0.6
 """A steady state under this fraction of FTP is a recovery (a rest segment)."""
 
+_ATTRIBUTE_NAMES = {
+    "duration": "Duration",
+    "onduration": "OnDuration",
+    "offduration": "OffDuration",
+}
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _BARE_AMPERSAND = re.compile(r"&(?!(?:#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);)")
 
@@ -272,11 +277,12 @@ class _Importer:
             return None
         seconds = round(value)
         if seconds < 0 or (seconds == 0 and not allow_zero):
-            name = key.replace("duration", "Duration").replace("on", "On").replace("off", "Off")
+            name = _ATTRIBUTE_NAMES.get(key, key)
             self.problems.append(Problem(path, f"{name} must be positive, not {value:g}"))
             return None
         if seconds * 1000 > limits.MAX_SEGMENT_MS:
-            self.problems.append(Problem(path, f"{key} of {value:g} seconds is too long"))
+            name = _ATTRIBUTE_NAMES.get(key, key)
+            self.problems.append(Problem(path, f"{name} of {value:g} seconds is too long"))
             return None
         return seconds * 1000
 
