@@ -95,7 +95,7 @@ def test_timeline_data_is_json_with_seconds() -> None:
     first, station = data["segments"][0], data["segments"][1]
     assert {k: first[k] for k in ("index", "name", "kind", "start", "duration")} == {
         "index": 0,
-        "name": "Partner mirror drill",
+        "name": "Team warm-up",
         "kind": "warmup",
         "start": 0,
         "duration": 300,
