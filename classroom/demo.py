@@ -12,6 +12,7 @@ from classroom.db import classes as class_db
 from classroom.db import routines as routine_db
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Instructor, Room, Routine
+from classroom.live.clock import MonotonicClock
 from classroom.web.auth import authenticate, create_instructor
 from classroom.web.tokens import Tokens
 
@@ -46,7 +47,8 @@ async def prepare_demo(settings: Settings) -> list[str]:
                 .order_by(Class.id.desc())
             )
             if demo_class is None:
-                demo_class = await class_db.open_class(db, instructor.id, first)
+                now_ms = MonotonicClock().now_ms()
+                demo_class = await class_db.open_class(db, instructor.id, first, now_ms=now_ms)
             class_id, code = demo_class.id, demo_class.join_code
     finally:
         await engine.dispose()

@@ -16,7 +16,8 @@ from classroom.db.routines import timeline_for
 from classroom.domain.codec import from_plain, to_plain
 from classroom.domain.events import Event
 from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
-from classroom.domain.session import LIVE, ClassState, Phase
+from classroom.domain import session
+from classroom.domain.session import OPEN, ClassPolicy, ClassState, Phase
 from classroom.domain.timeline import Timeline
 
 
@@ -58,10 +59,11 @@ class ClassStore:
                 last_seq=row.last_seq,
             )
 
-    async def live_ids(self) -> list[int]:
+    async def open_ids(self) -> list[int]:
+        """Classes in the lobby or live: each has an actor while the server runs."""
         async with self._sessions() as db:
             rows = await db.scalars(
-                select(Class.id).where(Class.phase.in_([p.value for p in LIVE]))
+                select(Class.id).where(Class.phase.in_([p.value for p in OPEN]))
             )
             return list(rows)
 
@@ -82,8 +84,8 @@ class ClassStore:
                 )
                 for seq, event in zip(seqs, events, strict=True)
             )
-            if row.phase == Phase.LOBBY and state.phase != Phase.LOBBY and state.anchor_ms:
-                row.started_at = _when(state.anchor_ms)
+            if row.started_at is None and state.started_at_ms is not None:
+                row.started_at = _when(state.started_at_ms)
             if state.ended_at_ms is not None and row.ended_at is None:
                 row.ended_at = _when(state.ended_at_ms)
             row.state = to_plain(state)
@@ -101,8 +103,15 @@ class ClassStore:
             return list(rows)
 
 
-async def open_class(db: AsyncSession, instructor_id: int, routine: Routine) -> Class:
-    """Open a class of ``routine`` in the lobby, freezing its compiled timeline."""
+async def open_class(
+    db: AsyncSession,
+    instructor_id: int,
+    routine: Routine,
+    *,
+    now_ms: int,
+    policy: ClassPolicy | None = None,
+) -> Class:
+    """Open a class of ``routine`` in the lobby at ``now_ms``, freezing its timeline."""
     timeline = timeline_for(routine)
     for _ in range(10):
         code = new_join_code()
@@ -118,7 +127,7 @@ async def open_class(db: AsyncSession, instructor_id: int, routine: Routine) -> 
         title=routine.title,
         timeline=to_plain(timeline),
         phase=Phase.LOBBY.value,
-        state=to_plain(ClassState()),
+        state=to_plain(session.open_class(now_ms, policy)),
         last_seq=0,
     )
     db.add(row)

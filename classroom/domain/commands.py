@@ -1,4 +1,10 @@
-"""Commands an instructor gives a class. Each validates itself when built."""
+"""Commands given to a live class. Each validates itself when built.
+
+Commands that move the class (next, previous, jump) may name the segment the
+sender was looking at (``from_segment``). If the class has moved on since, the
+command is rejected: two consoles pressing "next" on the same segment advance
+the class once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from classroom.domain.errors import ValidationError
 
 MAX_SHOUT_LENGTH = 140
+MAX_EXTEND_MS = 10 * 60_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +41,46 @@ class Resume(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Next(Command):
+    """End the current segment now and start the next one."""
+
+    from_segment: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Previous(Command):
+    """Go back to the start of the previous segment (or restart the first)."""
+
+    from_segment: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Jump(Command):
+    """Start segment ``index`` now."""
+
+    index: int
+    from_segment: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.index < 0:
+            raise ValidationError("segments are numbered from 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extend(Command):
+    """Lengthen (or, with a negative amount, shorten) the current segment."""
+
+    by_ms: int
+
+    def __post_init__(self) -> None:
+        if self.by_ms == 0 or abs(self.by_ms) > MAX_EXTEND_MS:
+            limit = MAX_EXTEND_MS // 60_000
+            raise ValidationError(f"extend by 1 second to {limit} minutes, more or less")
+        if self.by_ms % 1000:
+            raise ValidationError("extend by whole seconds")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finish(Command):
     pass
 
@@ -45,12 +92,12 @@ class Cancel(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Shout(Command):
-    """A shout-out from the instructor, shown on every screen."""
+    """A shout-out (a manual cue) from the instructor, shown on every screen."""
 
     text: str
 
     def __post_init__(self) -> None:
-        text = self.text.strip()
+        text = " ".join(self.text.split())
         if not text:
             raise ValidationError("a shout-out needs some text")
         if len(text) > MAX_SHOUT_LENGTH:
@@ -58,12 +105,24 @@ class Shout(Command):
         object.__setattr__(self, "text", text)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkFinished(Command):
+    """A participant marks their own finish of an AMRAP or For Time segment."""
+
+    participant_id: int
+
+
 COMMAND_NAMES: dict[type[Command], str] = {
     Start: "start",
     Pause: "pause",
     Resume: "resume",
+    Next: "next",
+    Previous: "previous",
+    Jump: "jump",
+    Extend: "extend",
     Finish: "finish",
     Cancel: "cancel",
     Shout: "shout",
+    MarkFinished: "mark_finished",
 }
 COMMANDS_BY_NAME = {name: cls for cls, name in COMMAND_NAMES.items()}

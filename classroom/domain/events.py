@@ -21,16 +21,28 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseChanged(Event):
+    """The class entered ``phase``; ``reason`` says who or what moved it."""
+
     type: ClassVar[str] = "phase"
     phase: str
     previous: str
+    reason: str = "instructor"  # "instructor", "time" (the timeline ran out), "idle"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentStarted(Event):
+    """Segment ``index`` is now current, or its timing changed.
+
+    While running it ends at ``ends_at_ms``; while paused ``remaining_ms`` is what
+    is left of it. ``reason`` is "time", "next", "previous", "jump", "resume"
+    or "extend".
+    """
+
     type: ClassVar[str] = "segment"
     index: int
     ends_at_ms: int
+    remaining_ms: int
+    reason: str = "time"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,3 +58,13 @@ class CueFired(Event):
 class ShoutOut(Event):
     type: ClassVar[str] = "shout"
     text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParticipantFinished(Event):
+    """A participant marked their finish of an AMRAP or For Time segment."""
+
+    type: ClassVar[str] = "finished"
+    participant_id: int
+    segment_index: int
+    elapsed_ms: int

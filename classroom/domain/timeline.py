@@ -83,6 +83,9 @@ class Cue:
     segment_index: int
     kind: CueKind
     text: str
+    # True for cues that count to the segment's end (3-2-1, "10 s before the end"):
+    # when the instructor extends or shortens the segment, they move with its end.
+    from_end: bool = False
 
     def __post_init__(self) -> None:
         if self.at_ms < 0:

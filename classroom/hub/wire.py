@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from classroom.domain import session
-from classroom.domain.events import CueFired, Event, PhaseChanged, SegmentStarted, ShoutOut
+from classroom.domain.events import (
+    CueFired,
+    Event,
+    ParticipantFinished,
+    PhaseChanged,
+    SegmentStarted,
+    ShoutOut,
+)
 from classroom.domain.session import ClassState, Phase
 from classroom.domain.timeline import Timeline
 
@@ -48,13 +55,21 @@ def event_message(timeline: Timeline, seq: int, event: Event) -> Message:
     message: Message = {"type": event.type, "seq": seq, "at": event.at_ms}
     if isinstance(event, SegmentStarted):
         message["segment"] = segment_view(timeline, event.index)
-        message["ends_at"] = event.ends_at_ms
+        message.update(
+            ends_at=event.ends_at_ms, remaining_ms=event.remaining_ms, reason=event.reason
+        )
     elif isinstance(event, CueFired):
         message.update(cue=event.index, kind=event.kind.value, text=event.text)
     elif isinstance(event, PhaseChanged):
-        message.update(phase=event.phase, previous=event.previous)
+        message.update(phase=event.phase, previous=event.previous, reason=event.reason)
     elif isinstance(event, ShoutOut):
         message["text"] = event.text
+    elif isinstance(event, ParticipantFinished):
+        message.update(
+            participant=event.participant_id,
+            segment_index=event.segment_index,
+            elapsed_ms=event.elapsed_ms,
+        )
     return message
 
 
@@ -75,15 +90,18 @@ def snapshot(
         "ends_at": None,
         "remaining_ms": None,
         "starts_at": None,
+        "elapsed_ms": session.elapsed_ms(state, now_ms),
+        "position_ms": None,
     }
     if state.phase is Phase.COUNTDOWN:
-        message["starts_at"] = state.anchor_ms
-    elif segment is not None and state.phase in (Phase.RUNNING, Phase.PAUSED):
-        offset = state.offset_ms(now_ms) or 0
-        remaining = segment.end_ms - offset
-        message["remaining_ms"] = remaining
-        if state.phase is Phase.RUNNING and state.anchor_ms is not None:
-            message["ends_at"] = state.anchor_ms + segment.end_ms
+        message["starts_at"] = state.segment_started_at_ms
+    left = session.remaining_ms(timeline, state, now_ms)
+    if segment is not None:
+        message["position_ms"] = segment.start_ms + session.segment_elapsed_ms(state, now_ms)
+    if left is not None:
+        message["remaining_ms"] = left
+        if state.phase is Phase.RUNNING:
+            message["ends_at"] = now_ms + left
     return message
 
 

@@ -34,7 +34,7 @@ class ClassRegistry:
 
     async def resume_live(self) -> list[int]:
         """Start an actor for every class that was live when the server last stopped."""
-        ids = await self._store.live_ids()
+        ids = await self._store.open_ids()
         for class_id in ids:
             await self.actor(class_id)
         return ids

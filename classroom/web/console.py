@@ -75,7 +75,8 @@ async def open_class(request: Request) -> Response:
         routine = await routine_db.get_visible(db, instructor.id, routine_id)
         if routine is None:
             raise HTTPException(400, UNKNOWN_ROUTINE)
-        row = await class_db.open_class(db, instructor.id, routine)
+        now_ms = request.app.state.registry.clock.now_ms()
+        row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
 
 
