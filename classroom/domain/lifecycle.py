@@ -58,8 +58,8 @@ def lifecycle_markdown() -> str:
             arrows.add((source.value, target, cmd.COMMAND_NAMES[command]))
     if (Phase.COUNTDOWN, cmd.Next) in TRANSITIONS:
         arrows.add(("countdown", "running", "next"))
-    for source, target, label in sorted(arrows):
-        lines.append(f"    {source} --> {target}: {label}")
+    for start, end, label in sorted(arrows):
+        lines.append(f"    {start} --> {end}: {label}")
     for source, (then, why) in TIMED_TRANSITIONS.items():
         lines.append(f"    {source.value} --> {then.value}: ⏱ {why}")
     for final in sorted(session.TERMINAL):
@@ -70,13 +70,13 @@ def lifecycle_markdown() -> str:
     for command in commands:
         cells = []
         for phase in phases:
-            handler = TRANSITIONS.get((phase, command))
-            if handler is None:
+            found = TRANSITIONS.get((phase, command))
+            if found is None:
                 cells.append("—")
             elif phase is Phase.COUNTDOWN and command is cmd.Next:
                 cells.append("running: skips the rest of the lead-in")
             else:
-                cells.append(_RESULTS[handler.__name__])
+                cells.append(_RESULTS[found.__name__])
         lines.append(f"| `{cmd.COMMAND_NAMES[command]}` | " + " | ".join(cells) + " |")
     lines += ["", "## What time does", ""]
     lines.append("| phase | leads to | when |")
