@@ -3,11 +3,11 @@
 Compiling is pure and deterministic: the same routine always gives the same
 timeline, to the millisecond. It runs in two passes:
 
-1. **Expand** every block into planned segments, in order, keeping a running
+1. **Expand** every block into segments, in order, keeping a running
    offset. Blocks inside a :class:`Repeat` are expanded once per round. Labels
    say where a segment sits ("Set 2 of 3 · Round 5 of 8", "Station 2 of 6").
    Authored cues are placed at absolute offsets as they are met.
-2. **Build** the timeline: segments with their start offsets, then every cue
+2. **Cue** the timeline: every cue
    (generated ones from :mod:`classroom.domain.cues`, then authored ones, each
    attached to the segment it falls in), sorted by time.
 
@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from heapq import merge
+from operator import attrgetter, itemgetter
+from typing import Any
 
 from classroom.domain.cues import lead_in_cues, segment_cues
 from classroom.domain.durations import format_duration
@@ -49,31 +52,19 @@ from classroom.domain.timeline import (
 )
 
 
-@dataclass(slots=True, kw_only=True)
-class _Planned:
-    name: str
-    kind: SegmentKind
-    duration_ms: int
-    label: str = ""
-    exercise: Exercise | None = None
-    target: Target | None = None
-    score: ScoreKind = ScoreKind.NONE
-    open_ended: bool = False
-    stations: tuple[Exercise, ...] = ()
-    rotation: int = 0
-
-
 @dataclass(slots=True)
 class _Plan:
-    segments: list[_Planned] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
     offset_ms: int = 0
     authored: list[tuple[int, str]] = field(default_factory=list)
     last_round_starts: set[int] = field(default_factory=set)
 
-    def add(self, planned: _Planned, cues: tuple[AuthoredCue, ...] = ()) -> None:
-        self.place(cues, planned.duration_ms)
-        self.segments.append(planned)
-        self.offset_ms += planned.duration_ms
+    def add(self, fields: dict[str, Any], cues: tuple[AuthoredCue, ...] = ()) -> None:
+        """Append a segment, starting where the last one ended, and place its cues."""
+        segment = Segment(index=len(self.segments), start_ms=self.offset_ms, **fields)
+        self.place(cues, segment.duration_ms)
+        self.segments.append(segment)
+        self.offset_ms += segment.duration_ms
 
     def place(self, cues: tuple[AuthoredCue, ...], duration_ms: int) -> None:
         """Place cues of a part starting now and lasting ``duration_ms``."""
@@ -90,33 +81,22 @@ def compile_routine(routine: Routine) -> Timeline:
     plan.place(routine.cues, routine.total_ms())
     for block in routine.blocks:
         _expand(block, plan, ())
-    segments: list[Segment] = []
-    start = 0
-    for index, planned in enumerate(plan.segments):
-        segments.append(
-            Segment(
-                index=index,
-                name=planned.name,
-                kind=planned.kind,
-                start_ms=start,
-                duration_ms=planned.duration_ms,
-                label=planned.label,
-                exercise=planned.exercise,
-                score_kind=planned.score,
-                open_ended=planned.open_ended,
-                target=planned.target,
-                stations=planned.stations,
-                rotation=planned.rotation,
-            )
-        )
-        start += planned.duration_ms
+    segments = plan.segments
     cues = segment_cues(segments, routine.auto_cues, plan.last_round_starts)
     if plan.authored:
+        # Authored cues follow generated ones at the same instant; both lists
+        # are in time order once the authored one is sorted (stably).
         starts = [segment.start_ms for segment in segments]
-        for at_ms, text in plan.authored:
-            index = bisect_right(starts, at_ms) - 1
-            cues.append(Cue(at_ms=at_ms, segment_index=index, kind=CueKind.AUTHORED, text=text))
-        cues.sort(key=lambda cue: cue.at_ms)
+        authored = [
+            Cue(
+                at_ms=at_ms,
+                segment_index=bisect_right(starts, at_ms) - 1,
+                kind=CueKind.AUTHORED,
+                text=text,
+            )
+            for at_ms, text in sorted(plan.authored, key=itemgetter(0))
+        ]
+        cues = list(merge(cues, authored, key=attrgetter("at_ms")))
     lead_in = routine.lead_in_ms if routine.auto_cues.lead_in else 0
     return Timeline(
         title=routine.title,
@@ -155,16 +135,16 @@ def _round(number: int, rounds: int, word: str = "Round") -> str:
     return f"{word} {number} of {rounds}"
 
 
-def _step(step: Step, label: str, exercise: Exercise | None = None) -> _Planned:
+def _step(step: Step, label: str, exercise: Exercise | None = None) -> dict[str, Any]:
     exercise = exercise or step.exercise
-    return _Planned(
+    return dict(
         name=exercise.name if exercise is not None and not step.name else step.title,
         kind=step.kind,
         duration_ms=step.duration_ms,
         label=label,
         exercise=exercise,
         target=step.target,
-        score=step.score,
+        score_kind=step.score,
     )
 
 
@@ -188,18 +168,16 @@ def _tabata(block: Tabata, plan: _Plan, labels: tuple[str, ...]) -> None:
             plan.mark_last_round()
         exercise = block.exercises[r % len(block.exercises)]
         plan.add(
-            _Planned(
+            dict(
                 name=exercise.name,
                 kind=SegmentKind.WORK,
                 duration_ms=block.work_ms,
                 label=label,
                 exercise=exercise,
-                score=block.score,
+                score_kind=block.score,
             )
         )
-        plan.add(
-            _Planned(name="Rest", kind=SegmentKind.REST, duration_ms=block.rest_ms, label=label)
-        )
+        plan.add(dict(name="Rest", kind=SegmentKind.REST, duration_ms=block.rest_ms, label=label))
 
 
 def _emom(block: Emom, plan: _Plan, labels: tuple[str, ...]) -> None:
@@ -211,27 +189,27 @@ def _emom(block: Emom, plan: _Plan, labels: tuple[str, ...]) -> None:
         move = block.moves[r % len(block.moves)]
         target = Target(reps=move.reps) if move.reps is not None else None
         plan.add(
-            _Planned(
+            dict(
                 name=move.exercise.name,
                 kind=SegmentKind.WORK,
                 duration_ms=block.every_ms,
                 label=_label(labels, "EMOM", _round(r + 1, block.rounds, word)),
                 exercise=move.exercise,
                 target=target,
-                score=block.score,
+                score_kind=block.score,
             )
         )
 
 
 def _amrap(block: Amrap, plan: _Plan, labels: tuple[str, ...]) -> None:
     plan.add(
-        _Planned(
+        dict(
             name=block.name or "AMRAP",
             kind=SegmentKind.WORK,
             duration_ms=block.duration_ms,
             label=_label(labels, f"AMRAP {format_duration(block.duration_ms)}"),
             exercise=compose_moves(block.moves),
-            score=ScoreKind.ROUNDS_REPS,
+            score_kind=ScoreKind.ROUNDS_REPS,
         ),
         block.cues,
     )
@@ -240,13 +218,13 @@ def _amrap(block: Amrap, plan: _Plan, labels: tuple[str, ...]) -> None:
 def _for_time(block: ForTime, plan: _Plan, labels: tuple[str, ...]) -> None:
     rounds = f"{block.rounds} rounds for time" if block.rounds > 1 else "For Time"
     plan.add(
-        _Planned(
+        dict(
             name=block.name or "For Time",
             kind=SegmentKind.WORK,
             duration_ms=block.cap_ms,
             label=_label(labels, f"{rounds} · cap {format_duration(block.cap_ms)}"),
             exercise=compose_moves(block.moves),
-            score=ScoreKind.TIME,
+            score_kind=ScoreKind.TIME,
             open_ended=True,
         ),
         block.cues,
@@ -264,20 +242,20 @@ def _circuit(block: Circuit, plan: _Plan, labels: tuple[str, ...]) -> None:
             label = _label(labels, *round_label, f"Station {s + 1} of {count}")
             exercise = block.stations[s]
             plan.add(
-                _Planned(
+                dict(
                     name=exercise.name,
                     kind=SegmentKind.WORK,
                     duration_ms=block.work_ms,
                     label=label,
                     exercise=exercise,
-                    score=block.score,
+                    score_kind=block.score,
                     stations=block.stations,
                     rotation=s,
                 )
             )
             if s < count - 1 and block.rotate_ms:
                 plan.add(
-                    _Planned(
+                    dict(
                         name="Rotate stations",
                         kind=SegmentKind.TRANSITION,
                         duration_ms=block.rotate_ms,
@@ -287,7 +265,7 @@ def _circuit(block: Circuit, plan: _Plan, labels: tuple[str, ...]) -> None:
         if r < block.rounds - 1:
             if block.round_rest_ms:
                 plan.add(
-                    _Planned(
+                    dict(
                         name="Rest",
                         kind=SegmentKind.REST,
                         duration_ms=block.round_rest_ms,
@@ -296,7 +274,7 @@ def _circuit(block: Circuit, plan: _Plan, labels: tuple[str, ...]) -> None:
                 )
             elif block.rotate_ms:
                 plan.add(
-                    _Planned(
+                    dict(
                         name="Rotate stations",
                         kind=SegmentKind.TRANSITION,
                         duration_ms=block.rotate_ms,

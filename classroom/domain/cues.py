@@ -33,6 +33,8 @@ HALFWAY_MIN_MS = 60_000
 """Segments at least this long get a halfway cue."""
 
 _RESTS = (SegmentKind.REST, SegmentKind.TRANSITION)
+_COUNTDOWN = tuple(zip((3000, 2000, 1000), COUNTDOWN_TEXTS, strict=True))
+LAST, NEXT, HALF, COUNT = CueKind.LAST_ROUND, CueKind.NEXT, CueKind.HALFWAY, CueKind.COUNTDOWN
 
 
 def segment_cues(
@@ -43,40 +45,33 @@ def segment_cues(
     """The generated cues of a timeline's segments, in time order.
 
     ``last_round_starts`` holds the indexes of segments that open a block's last round.
+    Segments come in time order and each one's cues are made in time order, so
+    the result needs no sorting.
     """
     cues: list[Cue] = []
+    add = cues.append
     count = len(segments)
-    for segment in segments:
-        index = segment.index
-        start, end = segment.start_ms, segment.end_ms
-        if settings.last_round and index in last_round_starts:
-            cues.append(
-                Cue(at_ms=start, segment_index=index, kind=CueKind.LAST_ROUND, text=LAST_ROUND_TEXT)
-            )
+    last_round, next_, halfway = settings.last_round, settings.next, settings.halfway
+    countdown = settings.countdown
+    for index, segment in enumerate(segments):
+        start, duration = segment.start_ms, segment.duration_ms
+        end = start + duration
+        if last_round and index in last_round_starts:
+            add(Cue(at_ms=start, segment_index=index, kind=LAST, text=LAST_ROUND_TEXT))
         following = segments[index + 1] if index + 1 < count else None
-        if settings.next and following is not None and segment.kind in _RESTS:
+        if next_ and following is not None and segment.kind in _RESTS:
             text = (
                 NEXT_STATION_TEXT if following.stations else NEXT_TEXT.format(name=following.name)
             )
-            cues.append(Cue(at_ms=start, segment_index=index, kind=CueKind.NEXT, text=text))
-        if settings.halfway and segment.duration_ms >= HALFWAY_MIN_MS:
+            add(Cue(at_ms=start, segment_index=index, kind=NEXT, text=text))
+        if halfway and duration >= HALFWAY_MIN_MS:
             text = HALFWAY_CAP_TEXT if segment.open_ended else HALFWAY_TEXT
-            cues.append(
-                Cue(
-                    at_ms=start + segment.duration_ms // 2,
-                    segment_index=index,
-                    kind=CueKind.HALFWAY,
-                    text=text,
-                )
-            )
-        if settings.countdown and following is not None:
-            for seconds_left, text in zip((3, 2, 1), COUNTDOWN_TEXTS, strict=True):
-                at = end - seconds_left * 1000
+            add(Cue(at_ms=start + duration // 2, segment_index=index, kind=HALF, text=text))
+        if countdown and following is not None:
+            for seconds_left, text in _COUNTDOWN:
+                at = end - seconds_left
                 if at > start:
-                    cues.append(
-                        Cue(at_ms=at, segment_index=index, kind=CueKind.COUNTDOWN, text=text)
-                    )
-    cues.sort(key=_at)
+                    add(Cue(at_ms=at, segment_index=index, kind=COUNT, text=text))
     return cues
 
 
@@ -100,7 +95,3 @@ def lead_in_cues(lead_in_ms: int, first: Segment) -> tuple[Cue, ...]:
         if at > 0:
             cues.append(Cue(at_ms=at, segment_index=first.index, kind=CueKind.LEAD_IN, text=text))
     return tuple(cues)
-
-
-def _at(cue: Cue) -> int:
-    return cue.at_ms
