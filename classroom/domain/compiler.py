@@ -56,7 +56,8 @@ from classroom.domain.timeline import (
 class _Plan:
     segments: list[Segment] = field(default_factory=list)
     offset_ms: int = 0
-    authored: list[tuple[int, str]] = field(default_factory=list)
+    # (offset, text, end of the part it counts back from, or None)
+    authored: list[tuple[int, str, int | None]] = field(default_factory=list)
     last_round_starts: set[int] = field(default_factory=set)
 
     def add(self, fields: dict[str, Any], cues: tuple[AuthoredCue, ...] = ()) -> None:
@@ -68,8 +69,12 @@ class _Plan:
 
     def place(self, cues: tuple[AuthoredCue, ...], duration_ms: int) -> None:
         """Place cues of a part starting now and lasting ``duration_ms``."""
+        end = self.offset_ms + duration_ms
         for cue in cues:
-            self.authored.append((self.offset_ms + cue.offset_in(duration_ms), cue.text))
+            counts_back = end if cue.before_end_ms is not None else None
+            self.authored.append(
+                (self.offset_ms + cue.offset_in(duration_ms), cue.text, counts_back)
+            )
 
     def mark_last_round(self) -> None:
         self.last_round_starts.add(len(self.segments))
@@ -85,17 +90,22 @@ def compile_routine(routine: Routine) -> Timeline:
     cues = segment_cues(segments, routine.auto_cues, plan.last_round_starts)
     if plan.authored:
         # Authored cues follow generated ones at the same instant; both lists
-        # are in time order once the authored one is sorted (stably).
+        # are in time order once the authored one is sorted (stably). A cue
+        # written "before the end" of the segment it falls in moves with that
+        # end when the instructor extends the segment.
         starts = [segment.start_ms for segment in segments]
-        authored = [
-            Cue(
-                at_ms=at_ms,
-                segment_index=bisect_right(starts, at_ms) - 1,
-                kind=CueKind.AUTHORED,
-                text=text,
+        authored = []
+        for at_ms, text, end in sorted(plan.authored, key=itemgetter(0)):
+            index = bisect_right(starts, at_ms) - 1
+            authored.append(
+                Cue(
+                    at_ms=at_ms,
+                    segment_index=index,
+                    kind=CueKind.AUTHORED,
+                    text=text,
+                    from_end=end == segments[index].end_ms,
+                )
             )
-            for at_ms, text in sorted(plan.authored, key=itemgetter(0))
-        ]
         cues = list(merge(cues, authored, key=attrgetter("at_ms")))
     lead_in = routine.lead_in_ms if routine.auto_cues.lead_in else 0
     return Timeline(

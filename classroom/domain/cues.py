@@ -5,6 +5,8 @@ module constants so screens, tests and docs agree on them.
 
 - **Countdown** — "3", "2", "1" in the last three seconds of every segment that
   is followed by another (only those seconds that fall inside the segment).
+  They count back from the segment's end (``Cue.from_end``), so they move
+  with it when the instructor extends the segment.
 - **Halfway** — at the midpoint of every segment of 60 s or more.
 - **Next** — at the start of every rest or transition: "Next: Burpees".
 - **Last round** — at the start of the last round of any block with rounds.
@@ -71,7 +73,7 @@ def segment_cues(
             for seconds_left, text in _COUNTDOWN:
                 at = end - seconds_left
                 if at > start:
-                    add(Cue(at_ms=at, segment_index=index, kind=COUNT, text=text))
+                    add(Cue(at_ms=at, segment_index=index, kind=COUNT, text=text, from_end=True))
     return cues
 
 

@@ -386,3 +386,50 @@ class TestAuthoredCues:
         first = compile_routine(routine)
         assert [c.text for c in first.cues if c.at_ms == 30_000] == ["Halfway", "Go"]
         assert compile_routine(routine) == first
+
+
+class TestCuesThatCountBackFromTheEnd:
+    def test_countdown_cues_move_with_the_segment_end(self) -> None:
+        timeline = compile_blocks(
+            Step(kind=SegmentKind.WORK, duration_ms=60_000),
+            Step(kind=SegmentKind.REST, duration_ms=10_000),
+            Step(kind=SegmentKind.WORK, duration_ms=10_000),
+            auto_cues=CueSettings(lead_in=False),
+        )
+        assert {(c.kind, c.from_end) for c in timeline.cues} == {
+            (CueKind.COUNTDOWN, True),
+            (CueKind.HALFWAY, False),
+            (CueKind.NEXT, False),
+        }
+
+    def test_authored_before_end_cues_count_back_only_from_their_own_segment(self) -> None:
+        timeline = compile_blocks(
+            Step(
+                kind=SegmentKind.WORK,
+                duration_ms=30_000,
+                cues=(
+                    AuthoredCue(text="Last push", before_end_ms=10_000),
+                    AuthoredCue(text="Form check", at_ms=5_000),
+                ),
+            ),
+            Intervals(
+                rounds=2,
+                work=Step(kind=SegmentKind.WORK, duration_ms=20_000),
+                rest=Step(kind=SegmentKind.REST, duration_ms=10_000),
+                cues=(
+                    AuthoredCue(text="Block ends soon", before_end_ms=5_000),
+                    AuthoredCue(text="Mid-block", before_end_ms=45_000),
+                ),
+            ),
+        )
+        authored = [
+            (c.text, c.segment_index, c.from_end)
+            for c in timeline.cues
+            if c.kind is CueKind.AUTHORED
+        ]
+        assert authored == [
+            ("Form check", 0, False),
+            ("Last push", 0, True),
+            ("Mid-block", 1, False),
+            ("Block ends soon", 4, True),
+        ]
