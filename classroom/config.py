@@ -10,6 +10,7 @@ CLASSROOM_PORT             port to listen on (8000)
 CLASSROOM_DATA_DIR         where the SQLite file and demo secret live (./data)
 CLASSROOM_ALLOWED_ORIGINS  extra origins allowed to open sockets (comma list)
 CLASSROOM_PUBLIC_URL       the address phones use, for QR codes (the request's)
+CLASSROOM_NODE             this server process's name in the database (host name)
 =========================  ==================================================
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ class Settings:
     demo: bool = False
     allowed_origins: tuple[str, ...] = field(default=())
     public_url: str = ""
+    node: str = "local"
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,6 +99,7 @@ class Settings:
             demo=demo,
             allowed_origins=origins,
             public_url=get("PUBLIC_URL").rstrip("/"),
+            node=get("NODE", socket.gethostname())[:64],
         )
 
 

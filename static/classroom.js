@@ -87,33 +87,41 @@ class ClassScreen {
   }
 
   receive(message) {
+    const view = this.view;
     switch (message.type) {
       case "pong": return this.pong(message);
       case "snapshot":
-        this.view = { ...message, receivedAt: Date.now() };
+        this.view = { ...message };
         if (typeof message.server_now === "number" && this.bestRtt === Infinity) {
           this.offsetMs = message.server_now - Date.now();
         }
         break;
       case "phase":
-        if (!this.view) return;
-        this.view.phase = message.phase;
-        if (message.phase === "paused") {
-          this.view.remaining_ms = this.view.ends_at - message.at;
-          this.view.ends_at = null;
+        if (!view) return;
+        if (message.phase === "paused" && view.ends_at) {
+          view.remaining_ms = view.ends_at - message.at;
+          view.ends_at = null;
         }
-        if (message.phase === "finished" || message.phase === "cancelled") this.view.ends_at = null;
+        if (message.phase === "finished" || message.phase === "cancelled") view.ends_at = null;
+        view.phase = message.phase;
         break;
       case "segment":
-        if (!this.view) return;
-        this.view.segment = message.segment;
-        this.view.ends_at = message.ends_at;
-        this.view.starts_at = null;
-        if (this.view.phase !== "running") this.view.phase = "running";
+        if (!view) return;
+        view.segment = message.segment;
+        view.starts_at = null;
+        view.remaining_ms = message.remaining_ms;
+        view.ends_at = view.phase === "paused" ? null : message.ends_at;
+        if (view.phase === "countdown" || view.phase === "lobby") view.phase = "running";
         break;
       case "cue":
       case "shout":
-        this.showCue(message.text);
+        // A cue replayed long after its instant (after a restart) is old news.
+        if (message.type === "shout" || this.serverNow() - message.at < 3000) {
+          this.showCue(message.text);
+        }
+        break;
+      case "notice":
+        this.showCue(message.message);
         break;
       case "error":
         console.warn("classroom:", message.code, message.message);
@@ -170,6 +178,19 @@ class ClassScreen {
     this.setText("label", label);
     const remaining = this.remainingMs();
     this.setText("countdown", remaining === null ? "--:--" : formatRemaining(remaining));
+    for (const input of this.root.querySelectorAll("[data-from-segment]")) {
+      input.value = segment ? String(segment.index) : "";
+    }
+    const fill = this.root.querySelector('[data-field="progress"]');
+    if (fill && view.total_ms) {
+      let done = 0;
+      if (segment && remaining !== null) {
+        const into = Math.min(segment.duration_ms, Math.max(0, segment.duration_ms - remaining));
+        done = (segment.start_ms + into) / view.total_ms;
+      } else if (view.phase === "finished") done = 1;
+      fill.style.width = `${(done * 100).toFixed(2)}%`;
+      fill.parentElement?.setAttribute("aria-valuenow", String(Math.round(done * 100)));
+    }
     const nextLine = this.field("next-line");
     if (nextLine) nextLine.hidden = !(showSegment && segment.next);
     this.setText("next", showSegment && segment.next ? segment.next : "");
@@ -200,6 +221,26 @@ if (root) {
   const screen = new ClassScreen(root);
   window.classroomScreen = screen;
   screen.connect();
+  if (root.querySelector("[data-controls]")) bindShortcuts(root);
+}
+
+// Console shortcuts: Space pauses or resumes, the arrows move next and back.
+function bindShortcuts(root) {
+  const submit = (name) => root.querySelector(`[data-control="${name}"]`)?.requestSubmit();
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target.closest?.("input, textarea, select, button, [contenteditable]")) return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const phase = root.dataset.phase;
+    if (event.key === " ") {
+      event.preventDefault();
+      submit(phase === "paused" ? "resume" : phase === "lobby" ? "start" : "pause");
+    } else if (event.key === "ArrowRight") {
+      submit("next");
+    } else if (event.key === "ArrowLeft") {
+      submit("previous");
+    }
+  });
 }
 
 if (window.htmx) {
@@ -207,7 +248,7 @@ if (window.htmx) {
   window.htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
-    { code: "409", swap: true, error: false },
+    { code: "40[09]", swap: true, error: false },
     { code: "...", swap: false, error: true },
   ];
 }

@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classroom.db.models import Class, ClassEvent, Routine
+from classroom.db.models import Class, ClassEvent, Heartbeat, Routine
 from classroom.db.routines import timeline_for
+from classroom.domain import session
 from classroom.domain.codec import from_plain, to_plain
 from classroom.domain.events import Event
 from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
-from classroom.domain import session
 from classroom.domain.session import OPEN, ClassPolicy, ClassState, Phase
 from classroom.domain.timeline import Timeline
 
@@ -137,3 +137,19 @@ async def open_class(
 
 def new_join_code() -> str:
     return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+
+
+class HeartbeatStore:
+    """When each server process was last known alive."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def last(self, node: str) -> int | None:
+        async with self._sessions() as db:
+            row = await db.get(Heartbeat, node)
+            return None if row is None else row.alive_at_ms
+
+    async def beat(self, node: str, at_ms: int) -> None:
+        async with self._sessions.begin() as db:
+            await db.merge(Heartbeat(node=node, alive_at_ms=at_ms))

@@ -180,3 +180,16 @@ class Score(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """The last instant each server process was known alive.
+
+    After a crash, the next start reads it to know when the server went down, so
+    classes set to pause on a restart stop where they had got to.
+    """
+
+    __tablename__ = "heartbeats"
+
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alive_at_ms: Mapped[int] = mapped_column(BigInteger)

@@ -8,6 +8,7 @@ the class once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from classroom.domain.errors import ValidationError
@@ -126,3 +127,51 @@ COMMAND_NAMES: dict[type[Command], str] = {
     MarkFinished: "mark_finished",
 }
 COMMANDS_BY_NAME = {name: cls for cls, name in COMMAND_NAMES.items()}
+
+
+def _required_number(fields: Mapping[str, object], key: str) -> int:
+    number = _whole_number(fields, key)
+    if number is None:
+        raise ValidationError(f"{key} is missing")
+    return number
+
+
+def _whole_number(fields: Mapping[str, object], key: str) -> int | None:
+    value = fields.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"{key} must be a whole number")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValidationError(f"{key} must be a whole number") from None
+    if not isinstance(value, int) or abs(value) > 10**9:
+        raise ValidationError(f"{key} must be a whole number")
+    return value
+
+
+def parse_command(name: object, fields: Mapping[str, object]) -> Command:
+    """The command named ``name`` with its fields (from a form or a JSON message).
+
+    Participants' own commands (``mark_finished``) are built by the shell from who
+    is connected, never from what the message says, so they are not parsed here.
+    Raises :class:`ValidationError` with a sentence for people.
+    """
+    if not isinstance(name, str) or name not in COMMANDS_BY_NAME or name == "mark_finished":
+        raise ValidationError(f"unknown command {str(name)[:40]!r}")
+    cls = COMMANDS_BY_NAME[name]
+    if cls is Shout:
+        text = fields.get("text")
+        if not isinstance(text, str):
+            raise ValidationError("a shout-out needs some text")
+        return Shout(text=text)
+    if cls is Extend:
+        return Extend(by_ms=_required_number(fields, "seconds") * 1000)
+    if cls in (Next, Previous, Jump):
+        seen = _whole_number(fields, "from_segment")
+        if cls is Jump:
+            return Jump(index=_required_number(fields, "index"), from_segment=seen)
+        return cls(from_segment=seen)  # type: ignore[call-arg]
+    return cls()

@@ -39,6 +39,7 @@ def segment_view(timeline: Timeline, index: int) -> Message:
         "label": segment.label,
         "kind": segment.kind.value,
         "score_kind": segment.score_kind.value,
+        "start_ms": segment.start_ms,
         "duration_ms": segment.duration_ms,
         "open_ended": segment.open_ended,
         "exercise": None
@@ -107,3 +108,8 @@ def snapshot(
 
 def error(code: str, text: str, **extra: Any) -> Message:
     return {"type": "error", "code": code, "message": text, **extra}
+
+
+def notice(code: str, text: str) -> Message:
+    """Something screens should show that is not a class event (no ``seq``)."""
+    return {"type": "notice", "code": code, "message": text}

@@ -1,4 +1,10 @@
-"""The registry of live classes: starts one actor per class and routes commands to it."""
+"""The registry of open classes: one actor per class, commands routed to it.
+
+It also keeps the process's heartbeat, so that after a crash the next start
+knows when the server went down, and it brings back a class whose actor died:
+the error is logged, the class restarts from its last persisted state, and its
+screens are told.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ import functools
 import logging
 from collections.abc import Sequence
 
-from classroom.db.classes import ClassStore, LoadedClass
-from classroom.domain.commands import Command
+from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
+from classroom.domain import commands as cmd
+from classroom.domain import session
 from classroom.domain.errors import CommandRejected
 from classroom.domain.events import Event
-from classroom.domain.session import TERMINAL, ClassState
+from classroom.domain.session import TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
 from classroom.hub.hub import Hub, Screen
 from classroom.live.actor import ClassActor
@@ -20,24 +27,85 @@ from classroom.live.clock import Clock
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_MS = 1000
+RESTART_DELAYS_S = (0.2, 1.0, 5.0)  # after the third failure in a row, keep trying every 5 s
+CLASS_RESTARTED = "The class hit a problem and was restarted from its last saved state."
+
 
 class ClassRegistry:
-    def __init__(self, store: ClassStore, hub: Hub, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: ClassStore,
+        hub: Hub,
+        clock: Clock,
+        *,
+        heartbeats: HeartbeatStore | None = None,
+        node: str = "local",
+    ) -> None:
         self._store = store
         self._hub = hub
         self.clock = clock
+        self._heartbeats = heartbeats
+        self._node = node
         self._actors: dict[int, ClassActor] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._titles: dict[int, str] = {}
         self._seqs: dict[int, int] = {}
+        self._failures: dict[int, int] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._closing = False
 
-    async def resume_live(self) -> list[int]:
-        """Start an actor for every class that was live when the server last stopped."""
+    # -- start-up ---------------------------------------------------------------------
+
+    async def resume(self) -> list[int]:
+        """Start an actor for every class that was open when the server last stopped.
+
+        A running class whose policy is to pause on a restart is paused at the
+        instant the server was last known alive (its last heartbeat).
+        """
+        now = self.clock.now_ms()
+        down_since = now
+        if self._heartbeats is not None:
+            last = await self._heartbeats.last(self._node)
+            if last is not None:
+                down_since = min(last, now)
+            await self._heartbeats.beat(self._node, now)
         ids = await self._store.open_ids()
         for class_id in ids:
-            await self.actor(class_id)
+            loaded = await self._store.load(class_id)
+            if loaded is None:
+                continue
+            async with self._lock:
+                if class_id not in self._actors:
+                    self._spawn(await self._after_restart(loaded, down_since))
         return ids
+
+    async def _after_restart(self, loaded: LoadedClass, down_since: int) -> LoadedClass:
+        state = loaded.state
+        if state.policy.on_restart is not RestartPolicy.PAUSE or state.phase is not Phase.RUNNING:
+            return loaded
+        try:
+            outcome = session.handle(loaded.timeline, state, cmd.Pause(), down_since)
+        except CommandRejected:  # it had finished by then; time will say so
+            return loaded
+        seqs = await self._store.persist(loaded.id, outcome.state, outcome.events)
+        last_seq = seqs[-1] if seqs else loaded.last_seq
+        log.info("class %s paused after the restart, as its policy asks", loaded.id)
+        return LoadedClass(loaded.id, loaded.title, loaded.timeline, outcome.state, last_seq)
+
+    async def keep_heartbeat(self) -> None:
+        """Write this process's heartbeat every second, for as long as it runs."""
+        if self._heartbeats is None:
+            return
+        while True:
+            await asyncio.sleep(HEARTBEAT_MS / 1000)
+            try:
+                await self._heartbeats.beat(self._node, self.clock.now_ms())
+            except Exception as exc:  # the database may come back; keep beating
+                log.warning("heartbeat not written: %s", exc)
+
+    # -- actors -----------------------------------------------------------------------
 
     async def actor(self, class_id: int) -> ClassActor | None:
         """The running actor of a class, started if needed; None if the class has ended."""
@@ -69,8 +137,31 @@ class ClassRegistry:
     def _ended(self, class_id: int, task: asyncio.Task[None]) -> None:
         self._actors.pop(class_id, None)
         self._tasks.pop(class_id, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("class %s stopped on an error", class_id, exc_info=task.exception())
+        if task.cancelled() or self._closing:
+            return
+        error = task.exception()
+        if error is None:
+            self._failures.pop(class_id, None)
+            return
+        log.error("class %s stopped on an error; restarting it", class_id, exc_info=error)
+        restart = asyncio.create_task(self._restart(class_id), name=f"restart-class-{class_id}")
+        self._background.add(restart)
+        restart.add_done_callback(self._background.discard)
+
+    async def _restart(self, class_id: int) -> None:
+        while not self._closing:
+            failures = self._failures.get(class_id, 0)
+            self._failures[class_id] = failures + 1
+            await asyncio.sleep(RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)])
+            try:
+                actor = await self.actor(class_id)
+            except Exception as exc:
+                log.warning("class %s not restarted yet: %s", class_id, exc)
+                continue
+            if actor is not None:
+                self._hub.broadcast(class_id, [wire.notice("class_restarted", CLASS_RESTARTED)])
+                self._hub.broadcast(class_id, [self._snapshot(class_id, actor)])
+            return
 
     def _publish(
         self, class_id: int, state: ClassState, numbered: Sequence[tuple[int, Event]]
@@ -78,15 +169,26 @@ class ClassRegistry:
         actor = self._actors[class_id]
         if numbered:
             self._seqs[class_id] = numbered[-1][0]
+            self._failures.pop(class_id, None)
         self._hub.broadcast(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )
 
-    async def submit(self, class_id: int, command: Command) -> ClassState:
+    async def submit(self, class_id: int, command: cmd.Command) -> ClassState:
         actor = await self.actor(class_id)
         if actor is None:
             raise CommandRejected("this class has ended")
         return await actor.submit(command)
+
+    def _snapshot(self, class_id: int, actor: ClassActor) -> wire.Message:
+        return wire.snapshot(
+            class_id=class_id,
+            title=self._titles[class_id],
+            timeline=actor.timeline,
+            state=actor.state,
+            seq=self._seqs[class_id],
+            now_ms=self.clock.now_ms(),
+        )
 
     async def attach(self, screen: Screen) -> bool:
         """Add ``screen`` to its class and queue it a snapshot; False if there's no class.
@@ -97,29 +199,19 @@ class ClassRegistry:
         class_id = screen.class_id
         actor = await self.actor(class_id)
         if actor is not None:
-            title, timeline, state, seq = (
-                self._titles[class_id],
-                actor.timeline,
-                actor.state,
-                self._seqs[class_id],
-            )
-        else:
-            loaded = await self._store.load(class_id)
-            if loaded is None:
-                return False
-            title, timeline, state, seq = (
-                loaded.title,
-                loaded.timeline,
-                loaded.state,
-                loaded.last_seq,
-            )
+            screen.send(self._snapshot(class_id, actor))
+            self._hub.add(screen)
+            return True
+        loaded = await self._store.load(class_id)
+        if loaded is None:
+            return False
         screen.send(
             wire.snapshot(
                 class_id=class_id,
-                title=title,
-                timeline=timeline,
-                state=state,
-                seq=seq,
+                title=loaded.title,
+                timeline=loaded.timeline,
+                state=loaded.state,
+                seq=loaded.last_seq,
                 now_ms=self.clock.now_ms(),
             )
         )
@@ -127,8 +219,10 @@ class ClassRegistry:
         return True
 
     async def close(self) -> None:
-        for task in list(self._tasks.values()):
+        self._closing = True
+        tasks = [*self._tasks.values(), *self._background]
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks.values()):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from classroom.config import Settings
-from classroom.db.classes import ClassStore
+from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
 from classroom.hub.hub import Hub
@@ -50,7 +50,7 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
     """
     while True:
         try:
-            resumed = await registry.resume_live()
+            resumed = await registry.resume()
         except Exception as exc:
             log.warning("can't resume live classes yet (%s); retrying", type(exc).__name__)
             await asyncio.sleep(retry_s)
@@ -66,18 +66,28 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         hub = Hub()
-        registry = ClassRegistry(ClassStore(sessions), hub, clock or MonotonicClock())
+        registry = ClassRegistry(
+            ClassStore(sessions),
+            hub,
+            clock or MonotonicClock(),
+            heartbeats=HeartbeatStore(sessions),
+            node=settings.node,
+        )
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.hub = hub
         app.state.registry = registry
-        resuming = asyncio.create_task(resume_when_ready(registry), name="resume-classes")
+        background = [
+            asyncio.create_task(resume_when_ready(registry), name="resume-classes"),
+            asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
+        ]
         try:
             yield
         finally:
-            resuming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resuming
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await registry.close()
             await engine.dispose()
 

@@ -14,8 +14,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from classroom.db import classes as class_db
 from classroom.db import routines as routine_db
 from classroom.db.models import Class, Instructor, Participant
-from classroom.domain.commands import COMMANDS_BY_NAME, Command, Shout
-from classroom.domain.errors import CommandRejected, DomainError
+from classroom.domain.commands import parse_command
+from classroom.domain.errors import DomainError, ValidationError
 from classroom.domain.session import TERMINAL, Phase
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
@@ -103,27 +103,17 @@ async def class_page(request: Request) -> Response:
     return render(request, "pages/console_class.html", context)
 
 
-def _command_from(form: Any) -> Command:
-    name = str(form.get("command", ""))
-    if name == "shout":
-        return Shout(text=str(form.get("text", "")))
-    cls = COMMANDS_BY_NAME.get(name)
-    if cls is None or cls is Shout:
-        raise HTTPException(400, UNKNOWN_COMMAND)
-    return cls()
-
-
 async def command(request: Request) -> Response:
     """Apply a control (start, pause, …). Answers with a fragment saying what happened."""
     instructor = await require_instructor(request)
     row = await _owned_class(request, instructor)
     form = await checked_form(request)
     try:
-        control = _command_from(form)
+        control = parse_command(form.get("command"), form)
         await request.app.state.registry.submit(row.id, control)
-    except (CommandRejected, DomainError) as exc:
-        message = str(exc)
-        return HTMLResponse(f'<p class="notice error" role="alert">{escape(message)}</p>', 409)
+    except DomainError as exc:
+        status = 400 if isinstance(exc, ValidationError) else 409
+        return HTMLResponse(f'<p class="notice error" role="alert">{escape(str(exc))}</p>', status)
     if request.headers.get("hx-request"):
         return HTMLResponse("", 200)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)

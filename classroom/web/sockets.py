@@ -19,8 +19,8 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.db.models import Class
-from classroom.domain.commands import COMMANDS_BY_NAME, Command, Shout
-from classroom.domain.errors import CommandRejected, DomainError
+from classroom.domain.commands import MarkFinished, parse_command
+from classroom.domain.errors import DomainError
 from classroom.hub import wire
 from classroom.hub.hub import Screen
 from classroom.web import auth
@@ -133,22 +133,18 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
                 "forbidden", "Only the instructor can control the class.", id=reply_id
             )
         try:
-            command = _command(data)
+            command = parse_command(data.get("name"), data)
             await app.state.registry.submit(screen.class_id, command)
-        except (CommandRejected, DomainError) as exc:
+        except DomainError as exc:
+            return wire.error("rejected", str(exc), id=reply_id)
+        return {"type": "ack", "id": reply_id}
+    if kind == "mark_finished":
+        if screen.role != "participant" or screen.identity is None:
+            return wire.error("forbidden", "Only a participant can mark their finish.", id=reply_id)
+        try:
+            finish = MarkFinished(participant_id=screen.identity)
+            await app.state.registry.submit(screen.class_id, finish)
+        except DomainError as exc:
             return wire.error("rejected", str(exc), id=reply_id)
         return {"type": "ack", "id": reply_id}
     return wire.error("unknown_type", f"Unknown message type {str(kind)[:40]!r}.", id=reply_id)
-
-
-def _command(data: dict[str, Any]) -> Command:
-    name = data.get("name")
-    if name == "shout":
-        text = data.get("text")
-        if not isinstance(text, str):
-            raise DomainError("a shout-out needs some text")
-        return Shout(text=text)
-    cls = COMMANDS_BY_NAME.get(name) if isinstance(name, str) else None
-    if cls is None or cls is Shout:
-        raise DomainError(f"unknown command {str(name)[:40]!r}")
-    return cls()
