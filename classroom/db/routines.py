@@ -140,3 +140,50 @@ async def store_routine(
     db.add(row)
     await db.flush()
     return row
+
+
+async def library_rows(db: AsyncSession, instructor_id: int, *, archived: bool) -> list[Routine]:
+    """The routines on an instructor's library page, by title.
+
+    Not ``archived``: the built-in routines and the instructor's own that are in
+    use. ``archived``: only the instructor's own archived routines.
+    """
+    if archived:
+        condition = (Routine.instructor_id == instructor_id) & Routine.archived.is_(True)
+    else:
+        condition = or_(
+            Routine.instructor_id.is_(None), Routine.instructor_id == instructor_id
+        ) & Routine.archived.is_(False)
+    rows = await db.scalars(select(Routine).where(condition).order_by(Routine.title, Routine.id))
+    return list(rows)
+
+
+async def get_viewable(db: AsyncSession, instructor_id: int, routine_id: int) -> Routine | None:
+    """A built-in routine, or one of the instructor's own (archived or not)."""
+    row = await db.get(Routine, routine_id)
+    if row is None or row.instructor_id not in (None, instructor_id):
+        return None
+    return row
+
+
+async def get_own(db: AsyncSession, instructor_id: int, routine_id: int) -> Routine | None:
+    """One of the instructor's own routines (archived or not); never a built-in."""
+    row = await db.get(Routine, routine_id)
+    if row is None or row.instructor_id is None or row.instructor_id != instructor_id:
+        return None
+    return row
+
+
+async def update_routine(
+    db: AsyncSession, row: Routine, title: str, source_format: str, source: str
+) -> Routine:
+    """Replace an instructor's routine's text; the slug stays, so links keep working.
+
+    Classes already opened keep the timeline they froze when they opened.
+    """
+    if row.instructor_id is None:
+        raise ValueError("a built-in routine can't be changed")
+    compile_source(source, source_format)  # refuse what can't run, before storing it
+    row.title, row.source_format, row.source = title, source_format, source
+    await db.flush()
+    return row
