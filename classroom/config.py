@@ -11,6 +11,8 @@ CLASSROOM_DATA_DIR         where the SQLite file and demo secret live (./data)
 CLASSROOM_ALLOWED_ORIGINS  extra origins allowed to open sockets (comma list)
 CLASSROOM_PUBLIC_URL       the address phones use, for QR codes (the request's)
 CLASSROOM_NODE             this server process's name in the database (host name)
+CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
+CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
 =========================  ==================================================
 """
 
@@ -46,6 +48,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default=())
     public_url: str = ""
     node: str = "local"
+    lobby_timeout_min: int = 360
+    pause_timeout_min: int = 120
 
     @property
     def is_sqlite(self) -> bool:
@@ -100,7 +104,19 @@ class Settings:
             allowed_origins=origins,
             public_url=get("PUBLIC_URL").rstrip("/"),
             node=get("NODE", socket.gethostname())[:64],
+            lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
+            pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
         )
+
+
+def _minutes(raw: str, name: str) -> int:
+    try:
+        minutes = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of minutes, not {raw!r}") from None
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise ConfigError(f"{name} must be between 1 minute and 7 days, not {minutes}")
+    return minutes
 
 
 def default_database_url(data_dir: Path) -> str:

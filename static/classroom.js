@@ -123,6 +123,11 @@ class ClassScreen {
       case "notice":
         this.showCue(message.message);
         break;
+      case "roster":
+        for (const el of document.querySelectorAll("[data-participant-count]")) {
+          el.textContent = String(message.count);
+        }
+        return;
       case "error":
         console.warn("classroom:", message.code, message.message);
         return;
@@ -248,7 +253,7 @@ if (window.htmx) {
   window.htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
-    { code: "40[09]", swap: true, error: false },
+    { code: "40[09]|503", swap: true, error: false },
     { code: "...", swap: false, error: true },
   ];
 }

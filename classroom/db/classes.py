@@ -153,3 +153,35 @@ class HeartbeatStore:
     async def beat(self, node: str, at_ms: int) -> None:
         async with self._sessions.begin() as db:
             await db.merge(Heartbeat(node=node, alive_at_ms=at_ms))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """A class that has ended, as the history lists it."""
+
+    id: int
+    title: str
+    phase: str
+    started_at: datetime | None
+    planned_ms: int
+    ran_ms: int  # time the class ran: pauses and skipped time not counted
+    wall_ms: int | None  # from start to end on the clock, pauses included
+    participants: int
+
+
+def history_entry(row: Class, participants: int) -> HistoryEntry:
+    timeline = from_plain(Timeline, row.timeline)
+    state = from_plain(ClassState, row.state)
+    wall = None
+    if state.started_at_ms is not None and state.ended_at_ms is not None:
+        wall = state.ended_at_ms - state.started_at_ms
+    return HistoryEntry(
+        id=row.id,
+        title=row.title,
+        phase=row.phase,
+        started_at=row.started_at,
+        planned_ms=timeline.lead_in_ms + timeline.total_ms,
+        ran_ms=session.elapsed_ms(state, state.ended_at_ms or 0),
+        wall_ms=wall,
+        participants=participants,
+    )

@@ -113,3 +113,8 @@ def error(code: str, text: str, **extra: Any) -> Message:
 def notice(code: str, text: str) -> Message:
     """Something screens should show that is not a class event (no ``seq``)."""
     return {"type": "notice", "code": code, "message": text}
+
+
+def roster(count: int) -> Message:
+    """How many participants have joined (not a class event: no ``seq``)."""
+    return {"type": "roster", "count": count}

@@ -29,6 +29,16 @@ Persist = Callable[[int, ClassState, Sequence[Event]], Awaitable[list[int]]]
 Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], None]
 
 
+class ClassFailed(Exception):
+    """A command that could not be saved; the class restarts from its last saved state."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The class couldn't save that and is restarting from its last saved state."
+            " Try again in a moment."
+        )
+
+
 @dataclass(slots=True)
 class _Request:
     command: Command
@@ -78,7 +88,7 @@ class ClassActor:
                 await self._commit(outcome)
             except BaseException as exc:
                 if not request.done.done():
-                    request.done.set_exception(exc)
+                    request.done.set_exception(ClassFailed() if isinstance(exc, Exception) else exc)
                 raise
             if not request.done.done():
                 request.done.set_result(self.state)
@@ -104,6 +114,13 @@ class ClassActor:
         seqs = await self._persist(self.class_id, outcome.state, outcome.events)
         self.state = outcome.state
         self._publish(self.class_id, outcome.state, list(zip(seqs, outcome.events, strict=True)))
+
+    def fail_waiting(self) -> None:
+        """Tell every command still queued that it was not applied (the actor died)."""
+        while not self._inbox.empty():
+            request = self._inbox.get_nowait()
+            if not request.done.done():
+                request.done.set_exception(ClassFailed())
 
     def _reject_waiting(self) -> None:
         while not self._inbox.empty():

@@ -135,7 +135,9 @@ class ClassRegistry:
         return actor
 
     def _ended(self, class_id: int, task: asyncio.Task[None]) -> None:
-        self._actors.pop(class_id, None)
+        actor = self._actors.pop(class_id, None)
+        if actor is not None:
+            actor.fail_waiting()
         self._tasks.pop(class_id, None)
         if task.cancelled() or self._closing:
             return

@@ -19,6 +19,7 @@ from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
+from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/logout", accounts.logout, methods=["POST"]),
         Route("/console", console.home),
         Route("/console/classes", console.open_class, methods=["POST"]),
+        Route("/console/history", console.history),
         Route("/console/classes/{class_id:int}", console.class_page),
         Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
         *routines.routes,
@@ -120,5 +122,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = Tokens(settings.secret_key)
     app.state.login_throttle = LoginThrottle()
+    app.state.class_policy = ClassPolicy(
+        lobby_timeout_ms=settings.lobby_timeout_min * 60_000,
+        pause_timeout_ms=settings.pause_timeout_min * 60_000,
+    )
     app.state.schema_head = head_revision()
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import segno
@@ -16,13 +17,15 @@ from classroom.db import routines as routine_db
 from classroom.db.models import Class, Instructor, Participant
 from classroom.domain.commands import parse_command
 from classroom.domain.errors import DomainError, ValidationError
-from classroom.domain.session import TERMINAL, Phase
+from classroom.domain.session import TERMINAL, Phase, RestartPolicy
+from classroom.live.actor import ClassFailed
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
 
 UNKNOWN_COMMAND = "That isn't a class control."
 UNKNOWN_ROUTINE = "Pick a routine from the list."
+UNKNOWN_POLICY = "After a restart a class either keeps running or pauses."
 
 
 def public_base(request: Request) -> str:
@@ -71,12 +74,17 @@ async def open_class(request: Request) -> Response:
         routine_id = int(str(form.get("routine_id", "")))
     except ValueError:
         raise HTTPException(400, UNKNOWN_ROUTINE) from None
+    try:
+        on_restart = RestartPolicy(str(form.get("on_restart") or RestartPolicy.CONTINUE.value))
+    except ValueError:
+        raise HTTPException(400, UNKNOWN_POLICY) from None
+    policy = replace(request.app.state.class_policy, on_restart=on_restart)
     async with request.app.state.sessions.begin() as db:
         routine = await routine_db.get_visible(db, instructor.id, routine_id)
         if routine is None:
             raise HTTPException(400, UNKNOWN_ROUTINE)
         now_ms = request.app.state.registry.clock.now_ms()
-        row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms)
+        row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms, policy=policy)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
 
 
@@ -111,9 +119,32 @@ async def command(request: Request) -> Response:
     try:
         control = parse_command(form.get("command"), form)
         await request.app.state.registry.submit(row.id, control)
-    except DomainError as exc:
+    except (DomainError, ClassFailed) as exc:
         status = 400 if isinstance(exc, ValidationError) else 409
+        if isinstance(exc, ClassFailed):
+            status = 503
         return HTMLResponse(f'<p class="notice error" role="alert">{escape(str(exc))}</p>', status)
     if request.headers.get("hx-request"):
         return HTMLResponse("", 200)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
+
+
+async def history(request: Request) -> Response:
+    """Classes that have ended: when, what, how long they really ran, and who came."""
+    instructor = await require_instructor(request)
+    ended = [Phase.FINISHED.value, Phase.CANCELLED.value]
+    async with request.app.state.sessions() as db:
+        joined = (
+            select(Participant.class_id, func.count().label("n"))
+            .group_by(Participant.class_id)
+            .subquery()
+        )
+        rows = await db.execute(
+            select(Class, func.coalesce(joined.c.n, 0))
+            .outerjoin(joined, joined.c.class_id == Class.id)
+            .where(Class.instructor_id == instructor.id, Class.phase.in_(ended))
+            .order_by(Class.created_at.desc())
+            .limit(200)
+        )
+        classes = [class_db.history_entry(row, int(count)) for row, count in rows]
+    return render(request, "pages/history.html", {"instructor": instructor, "classes": classes})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -13,6 +13,7 @@ from classroom.domain.errors import ValidationError
 from classroom.domain.joining import UNKNOWN_CODE, normalize_join_code, normalize_nickname
 from classroom.domain.session import TERMINAL, Phase
 from classroom.domain.timeline import Level
+from classroom.hub import wire
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
 from classroom.web.tokens import TokenError
@@ -66,6 +67,10 @@ async def join(request: Request) -> Response:
         except IntegrityError:
             return refuse(NICKNAME_TAKEN.format(nickname=nickname, suggestion=nickname + "2"), 409)
         class_id, participant_id = row.id, participant.id
+        count = await db.scalar(
+            select(func.count()).select_from(Participant).where(Participant.class_id == class_id)
+        )
+    request.app.state.hub.broadcast(class_id, [wire.roster(int(count or 0))])
     token = request.app.state.tokens.participant(class_id, participant_id)
     response = RedirectResponse(f"/play/{class_id}", status_code=303)
     response.set_cookie(

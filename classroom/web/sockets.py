@@ -23,6 +23,7 @@ from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import DomainError
 from classroom.hub import wire
 from classroom.hub.hub import Screen
+from classroom.live.actor import ClassFailed
 from classroom.web import auth
 from classroom.web.participants import participant_cookie
 from classroom.web.tokens import Grant, TokenError
@@ -137,6 +138,8 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
             await app.state.registry.submit(screen.class_id, command)
         except DomainError as exc:
             return wire.error("rejected", str(exc), id=reply_id)
+        except ClassFailed as exc:
+            return wire.error("unavailable", str(exc), id=reply_id)
         return {"type": "ack", "id": reply_id}
     if kind == "mark_finished":
         if screen.role != "participant" or screen.identity is None:
@@ -146,5 +149,7 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
             await app.state.registry.submit(screen.class_id, finish)
         except DomainError as exc:
             return wire.error("rejected", str(exc), id=reply_id)
+        except ClassFailed as exc:
+            return wire.error("unavailable", str(exc), id=reply_id)
         return {"type": "ack", "id": reply_id}
     return wire.error("unknown_type", f"Unknown message type {str(kind)[:40]!r}.", id=reply_id)
