@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classroom.domain.durations import DurationSyntaxError, format_duration, parse_duration
 from classroom.domain.errors import Problem, RoutineFormatError
@@ -366,3 +368,88 @@ def test_the_schema_refuses_what_the_reader_refuses() -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 100_000)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(
+        [
+            "work",
+            "rest",
+            "tabata",
+            "repeat",
+            "circuit",
+            "emom",
+            "amrap",
+            "for_time",
+            "intervals",
+            "30s",
+            "0:30",
+            "Burpees",
+            "title",
+            "-1",
+            "",
+        ]
+    ),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "title",
+                    "blocks",
+                    "type",
+                    "duration",
+                    "rounds",
+                    "work",
+                    "rest",
+                    "exercise",
+                    "exercises",
+                    "moves",
+                    "name",
+                    "reps",
+                    "times",
+                    "cues",
+                    "at",
+                    "text",
+                    "stations",
+                    "cap",
+                    "minutes",
+                    "target",
+                    "score",
+                    "rpe",
+                ]
+            ),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(plain_values)
+def test_any_plain_value_reads_as_a_routine_or_fails_clearly(value: object) -> None:
+    try:
+        routine_from_data(value)
+    except RoutineFormatError as error:
+        assert error.problems
+        assert all(p.message for p in error.problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_reads_as_yaml_or_fails_clearly(text: str) -> None:
+    try:
+        parse_routine(text)
+    except RoutineFormatError as error:
+        assert error.problems
+
+
+def test_a_control_character_is_a_clear_error() -> None:
+    found = problems("title: T\x1f\nblocks: []\n")
+    assert found[0].message.startswith("this isn't valid YAML")

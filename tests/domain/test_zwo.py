@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from classroom.domain.compiler import compile_routine
 from classroom.domain.errors import RoutineFormatError
@@ -185,3 +187,70 @@ def test_the_file_name_titles_a_workout_without_a_name() -> None:
         fallback_title="Saturday spin",
     )
     assert imported.routine.title == "Saturday spin"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_import_or_fail_with_a_clear_error(data: bytes) -> None:
+    try:
+        import_zwo(data)
+    except RoutineFormatError as error:
+        assert error.problems
+
+
+ELEMENTS = st.sampled_from(
+    [
+        "SteadyState",
+        "warmup",
+        "Cooldown",
+        "Ramp",
+        "IntervalsT",
+        "FreeRide",
+        "MaxEffort",
+        "textevent",
+        "Mystery",
+    ]
+)
+ATTRIBUTES = st.dictionaries(
+    st.sampled_from(
+        [
+            "Duration",
+            "duration",
+            "Power",
+            "PowerLow",
+            "PowerHigh",
+            "OnDuration",
+            "OffDuration",
+            "Repeat",
+            "OnPower",
+            "OffPower",
+            "Cadence",
+            "timeoffset",
+            "message",
+        ]
+    ),
+    st.one_of(
+        st.integers(-100, 5000).map(str),
+        st.sampled_from(["0.5", "1.2", "x", "", "nan", "inf", "201.0", "1e9"]),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(ELEMENTS, ATTRIBUTES), min_size=1, max_size=8))
+def test_any_workout_of_known_elements_imports_or_fails_clearly(
+    blocks: list[tuple[str, dict[str, str]]],
+) -> None:
+    body = "".join(
+        f"<{tag} " + " ".join(f'{k}="{v}"' for k, v in attrs.items()) + "/>"
+        for tag, attrs in blocks
+    )
+    data = f"<workout_file><name>F</name><workout>{body}</workout></workout_file>".encode()
+    try:
+        imported = import_zwo(data)
+    except RoutineFormatError as error:
+        assert error.problems
+        return
+    timeline = compile_routine(imported.routine)
+    assert timeline.total_ms == imported.routine.total_ms()

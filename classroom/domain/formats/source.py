@@ -74,7 +74,10 @@ class _Loader(yaml.SafeLoader):
 
 def load_yaml(text: str) -> Document:
     """Read YAML text; raise :class:`RoutineFormatError` if it isn't plain, safe YAML."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as error:  # a character YAML doesn't allow
+        raise RoutineFormatError([Problem("", f"this isn't valid YAML: {error}")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
