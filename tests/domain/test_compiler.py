@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from classroom.domain import cues as cue_texts
@@ -38,7 +40,7 @@ ROW = Exercise(name="Row")
 QUIET = CueSettings(countdown=False, halfway=False, next=False, last_round=False, lead_in=False)
 
 
-def compile_blocks(*blocks: Block, auto_cues: CueSettings = QUIET, **fields: object) -> Timeline:
+def compile_blocks(*blocks: Block, auto_cues: CueSettings = QUIET, **fields: Any) -> Timeline:
     return compile_routine(Routine(title="Test", blocks=blocks, auto_cues=auto_cues, **fields))
 
 

@@ -149,7 +149,7 @@ def repeats(draw: st.DrawFn, children: st.SearchStrategy[Block]) -> Repeat:
 
 
 @st.composite
-def valid_routines(draw: st.DrawFn, **strategies: st.SearchStrategy[Any]) -> Routine:
+def valid_routines(draw: st.DrawFn, /, **strategies: st.SearchStrategy[Any]) -> Routine:
     try:
         return Routine(**{name: draw(strategy) for name, strategy in strategies.items()})
     except RoutineError:
