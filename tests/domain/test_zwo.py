@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from classroom.domain.compiler import compile_routine
 from classroom.domain.errors import RoutineFormatError
+from classroom.domain.formats.text import dump_yaml, parse_routine
 from classroom.domain.formats.zwo import import_zwo
 from classroom.domain.routine import Intervals, Step
 from classroom.domain.targets import Target
@@ -254,3 +255,10 @@ def test_any_workout_of_known_elements_imports_or_fails_clearly(
         return
     timeline = compile_routine(imported.routine)
     assert timeline.total_ms == imported.routine.total_ms()
+
+
+@pytest.mark.skipif(not SHARED_FILES, reason=f"shared .zwo test data not found at {SHARED_ZWO}")
+def test_imported_workouts_survive_a_round_trip_through_yaml() -> None:
+    for path in [*SHARED_FILES, DATA / "intervals_with_text_events.zwo", DATA / "mixed_case.zwo"]:
+        routine = import_zwo(path.read_bytes(), fallback_title=path.stem).routine
+        assert parse_routine(dump_yaml(routine)) == routine, path.name
