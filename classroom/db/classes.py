@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.models import Class, ClassEvent, Heartbeat, Routine
@@ -67,31 +67,48 @@ class ClassStore:
             )
             return list(rows)
 
-    async def persist(self, class_id: int, state: ClassState, events: Sequence[Event]) -> list[int]:
+    async def persist(
+        self, class_id: int, last_seq: int, state: ClassState, events: Sequence[Event]
+    ) -> list[int]:
+        """Write one transition: its events, numbered after ``last_seq``, and the new state.
+
+        The class's one writer knows ``last_seq``, so nothing is read first; if the
+        stored number differs anyway, another writer got in and nothing is written.
+        """
+        first = last_seq + 1
+        seqs = list(range(first, first + len(events)))
         async with self._sessions.begin() as db:
-            row = await db.get(Class, class_id, with_for_update=True)
-            if row is None:
-                raise LookupError(f"class {class_id} is gone")
-            first = row.last_seq + 1
-            seqs = list(range(first, first + len(events)))
-            db.add_all(
-                ClassEvent(
-                    class_id=class_id,
-                    seq=seq,
-                    type=event.type,
-                    at_ms=event.at_ms,
-                    payload=event_payload(event),
+            if events:
+                await db.execute(
+                    insert(ClassEvent),
+                    [
+                        {
+                            "class_id": class_id,
+                            "seq": seq,
+                            "type": event.type,
+                            "at_ms": event.at_ms,
+                            "payload": event_payload(event),
+                        }
+                        for seq, event in zip(seqs, events, strict=True)
+                    ],
                 )
-                for seq, event in zip(seqs, events, strict=True)
+            values: dict[str, Any] = {
+                "state": to_plain(state),
+                "phase": state.phase.value,
+                "last_seq": last_seq + len(events),
+            }
+            if state.started_at_ms is not None:
+                values["started_at"] = _when(state.started_at_ms)
+            if state.ended_at_ms is not None:
+                values["ended_at"] = _when(state.ended_at_ms)
+            updated = await db.execute(
+                update(Class)
+                .where(Class.id == class_id, Class.last_seq == last_seq)
+                .values(**values)
             )
-            if row.started_at is None and state.started_at_ms is not None:
-                row.started_at = _when(state.started_at_ms)
-            if state.ended_at_ms is not None and row.ended_at is None:
-                row.ended_at = _when(state.ended_at_ms)
-            row.state = to_plain(state)
-            row.phase = state.phase.value
-            row.last_seq = first + len(events) - 1
-            return seqs
+            if updated.rowcount != 1:  # type: ignore[attr-defined]
+                raise LookupError(f"class {class_id} is gone or was changed by another writer")
+        return seqs
 
     async def events_since(self, class_id: int, seq: int) -> list[ClassEvent]:
         async with self._sessions() as db:

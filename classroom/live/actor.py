@@ -23,8 +23,8 @@ from classroom.live.clock import Clock
 
 log = logging.getLogger(__name__)
 
-#: Writes a transition and returns the sequence number of each event.
-Persist = Callable[[int, ClassState, Sequence[Event]], Awaitable[list[int]]]
+#: Writes a transition after the given last sequence number; returns each event's number.
+Persist = Callable[[int, int, ClassState, Sequence[Event]], Awaitable[list[int]]]
 #: Hands persisted, numbered events on to the screens.
 Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], None]
 
@@ -52,6 +52,7 @@ class ClassActor:
         timeline: Timeline,
         state: ClassState,
         *,
+        last_seq: int,
         clock: Clock,
         persist: Persist,
         publish: Publish,
@@ -59,6 +60,7 @@ class ClassActor:
         self.class_id = class_id
         self.timeline = timeline
         self.state = state
+        self.last_seq = last_seq
         self._clock = clock
         self._persist = persist
         self._publish = publish
@@ -111,8 +113,9 @@ class ClassActor:
     async def _commit(self, outcome: Outcome) -> None:
         if not outcome.events and outcome.state == self.state:
             return
-        seqs = await self._persist(self.class_id, outcome.state, outcome.events)
+        seqs = await self._persist(self.class_id, self.last_seq, outcome.state, outcome.events)
         self.state = outcome.state
+        self.last_seq += len(seqs)
         self._publish(self.class_id, outcome.state, list(zip(seqs, outcome.events, strict=True)))
 
     def fail_waiting(self) -> None:

@@ -50,7 +50,6 @@ class ClassRegistry:
         self._actors: dict[int, ClassActor] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._titles: dict[int, str] = {}
-        self._seqs: dict[int, int] = {}
         self._failures: dict[int, int] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -89,7 +88,7 @@ class ClassRegistry:
             outcome = session.handle(loaded.timeline, state, cmd.Pause(), down_since)
         except CommandRejected:  # it had finished by then; time will say so
             return loaded
-        seqs = await self._store.persist(loaded.id, outcome.state, outcome.events)
+        seqs = await self._store.persist(loaded.id, loaded.last_seq, outcome.state, outcome.events)
         last_seq = seqs[-1] if seqs else loaded.last_seq
         log.info("class %s paused after the restart, as its policy asks", loaded.id)
         return LoadedClass(loaded.id, loaded.title, loaded.timeline, outcome.state, last_seq)
@@ -122,13 +121,13 @@ class ClassRegistry:
             loaded.id,
             loaded.timeline,
             loaded.state,
+            last_seq=loaded.last_seq,
             clock=self.clock,
             persist=self._store.persist,
             publish=self._publish,
         )
         self._actors[loaded.id] = actor
         self._titles[loaded.id] = loaded.title
-        self._seqs[loaded.id] = loaded.last_seq
         task = asyncio.create_task(actor.run(), name=f"class-{loaded.id}")
         self._tasks[loaded.id] = task
         task.add_done_callback(functools.partial(self._ended, loaded.id))
@@ -170,7 +169,6 @@ class ClassRegistry:
     ) -> None:
         actor = self._actors[class_id]
         if numbered:
-            self._seqs[class_id] = numbered[-1][0]
             self._failures.pop(class_id, None)
         self._hub.broadcast(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
@@ -188,7 +186,7 @@ class ClassRegistry:
             title=self._titles[class_id],
             timeline=actor.timeline,
             state=actor.state,
-            seq=self._seqs[class_id],
+            seq=actor.last_seq,
             now_ms=self.clock.now_ms(),
         )
 

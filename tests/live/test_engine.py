@@ -131,7 +131,7 @@ async def test_a_crashed_class_restarts_from_its_last_saved_state_and_says_so(
     real_persist = store.persist
     failures = []
 
-    async def persist_failing_once(*args: Any) -> list[int]:
+    async def persist_failing_once(*args: Any) -> list[int]:  # same signature as persist
         if not failures:
             failures.append(args)
             raise RuntimeError("disk full")
