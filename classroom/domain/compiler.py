@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from heapq import merge
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -106,7 +105,8 @@ def compile_routine(routine: Routine) -> Timeline:
                     from_end=end == segments[index].end_ms,
                 )
             )
-        cues = list(merge(cues, authored, key=attrgetter("at_ms")))
+        cues.extend(authored)
+        cues.sort(key=attrgetter("at_ms"))  # two sorted runs: a linear, stable merge
     lead_in = routine.lead_in_ms if routine.auto_cues.lead_in else 0
     return Timeline(
         title=routine.title,
