@@ -10,6 +10,15 @@ of text, and this module does the reading:
   problem. :func:`load_routine` does the same and returns just the routine.
 - :func:`timeline_text` and :func:`timeline_data` render a compiled timeline
   as readable text or as a JSON-able dict (``classroom routine check``).
+
+The dict of :func:`timeline_data`, times in seconds from the start of segment 0
+(an int when whole, else a float)::
+
+    {"title": str, "total_seconds": n, "lead_in_seconds": n, "segment_count": int,
+     "segments": [{"index", "name", "kind", "start", "duration", "label", "score",
+                   "open_ended", "exercise"?, "target"?, "stations"?, "rotation"?}],
+     "cues": [{"at", "segment_index", "kind", "text"}],
+     "lead_in_cues": [... same, "at" counted from the start of the lead-in]}
 """
 
 from __future__ import annotations
