@@ -147,26 +147,31 @@ class Timeline:
     lead_in_cues: tuple[Cue, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.segments:
+        segments = self.segments
+        if not segments:
             raise TimelineError("a timeline needs at least one segment")
+        starts: list[int] = []
         expected = 0
-        for i, segment in enumerate(self.segments):
+        for i, segment in enumerate(segments):
             if segment.index != i:
                 raise TimelineError(f"segment {i} is numbered {segment.index}")
             if segment.start_ms != expected:
                 raise TimelineError(
                     f"segment {i} starts at {segment.start_ms} ms, expected {expected} ms"
                 )
-            expected = segment.end_ms
+            starts.append(expected)
+            expected += segment.duration_ms
+        starts.append(expected)  # the end of the last segment
+        count = len(segments)
         previous = -1
-        for cue in self.cues:
-            if cue.at_ms < previous:
+        for cue in self.cues:  # a compiled class can have thousands: keep this loop lean
+            at, index = cue.at_ms, cue.segment_index
+            if at < previous:
                 raise TimelineError("cues must be sorted by time")
-            previous = cue.at_ms
-            if not 0 <= cue.segment_index < len(self.segments):
+            previous = at
+            if not 0 <= index < count:
                 raise TimelineError(f"cue {cue.text!r} names no segment")
-            segment = self.segments[cue.segment_index]
-            if not segment.start_ms <= cue.at_ms < segment.end_ms:
+            if not starts[index] <= at < starts[index + 1]:
                 raise TimelineError(f"cue {cue.text!r} falls outside its segment")
         if self.lead_in_ms < 0:
             raise TimelineError("the lead-in can't be negative")
