@@ -1,9 +1,25 @@
-"""Connected screens, grouped by class, and the fan-out of messages to them.
+"""The hub: connected screens grouped by class, fan-out, replay, presence, heartbeats.
 
-A message is encoded once and offered to every screen of the class. Each screen
-has its own bounded queue and writer task, so a slow phone only ever fills its
-own queue; when that overflows the screen is closed with 1013 ("try again
-later"), which makes the browser reconnect and resume.
+Fan-out
+    A message is encoded once (JSON, then one WebSocket frame) and written to
+    every screen of its class. Audiences of a few hundred are written at once;
+    larger ones are written by the class's pump task in slices of
+    :data:`SLICE`, yielding to the event loop between slices, so a class with
+    thousands of phones never holds back another class's cue. Per class,
+    messages always go out in order.
+
+Replay
+    Each class keeps its last :data:`REPLAY_SIZE` events. A screen that comes
+    back with the last ``seq`` it saw, and the class's current ``epoch``, gets
+    exactly the events it missed; otherwise it gets a fresh snapshot. The epoch
+    is new every time this process starts serving a class, so after a restart
+    (when the buffer is empty) screens take a snapshot.
+
+Presence and heartbeats
+    Instructors' screens hear who is connected (coalesced to one update a
+    second). Every :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, and
+    a screen that has sent nothing for :data:`SILENT_S` seconds (a half-open
+    socket: a phone that vanished) is closed.
 """
 
 from __future__ import annotations
@@ -11,87 +27,188 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from starlette.websockets import WebSocket
-
+from classroom.hub.frames import Outgoing
+from classroom.hub.screens import Screen
 from classroom.hub.wire import Message, encode
 
 log = logging.getLogger(__name__)
 
-CLOSE_TRY_AGAIN = 1013
-QUEUE_SIZE = 256
+REPLAY_SIZE = 1024
+SLICE = 256
+HEARTBEAT_S = 15.0
+SILENT_S = 75.0
+PRESENCE_DELAY_S = 1.0
+CLOSE_GOING_AWAY = 1001
 
 
 @dataclass(eq=False)
-class Screen:
-    """One connected WebSocket: a console, a phone or a display."""
-
-    websocket: WebSocket
+class ClassChannel:
     class_id: int
-    role: str
-    identity: int | None = None
-    queue: asyncio.Queue[str | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
-    )
-    closing: bool = False
-
-    def offer(self, text: str) -> bool:
-        """Queue ``text`` for sending; False (and the screen is closing) if it is full."""
-        if self.closing:
-            return False
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self.closing = True
-            return False
-        return True
-
-    def send(self, message: Message) -> None:
-        self.offer(encode(message))
-
-    async def write_until_closed(self) -> None:
-        """Drain the queue into the socket; ends when told to stop or on overflow."""
-        while True:
-            if self.closing:
-                with contextlib.suppress(Exception):
-                    await self.websocket.close(CLOSE_TRY_AGAIN, "too far behind, reconnect")
-                return
-            text = await self.queue.get()
-            if text is None:
-                return
-            await self.websocket.send_text(text)
-
-    def stop(self) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+    epoch: str = field(default_factory=lambda: secrets.token_hex(4))
+    screens: dict[Screen, None] = field(default_factory=dict)
+    replay: deque[Outgoing] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
+    pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
+    pump: asyncio.Task[None] | None = None
+    presence_due: asyncio.TimerHandle | None = None
 
 
 class Hub:
-    def __init__(self) -> None:
-        self._screens: dict[int, set[Screen]] = {}
+    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
+        self._channels: dict[int, ClassChannel] = {}
+        self._clock = clock or (lambda: int(time.time() * 1000))
+
+    # -- membership --------------------------------------------------------------------
+
+    def channel(self, class_id: int) -> ClassChannel:
+        channel = self._channels.get(class_id)
+        if channel is None:
+            channel = self._channels[class_id] = ClassChannel(class_id)
+        return channel
+
+    def epoch(self, class_id: int) -> str:
+        return self.channel(class_id).epoch
 
     def add(self, screen: Screen) -> None:
-        self._screens.setdefault(screen.class_id, set()).add(screen)
+        channel = self.channel(screen.class_id)
+        channel.screens[screen] = None
+        if screen.role != "instructor":
+            self._presence_changed(channel)
 
     def remove(self, screen: Screen) -> None:
-        screens = self._screens.get(screen.class_id)
-        if screens is not None:
-            screens.discard(screen)
-            if not screens:
-                del self._screens[screen.class_id]
+        channel = self._channels.get(screen.class_id)
+        if channel is not None and screen in channel.screens:
+            del channel.screens[screen]
+            if screen.role != "instructor":
+                self._presence_changed(channel)
 
-    def screens(self, class_id: int) -> frozenset[Screen]:
-        return frozenset(self._screens.get(class_id, ()))
+    def screens(self, class_id: int) -> list[Screen]:
+        channel = self._channels.get(class_id)
+        return [] if channel is None else list(channel.screens)
 
-    def broadcast(self, class_id: int, messages: Iterable[Message]) -> None:
-        screens = self._screens.get(class_id)
-        if not screens:
+    def replay_since(self, class_id: int, seq: int) -> list[Outgoing] | None:
+        """The events after ``seq``, or None if the buffer no longer reaches back that far."""
+        replay = self.channel(class_id).replay
+        if not replay:
+            return None
+        first = replay[0].seq
+        if first is None or seq < first - 1:
+            return None
+        return [out for out in replay if out.seq is not None and out.seq > seq]
+
+    def forget(self, class_id: int) -> None:
+        """Drop a class's channel once it has ended and its screens have gone."""
+        channel = self._channels.get(class_id)
+        if channel is not None and not channel.screens and channel.pump is None:
+            del self._channels[class_id]
+
+    # -- fan-out -----------------------------------------------------------------------
+
+    def publish(self, class_id: int, events: Iterable[Message]) -> None:
+        """Send class events (each with its ``seq``) to every screen, keeping them for replay."""
+        channel = self.channel(class_id)
+        for message in events:
+            outgoing = Outgoing.of(encode(message), message["seq"])
+            channel.replay.append(outgoing)
+            self._send(channel, outgoing, None)
+
+    def broadcast(
+        self, class_id: int, messages: Iterable[Message], roles: Iterable[str] | None = None
+    ) -> None:
+        """Send messages that are not class events (no ``seq``, no replay)."""
+        channel = self._channels.get(class_id)
+        if channel is None:
             return
+        audience = None if roles is None else frozenset(roles)
         for message in messages:
-            text = encode(message)
-            for screen in screens:
-                # A full queue marks the screen closing; its writer, which is busy with
-                # the backlog, sees that after its current send and closes the socket.
-                screen.offer(text)
+            self._send(channel, Outgoing.of(encode(message)), audience)
+
+    def _send(
+        self, channel: ClassChannel, outgoing: Outgoing, audience: frozenset[str] | None
+    ) -> None:
+        if not channel.pending and len(channel.screens) <= SLICE:
+            _deliver(list(channel.screens), outgoing, audience)
+            return
+        channel.pending.append((outgoing, audience))
+        if channel.pump is None:
+            channel.pump = asyncio.get_running_loop().create_task(
+                self._pump(channel), name=f"fan-out-{channel.class_id}"
+            )
+
+    async def _pump(self, channel: ClassChannel) -> None:
+        try:
+            while channel.pending:
+                outgoing, audience = channel.pending.popleft()
+                screens = list(channel.screens)
+                for start in range(0, len(screens), SLICE):
+                    _deliver(screens[start : start + SLICE], outgoing, audience)
+                    await asyncio.sleep(0)
+        finally:
+            channel.pump = None
+
+    # -- presence ----------------------------------------------------------------------
+
+    def _presence_changed(self, channel: ClassChannel) -> None:
+        if channel.presence_due is None:
+            loop = asyncio.get_running_loop()
+            channel.presence_due = loop.call_later(PRESENCE_DELAY_S, self._send_presence, channel)
+
+    def _send_presence(self, channel: ClassChannel) -> None:
+        channel.presence_due = None
+        self.broadcast(channel.class_id, [self.presence(channel.class_id)], roles=["instructor"])
+
+    def presence(self, class_id: int) -> Message:
+        """Who is connected to a class right now."""
+        participants = set()
+        displays = 0
+        for screen in self.screens(class_id):
+            if screen.role == "participant" and screen.identity is not None:
+                participants.add(screen.identity)
+            elif screen.role == "display":
+                displays += 1
+        return {"type": "presence", "participants": sorted(participants), "displays": displays}
+
+    # -- heartbeats --------------------------------------------------------------------
+
+    async def keep_heartbeats(self) -> None:
+        """Beat every screen, and close the ones that have gone silent, until cancelled."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self.beat()
+
+    def beat(self, now: float | None = None) -> None:
+        silent_before = (time.monotonic() if now is None else now) - SILENT_S
+        heartbeat = Outgoing.of(encode({"type": "heartbeat", "server_now": self._clock()}))
+        for channel in list(self._channels.values()):
+            for screen in list(channel.screens):
+                if screen.last_heard < silent_before:
+                    screen.close_soon(CLOSE_GOING_AWAY, "nothing heard for too long")
+                    self.remove(screen)
+                else:
+                    screen.deliver(heartbeat)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            if channel.presence_due is not None:
+                channel.presence_due.cancel()
+            if channel.pump is not None:
+                channel.pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await channel.pump
+
+
+def _deliver(screens: list[Screen], outgoing: Outgoing, audience: frozenset[str] | None) -> None:
+    seq = outgoing.seq
+    for screen in screens:
+        if audience is not None and screen.role not in audience:
+            continue
+        if seq is not None:
+            if screen.last_seq >= seq:
+                continue  # it already has this one (from its snapshot or a replay)
+            screen.last_seq = seq
+        screen.deliver(outgoing)

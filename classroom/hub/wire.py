@@ -75,13 +75,21 @@ def event_message(timeline: Timeline, seq: int, event: Event) -> Message:
 
 
 def snapshot(
-    *, class_id: int, title: str, timeline: Timeline, state: ClassState, seq: int, now_ms: int
+    *,
+    class_id: int,
+    title: str,
+    timeline: Timeline,
+    state: ClassState,
+    seq: int,
+    now_ms: int,
+    epoch: str = "",
 ) -> Message:
     """Everything a screen needs to draw the class as it is at ``now_ms``."""
     segment = session.current_segment(timeline, state)
     message: Message = {
         "type": "snapshot",
         "seq": seq,
+        "epoch": epoch,
         "class_id": class_id,
         "title": title,
         "phase": state.phase.value,
@@ -118,3 +126,8 @@ def notice(code: str, text: str) -> Message:
 def roster(count: int) -> Message:
     """How many participants have joined (not a class event: no ``seq``)."""
     return {"type": "roster", "count": count}
+
+
+def resumed(since: int, epoch: str, now_ms: int) -> Message:
+    """Sent instead of a snapshot when the missed events follow: the screen keeps its view."""
+    return {"type": "resumed", "since": since, "epoch": epoch, "server_now": now_ms}

@@ -12,19 +12,23 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from classroom.domain import session
 from classroom.domain.commands import Command
-from classroom.domain.errors import CommandRejected
+from classroom.domain.errors import CommandRejected, DomainError
 from classroom.domain.events import Event
+from classroom.domain.scoring import ScoreInput, check_score
 from classroom.domain.session import ClassState, Outcome
-from classroom.domain.timeline import Timeline
+from classroom.domain.timeline import ScoreKind, Timeline
 from classroom.live.clock import Clock
 
 log = logging.getLogger(__name__)
 
 #: Writes a transition after the given last sequence number; returns each event's number.
 Persist = Callable[[int, int, ClassState, Sequence[Event]], Awaitable[list[int]]]
+#: Stores a checked score; False if it was already stored (a repeat of its client id).
+RecordScore = Callable[[int, ScoreInput, ScoreKind], Awaitable[bool]]
 #: Hands persisted, numbered events on to the screens.
 Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], None]
 
@@ -41,8 +45,8 @@ class ClassFailed(Exception):
 
 @dataclass(slots=True)
 class _Request:
-    command: Command
-    done: asyncio.Future[ClassState]
+    command: Command | ScoreInput
+    done: asyncio.Future[Any]
 
 
 class ClassActor:
@@ -56,6 +60,7 @@ class ClassActor:
         clock: Clock,
         persist: Persist,
         publish: Publish,
+        record_score: RecordScore | None = None,
     ) -> None:
         self.class_id = class_id
         self.timeline = timeline
@@ -64,12 +69,22 @@ class ClassActor:
         self._clock = clock
         self._persist = persist
         self._publish = publish
+        self._record_score = record_score
         self._inbox: asyncio.Queue[_Request] = asyncio.Queue()
 
     async def submit(self, command: Command) -> ClassState:
         """Apply ``command`` now; returns the new state or raises ``CommandRejected``."""
         done: asyncio.Future[ClassState] = asyncio.get_running_loop().create_future()
         await self._inbox.put(_Request(command, done))
+        return await done
+
+    async def score(self, score: ScoreInput) -> bool:
+        """Check and store a score, in turn with the class's commands.
+
+        Returns False when the score was a repeat of one already stored.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._inbox.put(_Request(score, done))
         return await done
 
     async def run(self) -> None:
@@ -79,6 +94,9 @@ class ClassActor:
             now = self._clock.now_ms()
             if request is None:
                 await self._commit(session.tick(self.timeline, self.state, now))
+                continue
+            if isinstance(request.command, ScoreInput):
+                await self._score(request, request.command, now)
                 continue
             try:
                 outcome = session.handle(self.timeline, self.state, request.command, now)
@@ -95,6 +113,21 @@ class ClassActor:
             if not request.done.done():
                 request.done.set_result(self.state)
         self._reject_waiting()
+
+    async def _score(self, request: _Request, score: ScoreInput, now: int) -> None:
+        try:
+            await self._commit(session.tick(self.timeline, self.state, now))
+            kind = check_score(self.timeline, self.state, score)
+            if self._record_score is None:
+                raise CommandRejected("this class doesn't take scores")
+            stored = await self._record_score(self.class_id, score, kind)
+        except DomainError as exc:
+            request.done.set_exception(exc)
+        except Exception:
+            request.done.set_exception(ClassFailed())
+            raise
+        else:
+            request.done.set_result(stored)
 
     async def _next_request(self) -> _Request | None:
         deadline = session.next_deadline(self.timeline, self.state)

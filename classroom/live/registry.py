@@ -15,13 +15,16 @@ import logging
 from collections.abc import Sequence
 
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
+from classroom.db.scores import ScoreStore
 from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.errors import CommandRejected
 from classroom.domain.events import Event
+from classroom.domain.scoring import NOT_RUNNING, ScoreInput
 from classroom.domain.session import TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
-from classroom.hub.hub import Hub, Screen
+from classroom.hub.hub import Hub
+from classroom.hub.screens import Screen
 from classroom.live.actor import ClassActor
 from classroom.live.clock import Clock
 
@@ -40,9 +43,11 @@ class ClassRegistry:
         clock: Clock,
         *,
         heartbeats: HeartbeatStore | None = None,
+        scores: ScoreStore | None = None,
         node: str = "local",
     ) -> None:
         self._store = store
+        self._scores = scores
         self._hub = hub
         self.clock = clock
         self._heartbeats = heartbeats
@@ -125,6 +130,7 @@ class ClassRegistry:
             clock=self.clock,
             persist=self._store.persist,
             publish=self._publish,
+            record_score=None if self._scores is None else self._scores.add,
         )
         self._actors[loaded.id] = actor
         self._titles[loaded.id] = loaded.title
@@ -161,7 +167,9 @@ class ClassRegistry:
                 continue
             if actor is not None:
                 self._hub.broadcast(class_id, [wire.notice("class_restarted", CLASS_RESTARTED)])
-                self._hub.broadcast(class_id, [self._snapshot(class_id, actor)])
+                snapshot = self._snapshot(class_id, actor)
+                for screen in self._hub.screens(class_id):
+                    self._send_snapshot(screen, snapshot)
             return
 
     def _publish(
@@ -170,7 +178,7 @@ class ClassRegistry:
         actor = self._actors[class_id]
         if numbered:
             self._failures.pop(class_id, None)
-        self._hub.broadcast(
+        self._hub.publish(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )
 
@@ -180,6 +188,13 @@ class ClassRegistry:
             raise CommandRejected("this class has ended")
         return await actor.submit(command)
 
+    async def score(self, class_id: int, score: ScoreInput) -> bool:
+        """Record a participant's score; False if it was a repeat of one already stored."""
+        actor = await self.actor(class_id)
+        if actor is None:
+            raise CommandRejected(NOT_RUNNING)
+        return await actor.score(score)
+
     def _snapshot(self, class_id: int, actor: ClassActor) -> wire.Message:
         return wire.snapshot(
             class_id=class_id,
@@ -188,35 +203,57 @@ class ClassRegistry:
             state=actor.state,
             seq=actor.last_seq,
             now_ms=self.clock.now_ms(),
+            epoch=self._hub.epoch(class_id),
         )
 
-    async def attach(self, screen: Screen) -> bool:
-        """Add ``screen`` to its class and queue it a snapshot; False if there's no class.
+    async def attach(self, screen: Screen, since: int | None = None, epoch: str = "") -> bool:
+        """Add ``screen`` to its class; False if there is no such class.
 
-        The snapshot is taken and the screen registered with no await in between,
-        so the screen sees exactly the events after its snapshot.
+        A screen coming back with the ``seq`` it last saw and the class's current
+        ``epoch`` is sent exactly the events it missed, if the replay buffer still
+        holds them; any other screen gets a snapshot. Either way it is registered
+        with no await after, so it sees every later event exactly once.
         """
         class_id = screen.class_id
         actor = await self.actor(class_id)
-        if actor is not None:
-            screen.send(self._snapshot(class_id, actor))
+        if actor is None:
+            loaded = await self._store.load(class_id)
+            if loaded is None:
+                return False
+            self._send_snapshot(
+                screen,
+                wire.snapshot(
+                    class_id=class_id,
+                    title=loaded.title,
+                    timeline=loaded.timeline,
+                    state=loaded.state,
+                    seq=loaded.last_seq,
+                    now_ms=self.clock.now_ms(),
+                    epoch=self._hub.epoch(class_id),
+                ),
+            )
             self._hub.add(screen)
             return True
-        loaded = await self._store.load(class_id)
-        if loaded is None:
-            return False
-        screen.send(
-            wire.snapshot(
-                class_id=class_id,
-                title=loaded.title,
-                timeline=loaded.timeline,
-                state=loaded.state,
-                seq=loaded.last_seq,
-                now_ms=self.clock.now_ms(),
-            )
-        )
+        missed = None
+        if since is not None and epoch == self._hub.epoch(class_id) and since <= actor.last_seq:
+            missed = self._hub.replay_since(class_id, since)
+            if since == actor.last_seq:
+                missed = []
+        if missed is None:
+            self._send_snapshot(screen, self._snapshot(class_id, actor))
+        else:
+            screen.send(wire.resumed(since or 0, epoch, self.clock.now_ms()))
+            screen.last_seq = since or 0
+            for outgoing in missed:
+                screen.deliver(outgoing)
+                screen.last_seq = outgoing.seq or screen.last_seq
         self._hub.add(screen)
         return True
+
+    @staticmethod
+    def _send_snapshot(screen: Screen, snapshot: wire.Message) -> None:
+        screen.send(snapshot)
+        screen.last_seq = int(snapshot["seq"])
 
     async def close(self) -> None:
         self._closing = True

@@ -19,6 +19,7 @@ from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
+from classroom.db.scores import ScoreStore
 from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
@@ -66,12 +67,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
-        hub = Hub()
+        class_clock = clock or MonotonicClock()
+        hub = Hub(clock=class_clock.now_ms)
         registry = ClassRegistry(
             ClassStore(sessions),
             hub,
-            clock or MonotonicClock(),
+            class_clock,
             heartbeats=HeartbeatStore(sessions),
+            scores=ScoreStore(sessions),
             node=settings.node,
         )
         app.state.engine = engine
@@ -81,6 +84,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         background = [
             asyncio.create_task(resume_when_ready(registry), name="resume-classes"),
             asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
+            asyncio.create_task(hub.keep_heartbeats(), name="screen-heartbeats"),
         ]
         try:
             yield
@@ -90,6 +94,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.close()
+            await hub.close()
             await engine.dispose()
 
     routes = [

@@ -12,23 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
-from classroom.domain.errors import DomainError
+from classroom.domain.errors import DomainError, ValidationError
+from classroom.domain.scoring import BAD_CLIENT_ID, ScoreInput
 from classroom.hub import wire
-from classroom.hub.hub import Screen
+from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
+from classroom.hub.screens import Screen, screen_for
 from classroom.live.actor import ClassFailed
 from classroom.web import auth
 from classroom.web.participants import participant_cookie
 from classroom.web.tokens import Grant, TokenError
 
-MAX_MESSAGE_BYTES = 4096
 POLICY_VIOLATION = 1008
 
 
@@ -70,6 +72,13 @@ async def _identify(websocket: WebSocket, class_id: int) -> Identity | None:
     return Identity("instructor", instructor.id)
 
 
+def _resume_point(websocket: WebSocket) -> tuple[int | None, str]:
+    """The ``since`` and ``epoch`` a reconnecting screen sends in its query string."""
+    since = websocket.query_params.get("since", "")
+    epoch = websocket.query_params.get("epoch", "")[:32]
+    return (int(since) if since.isdigit() and len(since) < 16 else None), epoch
+
+
 async def class_socket(websocket: WebSocket) -> None:
     try:
         class_id = int(websocket.path_params["class_id"])
@@ -82,17 +91,27 @@ async def class_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     app = websocket.app
-    screen = Screen(websocket, class_id, identity.role, identity.id)
-    writer = asyncio.create_task(screen.write_until_closed())
-    if not await app.state.registry.attach(screen):
+    screen = screen_for(websocket, class_id, identity.role, identity.id)
+    writer = asyncio.create_task(screen.run_writer())
+    since, epoch = _resume_point(websocket)
+    if not await app.state.registry.attach(screen, since, epoch):
         await websocket.close(POLICY_VIOLATION, "no such class")
         writer.cancel()
         return
+    bucket = TokenBucket()
+    warned_at = 0.0
     try:
-        while not writer.done():
+        while not screen.closed:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
+            now = time.monotonic()
+            screen.last_heard = now
+            if not bucket.allow(now):
+                if now - warned_at >= 1:  # one warning a second; the rest are dropped
+                    warned_at = now
+                    screen.send(wire.error("rate_limited", RATE_LIMITED))
+                continue
             reply = await _answer(app, screen, message)
             if reply is not None:
                 screen.send(reply)
@@ -106,11 +125,14 @@ async def class_socket(websocket: WebSocket) -> None:
         writer.cancel()
 
 
+Handler = Callable[[Any, Screen, dict[str, Any], "str | int | None"], Awaitable[wire.Message]]
+
+
 async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.Message | None:
     text = message.get("text")
     if text is None:
         return wire.error("binary_frame", "Send JSON text frames, not binary ones.")
-    if len(text.encode()) > MAX_MESSAGE_BYTES:
+    if len(text) > MAX_MESSAGE_BYTES or len(text.encode()) > MAX_MESSAGE_BYTES:
         return wire.error("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
     try:
         data = json.loads(text)
@@ -118,38 +140,102 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
         return wire.error("bad_json", "That message is not valid JSON.")
     if not isinstance(data, dict):
         return wire.error("bad_message", "A message is a JSON object with a type.")
-    kind = data.get("type")
-    reply_id = data.get("id") if isinstance(data.get("id"), str | int) else None
-    if kind == "ping":
-        t = data.get("t")
-        return {
-            "type": "pong",
-            "id": reply_id,
-            "t": t if isinstance(t, int | float) else None,
-            "server_now": app.state.registry.clock.now_ms(),
-        }
-    if kind == "command":
-        if screen.role != "instructor":
-            return wire.error(
-                "forbidden", "Only the instructor can control the class.", id=reply_id
-            )
-        try:
-            command = parse_command(data.get("name"), data)
-            await app.state.registry.submit(screen.class_id, command)
-        except DomainError as exc:
-            return wire.error("rejected", str(exc), id=reply_id)
-        except ClassFailed as exc:
-            return wire.error("unavailable", str(exc), id=reply_id)
-        return {"type": "ack", "id": reply_id}
-    if kind == "mark_finished":
-        if screen.role != "participant" or screen.identity is None:
-            return wire.error("forbidden", "Only a participant can mark their finish.", id=reply_id)
-        try:
-            finish = MarkFinished(participant_id=screen.identity)
-            await app.state.registry.submit(screen.class_id, finish)
-        except DomainError as exc:
-            return wire.error("rejected", str(exc), id=reply_id)
-        except ClassFailed as exc:
-            return wire.error("unavailable", str(exc), id=reply_id)
-        return {"type": "ack", "id": reply_id}
-    return wire.error("unknown_type", f"Unknown message type {str(kind)[:40]!r}.", id=reply_id)
+    raw_kind = data.get("type")
+    kind = raw_kind if isinstance(raw_kind, str) else ""
+    raw_id = data.get("id")
+    reply_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        shown = str(raw_kind)[:40]
+        return wire.error("unknown_type", f"Unknown message type {shown!r}.", id=reply_id)
+    roles = ROLES[kind]
+    if screen.role not in roles:
+        return wire.error("forbidden", FORBIDDEN[kind], id=reply_id)
+    try:
+        return await handler(app, screen, data, reply_id)
+    except ValidationError as exc:
+        return wire.error("bad_field", str(exc), id=reply_id)
+    except DomainError as exc:
+        return wire.error("rejected", str(exc), id=reply_id)
+    except ClassFailed as exc:
+        return wire.error("unavailable", str(exc), id=reply_id)
+
+
+async def _ping(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    t = data.get("t")
+    return {
+        "type": "pong",
+        "id": reply_id,
+        "t": t if isinstance(t, int | float) and not isinstance(t, bool) else None,
+        "server_now": app.state.registry.clock.now_ms(),
+    }
+
+
+async def _heartbeat(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    return {"type": "heartbeat", "server_now": app.state.registry.clock.now_ms()}
+
+
+async def _command(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    try:
+        command = parse_command(data.get("name"), data)
+    except ValidationError as exc:
+        return wire.error("rejected", str(exc), id=reply_id)
+    await app.state.registry.submit(screen.class_id, command)
+    return {"type": "ack", "id": reply_id}
+
+
+async def _mark_finished(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    assert screen.identity is not None  # participants always have one
+    await app.state.registry.submit(screen.class_id, MarkFinished(participant_id=screen.identity))
+    return {"type": "ack", "id": reply_id}
+
+
+async def _score(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    assert screen.identity is not None  # participants always have one
+    segment, value = data.get("segment"), data.get("value")
+    if not isinstance(reply_id, str):
+        raise ValidationError(BAD_CLIENT_ID)
+    if not _is_int(segment) or not _is_int(value):
+        raise ValidationError("a score needs a whole-number segment and value")
+    score = ScoreInput(
+        participant_id=screen.identity, client_id=reply_id, segment_index=segment, value=value
+    )
+    stored = await app.state.registry.score(screen.class_id, score)
+    return {"type": "ack", "id": reply_id, "duplicate": not stored}
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": _ping,
+    "heartbeat": _heartbeat,
+    "command": _command,
+    "mark_finished": _mark_finished,
+    "score": _score,
+}
+EVERYONE = frozenset({"instructor", "participant", "display"})
+ROLES: dict[str, frozenset[str]] = {
+    "ping": EVERYONE,
+    "heartbeat": EVERYONE,
+    "command": frozenset({"instructor"}),
+    "mark_finished": frozenset({"participant"}),
+    "score": frozenset({"participant"}),
+}
+FORBIDDEN = {
+    "command": "Only the instructor can control the class.",
+    "mark_finished": "Only a participant can mark their finish.",
+    "score": "Only a participant can log a score.",
+}
+RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."

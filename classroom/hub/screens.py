@@ -1,0 +1,167 @@
+"""A connected screen, and the two ways the hub writes to it.
+
+:class:`DirectScreen` writes pre-encoded frames straight to the connection's
+transport. It is used when the server is uvicorn with its ``websockets-sansio``
+protocol (what ``classroom serve`` runs), and makes a fan-out cost one
+``transport.write`` per screen. The transport's write buffer is the screen's
+bounded send queue: when a phone stops reading and its buffer passes
+:data:`MAX_BUFFERED_BYTES`, the screen is closed with 1013 ("try again later"),
+which browsers' clients answer by reconnecting and resuming.
+
+:class:`QueuedScreen` is the portable path for any other ASGI server: a bounded
+queue of messages and a writer task that sends them through ASGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, Protocol
+
+from starlette.websockets import WebSocket
+
+from classroom.hub.frames import Outgoing
+from classroom.hub.wire import Message, encode
+
+log = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN = 1013
+MAX_BUFFERED_BYTES = 256 * 1024
+QUEUE_SIZE = 512
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
+
+
+class Screen:
+    """One connected WebSocket: a console, a phone or a display."""
+
+    def __init__(
+        self, websocket: WebSocket, class_id: int, role: str, identity: int | None = None
+    ) -> None:
+        self.websocket = websocket
+        self.class_id = class_id
+        self.role = role
+        self.identity = identity
+        self.last_seq = 0  # the last class event this screen has (or was given in a snapshot)
+        self.last_heard = time.monotonic()
+        self.closed = False
+
+    def deliver(self, outgoing: Outgoing) -> bool:
+        """Send ``outgoing`` now or queue it; False when the screen is closed or too far behind."""
+        raise NotImplementedError
+
+    def send(self, message: Message) -> bool:
+        return self.deliver(Outgoing.of(encode(message), message.get("seq")))
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close the socket from the server's side, without waiting."""
+        if self.closed:
+            return
+        self.closed = True
+        task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, reason)
+
+    async def run_writer(self) -> None:
+        """Whatever must run beside the receive loop while the screen is open."""
+
+    def stop(self) -> None:
+        self.closed = True
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+class DirectScreen(Screen):
+    def __init__(self, websocket: WebSocket, protocol: Any, *args: Any) -> None:
+        super().__init__(websocket, *args)
+        self._protocol = protocol
+        self._transport: Transport = protocol.transport
+
+    def deliver(self, outgoing: Outgoing) -> bool:
+        if self.closed:
+            return False
+        if self._protocol.close_sent or self._transport.is_closing():
+            self.closed = True
+            return False
+        if self._transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
+            self.close_soon(CLOSE_TRY_AGAIN, "too far behind, reconnect")
+            return False
+        self._transport.write(outgoing.frame)
+        return True
+
+
+class QueuedScreen(Screen):
+    def __init__(self, websocket: WebSocket, *args: Any) -> None:
+        super().__init__(websocket, *args)
+        self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._overflowed = False
+
+    def deliver(self, outgoing: Outgoing) -> bool:
+        if self.closed or self._overflowed:
+            return False
+        try:
+            self._queue.put_nowait(outgoing)
+        except asyncio.QueueFull:
+            self._overflowed = True  # the writer closes the socket once it gets a turn
+            return False
+        return True
+
+    async def run_writer(self) -> None:
+        while True:
+            if self._overflowed:
+                self.closed = True
+                await self._close(CLOSE_TRY_AGAIN, "too far behind, reconnect")
+                return
+            outgoing = await self._queue.get()
+            if outgoing is None:
+                return
+            await self.websocket.send_text(outgoing.text)
+
+    def stop(self) -> None:
+        super().stop()
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+
+def screen_for(websocket: WebSocket, class_id: int, role: str, identity: int | None) -> Screen:
+    """The fastest kind of screen this server's connection allows."""
+    protocol = _server_protocol(getattr(websocket, "_send", None))
+    if protocol is not None:
+        return DirectScreen(websocket, protocol, class_id, role, identity)
+    return QueuedScreen(websocket, class_id, role, identity)
+
+
+def _server_protocol(send: Any, depth: int = 0) -> Any:
+    """The uvicorn protocol behind an ASGI ``send``, looking through middleware wrappers."""
+    owner = getattr(send, "__self__", None)
+    if _is_sansio(owner):
+        return owner
+    if depth < 4:
+        for cell in getattr(send, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                if callable(cell.cell_contents):
+                    found = _server_protocol(cell.cell_contents, depth + 1)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _is_sansio(protocol: Any) -> bool:
+    """uvicorn's websockets-sansio protocol: frames may go straight to its transport."""
+    return (
+        type(protocol).__name__ == "WebSocketsSansIOProtocol"
+        and hasattr(protocol, "transport")
+        and hasattr(protocol, "close_sent")
+        and hasattr(protocol.transport, "get_write_buffer_size")
+    )
