@@ -114,6 +114,8 @@ def serve(settings: Settings) -> int:
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=64 * 1024,
+        ws_ping_interval=20.0,  # closes half-open sockets; browsers answer pings by themselves
+        ws_ping_timeout=20.0,
         proxy_headers=True,
         log_level="info",
     )

@@ -11,6 +11,7 @@
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
 const SYNC_SAMPLES = 5;
+const SILENCE_MS = 40_000; // the server beats every 15 s; this long without a word means it's gone
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -20,6 +21,54 @@ export function formatRemaining(ms) {
   const minutes = Math.floor((total % 3600) / 60);
   const seconds = total % 60;
   return hours ? `${hours}:${pad(minutes)}:${pad(seconds)}` : `${minutes}:${pad(seconds)}`;
+}
+
+// An id for an input, unique enough to count it exactly once. crypto.randomUUID needs
+// https; a gym's server is often plain http on the local network, so build one.
+export function clientId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Inputs waiting for the server's acknowledgement, kept in localStorage so they
+// survive a reload, a lock screen or a dead battery, and are sent again on reconnect.
+export class Outbox {
+  constructor(key, send) {
+    this.key = key;
+    this.send = send;
+    this.items = [];
+    try {
+      this.items = JSON.parse(localStorage.getItem(key) || "[]");
+    } catch {
+      this.items = [];
+    }
+  }
+
+  save() {
+    localStorage.setItem(this.key, JSON.stringify(this.items));
+  }
+
+  add(item) {
+    const message = { ...item, id: clientId() };
+    this.items.push(message);
+    this.save();
+    this.send(message);
+    return message;
+  }
+
+  flush() {
+    for (const item of this.items) this.send(item);
+  }
+
+  // Forget an input the server has answered; returns it, or undefined if unknown.
+  settle(id) {
+    const item = this.items.find((candidate) => candidate.id === id);
+    if (item) {
+      this.items = this.items.filter((candidate) => candidate !== item);
+      this.save();
+    }
+    return item;
+  }
 }
 
 export function reconnectDelay(attempt, base = 500, cap = 5000) {
@@ -41,8 +90,44 @@ class ClassScreen {
     this.attempt = 0;
     this.pingId = 0;
     this.sent = new Map();
+    this.lastHeard = Date.now();
+    this.scored = 0;
+    const owner = root.dataset.participant;
+    if (owner) {
+      this.outbox = new Outbox(`classroom.outbox.${root.dataset.classId}.${owner}`, (m) => this.send(m));
+      this.scored = Number(localStorage.getItem(this.scoredKey()) || 0);
+    }
     setInterval(() => this.render(), TICK_MS);
     setInterval(() => this.sync(), RESYNC_MS);
+    setInterval(() => this.watch(), 5000);
+  }
+
+  scoredKey() {
+    return `classroom.scored.${this.root.dataset.classId}.${this.root.dataset.participant}`;
+  }
+
+  // A socket that has heard nothing for too long is dead even if it looks open.
+  watch() {
+    if (this.ws?.readyState === WebSocket.OPEN && Date.now() - this.lastHeard > SILENCE_MS) {
+      this.ws.close();
+    }
+  }
+
+  score(value = 1) {
+    const segment = this.view?.segment;
+    if (!this.outbox || !segment) return;
+    this.outbox.add({ type: "score", segment: segment.index, value });
+    this.renderScore();
+  }
+
+  renderScore() {
+    const pending = this.outbox ? this.outbox.items.length : 0;
+    for (const el of document.querySelectorAll("[data-my-score]")) {
+      el.textContent = String(this.scored + pending);
+    }
+    for (const el of document.querySelectorAll("[data-pending]")) {
+      el.textContent = pending ? `${pending} waiting to send` : "";
+    }
   }
 
   serverNow() {
@@ -55,15 +140,27 @@ class ClassScreen {
 
   connect() {
     this.setConnection("connecting", "Connecting…");
-    const ws = new WebSocket(this.url);
+    const url = new URL(this.url);
+    if (this.view && typeof this.view.seq === "number" && this.view.epoch) {
+      // Come back where we left off: the server replays what we missed, in order.
+      url.searchParams.set("since", String(this.view.seq));
+      url.searchParams.set("epoch", this.view.epoch);
+    }
+    const ws = new WebSocket(url);
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
       this.bestRtt = Infinity;
+      this.lastHeard = Date.now();
       this.setConnection("live", "Live");
       this.sync();
+      this.outbox?.flush();
+      this.renderScore();
     };
-    ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    ws.onmessage = (event) => {
+      this.lastHeard = Date.now();
+      this.receive(JSON.parse(event.data));
+    };
     ws.onclose = () => {
       if (this.ws !== ws) return;
       const delay = reconnectDelay(this.attempt++);
@@ -88,8 +185,37 @@ class ClassScreen {
 
   receive(message) {
     const view = this.view;
+    if (message.type !== "snapshot" && typeof message.seq === "number" && view) {
+      if (message.seq <= view.seq) return; // already have it
+      if (message.seq > view.seq + 1) {
+        // A gap can't be filled from here: start again from a fresh snapshot.
+        this.view = null;
+        this.ws?.close();
+        return;
+      }
+    }
     switch (message.type) {
       case "pong": return this.pong(message);
+      case "resumed":
+        if (view) view.epoch = message.epoch;
+        return;
+      case "ack": {
+        const item = this.outbox?.settle(message.id);
+        if (item && !message.duplicate) {
+          this.scored += item.value;
+          localStorage.setItem(this.scoredKey(), String(this.scored));
+        }
+        this.renderScore();
+        return;
+      }
+      case "presence":
+        for (const el of document.querySelectorAll("[data-presence]")) {
+          const n = message.participants.length;
+          el.textContent = `${n} connected · ${message.displays} display${message.displays === 1 ? "" : "s"}`;
+        }
+        return;
+      case "heartbeat":
+        return;
       case "snapshot":
         this.view = { ...message };
         if (typeof message.server_now === "number" && this.bestRtt === Infinity) {
@@ -129,6 +255,10 @@ class ClassScreen {
         }
         return;
       case "error":
+        if (message.id && this.outbox?.settle(message.id)) {
+          this.showCue(message.message); // an input the class refused: it won't be retried
+          this.renderScore();
+        }
         console.warn("classroom:", message.code, message.message);
         return;
       default:
@@ -196,6 +326,10 @@ class ClassScreen {
       fill.style.width = `${(done * 100).toFixed(2)}%`;
       fill.parentElement?.setAttribute("aria-valuenow", String(Math.round(done * 100)));
     }
+    const scoring = this.root.querySelector("[data-scoring]");
+    if (scoring) {
+      scoring.hidden = !(showSegment && segment.score_kind !== "none");
+    }
     const nextLine = this.field("next-line");
     if (nextLine) nextLine.hidden = !(showSegment && segment.next);
     this.setText("next", showSegment && segment.next ? segment.next : "");
@@ -227,6 +361,9 @@ if (root) {
   window.classroomScreen = screen;
   screen.connect();
   if (root.querySelector("[data-controls]")) bindShortcuts(root);
+  for (const button of root.querySelectorAll("[data-score-button]")) {
+    button.addEventListener("click", () => screen.score(Number(button.dataset.value || 1)));
+  }
 }
 
 // Console shortcuts: Space pauses or resumes, the arrows move next and back.

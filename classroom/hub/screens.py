@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
@@ -49,7 +48,6 @@ class Screen:
         self.role = role
         self.identity = identity
         self.last_seq = 0  # the last class event this screen has (or was given in a snapshot)
-        self.last_heard = time.monotonic()
         self.closed = False
 
     def deliver(self, outgoing: Outgoing) -> bool:

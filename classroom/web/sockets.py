@@ -106,7 +106,6 @@ async def class_socket(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             now = time.monotonic()
-            screen.last_heard = now
             if not bucket.allow(now):
                 if now - warned_at >= 1:  # one warning a second; the rest are dropped
                     warned_at = now
