@@ -11,6 +11,7 @@ CLASSROOM_DATA_DIR         where the SQLite file and demo secret live (./data)
 CLASSROOM_ALLOWED_ORIGINS  extra origins allowed to open sockets (comma list)
 CLASSROOM_PUBLIC_URL       the address phones use, for QR codes (the request's)
 CLASSROOM_NODE             this server process's name in the database (host name)
+CLASSROOM_BROKER_URL       how class events cross processes (memory://)
 CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
 CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
 =========================  ==================================================
@@ -48,6 +49,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default=())
     public_url: str = ""
     node: str = "local"
+    broker_url: str = "memory://"
     lobby_timeout_min: int = 360
     pause_timeout_min: int = 120
 
@@ -104,6 +106,7 @@ class Settings:
             allowed_origins=origins,
             public_url=get("PUBLIC_URL").rstrip("/"),
             node=get("NODE", socket.gethostname())[:64],
+            broker_url=get("BROKER_URL", "memory://"),
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
             pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
         )

@@ -8,6 +8,13 @@ Fan-out
     thousands of phones never holds back another class's cue. Per class,
     messages always go out in order.
 
+Events arrive through the broker
+    The class actor publishes each event to the broker's channel ``class:<id>``
+    as ``b"<seq>\n<json>"``; the hub follows that channel for every class with
+    screens on this process, so the actor never waits on a fan-out and another
+    process's screens can follow the same class. A listener that falls behind
+    the broker closes the class's screens with 1013; they come back and resume.
+
 Replay
     Each class keeps its last :data:`REPLAY_SIZE` events. A screen that comes
     back with the last ``seq`` it saw, and the class's current ``epoch``, gets
@@ -35,8 +42,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from classroom.hub.frames import Outgoing
-from classroom.hub.screens import Screen
+from classroom.broker import Broker, Subscription, SubscriptionOverflow
+from classroom.hub.frames import Outgoing, text_frame
+from classroom.hub.screens import CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
 
 log = logging.getLogger(__name__)
@@ -56,12 +64,54 @@ class ClassChannel:
     pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
     pump: asyncio.Task[None] | None = None
     presence_due: asyncio.TimerHandle | None = None
+    listener: asyncio.Task[None] | None = None
+
+
+def class_channel(class_id: int) -> str:
+    """The broker channel a class's events travel on."""
+    return f"class:{class_id}"
+
+
+def event_payload(seq: int, text: str) -> bytes:
+    """A class event as the broker carries it: its seq, a newline, its JSON."""
+    return f"{seq}\n{text}".encode()
 
 
 class Hub:
-    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
+    def __init__(self, broker: Broker, *, clock: Callable[[], int] | None = None) -> None:
+        self._broker = broker
         self._channels: dict[int, ClassChannel] = {}
         self._clock = clock or (lambda: int(time.time() * 1000))
+
+    async def follow(self, class_id: int) -> None:
+        """Listen to a class's events on the broker (once); returns when subscribed."""
+        channel = self.channel(class_id)
+        if channel.listener is None:
+            subscription = await self._broker.subscribe(class_channel(class_id))
+            if channel.listener is None:
+                channel.listener = asyncio.get_running_loop().create_task(
+                    self._listen(channel, subscription), name=f"hub-{class_id}"
+                )
+            else:  # another caller subscribed while this one waited
+                await subscription.close()
+
+    async def _listen(self, channel: ClassChannel, subscription: Subscription) -> None:
+        try:
+            async for payload in subscription:
+                head, _, body = payload.partition(b"\n")
+                outgoing = Outgoing(body.decode(), text_frame(body), int(head))
+                channel.replay.append(outgoing)
+                self._send(channel, outgoing, None)
+        except SubscriptionOverflow as exc:
+            log.error("class %s: %s; its screens will reconnect", channel.class_id, exc)
+            channel.listener = None
+            channel.replay.clear()
+            channel.epoch = secrets.token_hex(4)  # what they missed is gone: snapshots
+            for screen in list(channel.screens):
+                screen.close_soon(CLOSE_TRY_AGAIN, "fell behind, reconnect")
+                self.remove(screen)
+        finally:
+            await subscription.close()
 
     # -- membership --------------------------------------------------------------------
 
@@ -101,21 +151,14 @@ class Hub:
             return None
         return [out for out in replay if out.seq is not None and out.seq > seq]
 
-    def forget(self, class_id: int) -> None:
-        """Drop a class's channel once it has ended and its screens have gone."""
-        channel = self._channels.get(class_id)
-        if channel is not None and not channel.screens and channel.pump is None:
-            del self._channels[class_id]
-
     # -- fan-out -----------------------------------------------------------------------
 
-    def publish(self, class_id: int, events: Iterable[Message]) -> None:
-        """Send class events (each with its ``seq``) to every screen, keeping them for replay."""
-        channel = self.channel(class_id)
+    async def publish(self, class_id: int, events: Iterable[Message]) -> None:
+        """Hand class events (each with its ``seq``) to the broker, for every follower."""
         for message in events:
-            outgoing = Outgoing.of(encode(message), message["seq"])
-            channel.replay.append(outgoing)
-            self._send(channel, outgoing, None)
+            await self._broker.publish(
+                class_channel(class_id), event_payload(message["seq"], encode(message))
+            )
 
     def broadcast(
         self, class_id: int, messages: Iterable[Message], roles: Iterable[str] | None = None
@@ -191,10 +234,11 @@ class Hub:
         for channel in self._channels.values():
             if channel.presence_due is not None:
                 channel.presence_due.cancel()
-            if channel.pump is not None:
-                channel.pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await channel.pump
+            for task in (channel.pump, channel.listener):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
 
 def _deliver(screens: list[Screen], outgoing: Outgoing, audience: frozenset[str] | None) -> None:

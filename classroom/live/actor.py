@@ -30,7 +30,7 @@ Persist = Callable[[int, int, ClassState, Sequence[Event]], Awaitable[list[int]]
 #: Stores a checked score; False if it was already stored (a repeat of its client id).
 RecordScore = Callable[[int, ScoreInput, ScoreKind], Awaitable[bool]]
 #: Hands persisted, numbered events on to the screens.
-Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], None]
+Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], Awaitable[None]]
 
 
 class ClassFailed(Exception):
@@ -149,7 +149,9 @@ class ClassActor:
         seqs = await self._persist(self.class_id, self.last_seq, outcome.state, outcome.events)
         self.state = outcome.state
         self.last_seq += len(seqs)
-        self._publish(self.class_id, outcome.state, list(zip(seqs, outcome.events, strict=True)))
+        await self._publish(
+            self.class_id, outcome.state, list(zip(seqs, outcome.events, strict=True))
+        )
 
     def fail_waiting(self) -> None:
         """Tell every command still queued that it was not applied (the actor died)."""

@@ -172,13 +172,13 @@ class ClassRegistry:
                     self._send_snapshot(screen, snapshot)
             return
 
-    def _publish(
+    async def _publish(
         self, class_id: int, state: ClassState, numbered: Sequence[tuple[int, Event]]
     ) -> None:
         actor = self._actors[class_id]
         if numbered:
             self._failures.pop(class_id, None)
-        self._hub.publish(
+        await self._hub.publish(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )
 
@@ -216,7 +216,8 @@ class ClassRegistry:
         """
         class_id = screen.class_id
         actor = await self.actor(class_id)
-        if actor is None:
+        await self._hub.follow(class_id)
+        if actor is None or actor.state.phase in TERMINAL:
             loaded = await self._store.load(class_id)
             if loaded is None:
                 return False

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from classroom.broker import broker_for
 from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
@@ -68,7 +69,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         class_clock = clock or MonotonicClock()
-        hub = Hub(clock=class_clock.now_ms)
+        broker = broker_for(settings.broker_url)
+        hub = Hub(broker, clock=class_clock.now_ms)
         registry = ClassRegistry(
             ClassStore(sessions),
             hub,
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                     await task
             await registry.close()
             await hub.close()
+            await broker.close()
             await engine.dispose()
 
     routes = [

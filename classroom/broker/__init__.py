@@ -1,0 +1,27 @@
+"""How class events cross processes: a small publish/subscribe interface.
+
+:func:`broker_for` picks the implementation from a URL's scheme; ``memory://``
+(one process) is the default. See :mod:`classroom.broker.base` for the contract.
+"""
+
+from __future__ import annotations
+
+from classroom.broker.base import Broker, BrokerError, Subscription, SubscriptionOverflow
+from classroom.broker.memory import MemoryBroker
+
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "MemoryBroker",
+    "Subscription",
+    "SubscriptionOverflow",
+    "broker_for",
+]
+
+
+def broker_for(url: str) -> Broker:
+    """The broker a URL names: ``memory://`` for now."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "memory":
+        return MemoryBroker()
+    raise BrokerError(f"unknown broker {url!r}: use memory://")
