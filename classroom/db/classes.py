@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from classroom.db.models import Class, ClassEvent, Heartbeat, Routine
 from classroom.db.routines import timeline_for
@@ -45,6 +45,7 @@ class ClassStore:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
@@ -77,7 +78,8 @@ class ClassStore:
         """
         first = last_seq + 1
         seqs = list(range(first, first + len(events)))
-        async with self._sessions.begin() as db:
+        # Core statements on a plain connection: this is on the path of every cue.
+        async with self._engine.begin() as db:
             if events:
                 await db.execute(
                     insert(ClassEvent),
@@ -106,7 +108,7 @@ class ClassStore:
                 .where(Class.id == class_id, Class.last_seq == last_seq)
                 .values(**values)
             )
-            if updated.rowcount != 1:  # type: ignore[attr-defined]
+            if updated.rowcount != 1:
                 raise LookupError(f"class {class_id} is gone or was changed by another writer")
         return seqs
 
