@@ -23,12 +23,13 @@ Replay
     (when the buffer is empty) screens take a snapshot.
 
 Presence and heartbeats
-    Instructors' screens hear who is connected (coalesced to one update a
-    second). Every :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so
-    a browser (which can't see WebSocket pings) notices a server that has gone
-    quiet and reconnects. Half-open sockets on the server's side (a phone that
-    vanished) are closed by the WebSocket pings uvicorn sends every 20 s, which
-    browsers answer by themselves.
+    Instructors' screens hear who is connected, coalesced by :meth:`Hub.coalesce`
+    to one update a second (leaderboards use the same). Every
+    :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a browser
+    (which can't see WebSocket pings) notices a server that has gone quiet and
+    reconnects. Half-open sockets on the server's side (a phone that vanished)
+    are closed by the WebSocket pings uvicorn sends every 20 s, which browsers
+    answer by themselves.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 REPLAY_SIZE = 1024
 SLICE = 256
 HEARTBEAT_S = 15.0
-PRESENCE_DELAY_S = 1.0
+PRESENCE_INTERVAL_S = 1.0
 
 
 @dataclass(eq=False)
@@ -63,7 +64,12 @@ class ClassChannel:
     replay: deque[Outgoing] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
     pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
     pump: asyncio.Task[None] | None = None
-    presence_due: asyncio.TimerHandle | None = None
+    # Coalesced updates: the latest message of each kind waits for its turn.
+    latest: dict[str, tuple[Callable[[], Message], frozenset[str] | None]] = field(
+        default_factory=dict
+    )
+    due: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    last_sent: dict[str, float] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
 
 
@@ -194,16 +200,51 @@ class Hub:
         finally:
             channel.pump = None
 
+    # -- coalesced updates --------------------------------------------------------------
+
+    def coalesce(
+        self,
+        class_id: int,
+        key: str,
+        render: Callable[[], Message],
+        *,
+        interval_s: float,
+        roles: Iterable[str] | None = None,
+    ) -> None:
+        """Send the latest state of ``key`` at most once every ``interval_s`` seconds.
+
+        For updates where only the newest value matters (who is connected, a
+        leaderboard): however many changes come in, screens get one message per
+        interval, rendered when it is sent, never a queue of stale ones.
+        """
+        channel = self.channel(class_id)
+        channel.latest[key] = (render, None if roles is None else frozenset(roles))
+        if key in channel.due:
+            return
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, channel.last_sent.get(key, 0.0) + interval_s - loop.time())
+        channel.due[key] = loop.call_later(wait, self._flush, channel, key)
+
+    def _flush(self, channel: ClassChannel, key: str) -> None:
+        channel.due.pop(key, None)
+        pending = channel.latest.pop(key, None)
+        if pending is None:
+            return
+        render, audience = pending
+        channel.last_sent[key] = asyncio.get_running_loop().time()
+        self._send(channel, Outgoing.of(encode(render())), audience)
+
     # -- presence ----------------------------------------------------------------------
 
     def _presence_changed(self, channel: ClassChannel) -> None:
-        if channel.presence_due is None:
-            loop = asyncio.get_running_loop()
-            channel.presence_due = loop.call_later(PRESENCE_DELAY_S, self._send_presence, channel)
-
-    def _send_presence(self, channel: ClassChannel) -> None:
-        channel.presence_due = None
-        self.broadcast(channel.class_id, [self.presence(channel.class_id)], roles=["instructor"])
+        class_id = channel.class_id
+        self.coalesce(
+            class_id,
+            "presence",
+            lambda: self.presence(class_id),
+            interval_s=PRESENCE_INTERVAL_S,
+            roles=["instructor"],
+        )
 
     def presence(self, class_id: int) -> Message:
         """Who is connected to a class right now."""
@@ -232,8 +273,8 @@ class Hub:
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            if channel.presence_due is not None:
-                channel.presence_due.cancel()
+            for handle in channel.due.values():
+                handle.cancel()
             for task in (channel.pump, channel.listener):
                 if task is not None:
                     task.cancel()
