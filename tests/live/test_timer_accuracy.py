@@ -28,7 +28,8 @@ def two_minute_routine() -> str:
         )
     return (
         "title: Two minutes\nlead_in: 0\n"
-        "auto_cues: {countdown: true, halfway: false, next: false, last_round: false, lead_in: false}\n"
+        "auto_cues: {countdown: true, halfway: false, next: false,"
+        " last_round: false, lead_in: false}\n"
         "blocks:\n" + "\n".join(blocks) + "\n"
     )
 
