@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.models import Class, ClassEvent, Heartbeat, Routine
 from classroom.db.routines import timeline_for
+from classroom.db.writer import EngineWriter, Transition, TransitionWriter
 from classroom.domain import session
 from classroom.domain.codec import from_plain, to_plain
 from classroom.domain.events import Event
@@ -43,9 +44,11 @@ def event_payload(event: Event) -> dict[str, Any]:
 class ClassStore:
     """Persistence for the class actor. Every transition is written before it is sent."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], writer: TransitionWriter | None = None
+    ) -> None:
         self._sessions = sessions
-        self._engine: AsyncEngine = sessions.kw["bind"]
+        self._writer = writer or EngineWriter(sessions.kw["bind"])
 
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
@@ -76,41 +79,25 @@ class ClassStore:
         The class's one writer knows ``last_seq``, so nothing is read first; if the
         stored number differs anyway, another writer got in and nothing is written.
         """
-        first = last_seq + 1
-        seqs = list(range(first, first + len(events)))
-        # Core statements on a plain connection: this is on the path of every cue.
-        async with self._engine.begin() as db:
-            if events:
-                await db.execute(
-                    insert(ClassEvent),
-                    [
-                        {
-                            "class_id": class_id,
-                            "seq": seq,
-                            "type": event.type,
-                            "at_ms": event.at_ms,
-                            "payload": event_payload(event),
-                        }
-                        for seq, event in zip(seqs, events, strict=True)
-                    ],
-                )
-            values: dict[str, Any] = {
-                "state": to_plain(state),
-                "phase": state.phase.value,
-                "last_seq": last_seq + len(events),
-            }
-            if state.started_at_ms is not None:
-                values["started_at"] = _when(state.started_at_ms)
-            if state.ended_at_ms is not None:
-                values["ended_at"] = _when(state.ended_at_ms)
-            updated = await db.execute(
-                update(Class)
-                .where(Class.id == class_id, Class.last_seq == last_seq)
-                .values(**values)
+        seqs = list(range(last_seq + 1, last_seq + 1 + len(events)))
+        await self._writer.write(
+            Transition(
+                class_id=class_id,
+                last_seq=last_seq,
+                state=to_plain(state),
+                phase=state.phase.value,
+                started_at_ms=state.started_at_ms,
+                ended_at_ms=state.ended_at_ms,
+                events=[
+                    (seq, event.type, event.at_ms, event_payload(event))
+                    for seq, event in zip(seqs, events, strict=True)
+                ],
             )
-            if updated.rowcount != 1:
-                raise LookupError(f"class {class_id} is gone or was changed by another writer")
+        )
         return seqs
+
+    async def close(self) -> None:
+        await self._writer.close()
 
     async def events_since(self, class_id: int, seq: int) -> list[ClassEvent]:
         async with self._sessions() as db:

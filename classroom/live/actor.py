@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,11 @@ class _Request:
     done: asyncio.Future[Any]
 
 
+def _wake_up(wake: asyncio.Future[None]) -> None:
+    if not wake.done():
+        wake.set_result(None)
+
+
 class ClassActor:
     def __init__(
         self,
@@ -70,12 +76,13 @@ class ClassActor:
         self._persist = persist
         self._publish = publish
         self._record_score = record_score
-        self._inbox: asyncio.Queue[_Request] = asyncio.Queue()
+        self._inbox: deque[_Request] = deque()
+        self._wake: asyncio.Future[None] | None = None
 
     async def submit(self, command: Command) -> ClassState:
         """Apply ``command`` now; returns the new state or raises ``CommandRejected``."""
         done: asyncio.Future[ClassState] = asyncio.get_running_loop().create_future()
-        await self._inbox.put(_Request(command, done))
+        self._post(_Request(command, done))
         return await done
 
     async def score(self, score: ScoreInput) -> bool:
@@ -84,8 +91,13 @@ class ClassActor:
         Returns False when the score was a repeat of one already stored.
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._inbox.put(_Request(score, done))
+        self._post(_Request(score, done))
         return await done
+
+    def _post(self, request: _Request) -> None:
+        self._inbox.append(request)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     async def run(self) -> None:
         """Drive the class until it finishes or is cancelled."""
@@ -130,18 +142,32 @@ class ClassActor:
             request.done.set_result(stored)
 
     async def _next_request(self) -> _Request | None:
-        deadline = session.next_deadline(self.timeline, self.state)
-        if deadline is None:
-            return await self._inbox.get()
-        if not self._inbox.empty():
-            return self._inbox.get_nowait()
-        delay = (deadline - self._clock.now_ms()) / 1000
-        if delay <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(self._inbox.get(), delay)
-        except TimeoutError:
-            return None
+        """The next command, or None when the next deadline has come.
+
+        One future and one timer handle per wait: with hundreds of classes idling
+        between cues, this is most of what the process does.
+        """
+        loop = asyncio.get_running_loop()
+        while not self._inbox:
+            deadline = session.next_deadline(self.timeline, self.state)
+            timer = None
+            if deadline is not None:
+                delay = (deadline - self._clock.now_ms()) / 1000
+                if delay <= 0:
+                    return None
+                wake = self._wake = loop.create_future()
+                timer = loop.call_at(loop.time() + delay, _wake_up, wake)
+            else:
+                wake = self._wake = loop.create_future()
+            try:
+                await wake
+            finally:
+                self._wake = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._inbox:
+                return None  # the deadline came
+        return self._inbox.popleft()
 
     async def _commit(self, outcome: Outcome) -> None:
         if not outcome.events and outcome.state == self.state:
@@ -155,12 +181,12 @@ class ClassActor:
 
     def fail_waiting(self) -> None:
         """Tell every command still queued that it was not applied (the actor died)."""
-        while not self._inbox.empty():
-            request = self._inbox.get_nowait()
+        while self._inbox:
+            request = self._inbox.popleft()
             if not request.done.done():
                 request.done.set_exception(ClassFailed())
 
     def _reject_waiting(self) -> None:
-        while not self._inbox.empty():
-            request = self._inbox.get_nowait()
+        while self._inbox:
+            request = self._inbox.popleft()
             request.done.set_exception(CommandRejected(f"the class has {self.state.phase}"))

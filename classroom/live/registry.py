@@ -46,7 +46,7 @@ class ClassRegistry:
         scores: ScoreStore | None = None,
         node: str = "local",
     ) -> None:
-        self._store = store
+        self.store = store
         self._scores = scores
         self._hub = hub
         self.clock = clock
@@ -75,9 +75,9 @@ class ClassRegistry:
             if last is not None:
                 down_since = min(last, now)
             await self._heartbeats.beat(self._node, now)
-        ids = await self._store.open_ids()
+        ids = await self.store.open_ids()
         for class_id in ids:
-            loaded = await self._store.load(class_id)
+            loaded = await self.store.load(class_id)
             if loaded is None:
                 continue
             async with self._lock:
@@ -93,7 +93,7 @@ class ClassRegistry:
             outcome = session.handle(loaded.timeline, state, cmd.Pause(), down_since)
         except CommandRejected:  # it had finished by then; time will say so
             return loaded
-        seqs = await self._store.persist(loaded.id, loaded.last_seq, outcome.state, outcome.events)
+        seqs = await self.store.persist(loaded.id, loaded.last_seq, outcome.state, outcome.events)
         last_seq = seqs[-1] if seqs else loaded.last_seq
         log.info("class %s paused after the restart, as its policy asks", loaded.id)
         return LoadedClass(loaded.id, loaded.title, loaded.timeline, outcome.state, last_seq)
@@ -116,7 +116,7 @@ class ClassRegistry:
         async with self._lock:
             if class_id in self._actors:
                 return self._actors[class_id]
-            loaded = await self._store.load(class_id)
+            loaded = await self.store.load(class_id)
             if loaded is None or loaded.state.phase in TERMINAL:
                 return None
             return self._spawn(loaded)
@@ -128,7 +128,7 @@ class ClassRegistry:
             loaded.state,
             last_seq=loaded.last_seq,
             clock=self.clock,
-            persist=self._store.persist,
+            persist=self.store.persist,
             publish=self._publish,
             record_score=None if self._scores is None else self._scores.add,
         )
@@ -218,7 +218,7 @@ class ClassRegistry:
         actor = await self.actor(class_id)
         await self._hub.follow(class_id)
         if actor is None or actor.state.phase in TERMINAL:
-            loaded = await self._store.load(class_id)
+            loaded = await self.store.load(class_id)
             if loaded is None:
                 return False
             self._send_snapshot(

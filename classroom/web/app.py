@@ -21,6 +21,7 @@ from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
 from classroom.db.scores import ScoreStore
+from classroom.db.writer import writer_for
 from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
@@ -72,7 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         broker = broker_for(settings.broker_url)
         hub = Hub(broker, clock=class_clock.now_ms)
         registry = ClassRegistry(
-            ClassStore(sessions),
+            ClassStore(sessions, writer_for(engine)),
             hub,
             class_clock,
             heartbeats=HeartbeatStore(sessions),
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.close()
+            await registry.store.close()
             await hub.close()
             await broker.close()
             await engine.dispose()

@@ -127,7 +127,7 @@ async def test_a_crashed_class_restarts_from_its_last_saved_state_and_says_so(
     await sign_in(client)
     class_id = await open_class(client)
     registry = live_server.server.config.app.state.registry  # type: ignore[attr-defined]
-    store: ClassStore = registry._store
+    store: ClassStore = registry.store
     real_persist = store.persist
     failures = []
 
