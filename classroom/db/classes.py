@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classroom.db.models import Class, ClassEvent, Heartbeat, Routine
+from classroom.db.models import Class, ClassEvent, ClassTimeline, Heartbeat, Routine
 from classroom.db.routines import timeline_for
 from classroom.db.writer import EngineWriter, Transition, TransitionWriter
 from classroom.domain import session
@@ -53,12 +53,13 @@ class ClassStore:
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
             row = await db.get(Class, class_id)
-            if row is None:
+            frozen = await db.get(ClassTimeline, class_id)
+            if row is None or frozen is None:
                 return None
             return LoadedClass(
                 id=row.id,
                 title=row.title,
-                timeline=from_plain(Timeline, row.timeline),
+                timeline=from_plain(Timeline, frozen.timeline),
                 state=from_plain(ClassState, row.state),
                 last_seq=row.last_seq,
             )
@@ -131,12 +132,14 @@ async def open_class(
         instructor_id=instructor_id,
         routine_id=routine.id,
         title=routine.title,
-        timeline=to_plain(timeline),
+        planned_ms=timeline.lead_in_ms + timeline.total_ms,
         phase=Phase.LOBBY.value,
         state=to_plain(session.open_class(now_ms, policy)),
         last_seq=0,
     )
     db.add(row)
+    await db.flush()
+    db.add(ClassTimeline(class_id=row.id, timeline=to_plain(timeline)))
     await db.flush()
     return row
 
@@ -176,7 +179,6 @@ class HistoryEntry:
 
 
 def history_entry(row: Class, participants: int) -> HistoryEntry:
-    timeline = from_plain(Timeline, row.timeline)
     state = from_plain(ClassState, row.state)
     wall = None
     if state.started_at_ms is not None and state.ended_at_ms is not None:
@@ -186,7 +188,7 @@ def history_entry(row: Class, participants: int) -> HistoryEntry:
         title=row.title,
         phase=row.phase,
         started_at=row.started_at,
-        planned_ms=timeline.lead_in_ms + timeline.total_ms,
+        planned_ms=row.planned_ms,
         ran_ms=session.elapsed_ms(state, state.ended_at_ms or 0),
         wall_ms=wall,
         participants=participants,

@@ -107,7 +107,12 @@ class Routine(Base):
 
 
 class Class(Base):
-    """One live run of a routine. The compiled timeline is frozen into it."""
+    """One live run of a routine.
+
+    Its compiled timeline is frozen into :class:`ClassTimeline`, apart from this
+    row, because the row is rewritten on every transition (every cue) and the
+    timeline can be large.
+    """
 
     __tablename__ = "classes"
     __table_args__ = (Index("ix_classes_phase", "phase"),)
@@ -120,13 +125,24 @@ class Class(Base):
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     routine_id: Mapped[int | None] = mapped_column(ForeignKey("routines.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(120))
-    timeline: Mapped[dict[str, Any]]
+    planned_ms: Mapped[int] = mapped_column(BigInteger)  # lead-in and timeline, as planned
     phase: Mapped[str] = mapped_column(String(16), default="lobby")
     state: Mapped[dict[str, Any]]
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+
+
+class ClassTimeline(Base):
+    """The timeline a class runs: its routine, compiled and frozen when it opened."""
+
+    __tablename__ = "class_timelines"
+
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True
+    )
+    timeline: Mapped[dict[str, Any]]
 
 
 class ClassEvent(Base):

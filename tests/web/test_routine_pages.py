@@ -16,7 +16,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from classroom.db.engine import make_engine, make_sessionmaker
-from classroom.db.models import Class, Routine
+from classroom.db.models import ClassTimeline, Routine
 from classroom.domain.limits import MAX_FILE_BYTES
 from classroom.web.auth import create_instructor
 from classroom.web.csrf import CSRF_FAILED
@@ -108,7 +108,7 @@ async def db_rows(live_server: LiveServer) -> list[tuple[int, int | None, str, s
 async def class_timeline(live_server: LiveServer, class_id: int) -> dict[str, Any]:
     engine = make_engine(live_server.settings.database_url)
     async with make_sessionmaker(engine)() as db:
-        row = await db.get(Class, class_id)
+        row = await db.get(ClassTimeline, class_id)
         assert row is not None
         timeline = dict(row.timeline)
     await engine.dispose()

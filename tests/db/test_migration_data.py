@@ -1,0 +1,44 @@
+"""Migrations keep the data they move (not just the schema)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from classroom.db.migrate import downgrade, upgrade
+
+TIMELINE = {
+    "title": "T",
+    "lead_in_ms": 10_000,
+    "segments": [
+        {"index": 0, "name": "A", "kind": "work", "start_ms": 0, "duration_ms": 20_000},
+        {"index": 1, "name": "B", "kind": "rest", "start_ms": 20_000, "duration_ms": 10_000},
+    ],
+}
+
+
+def test_0003_moves_each_class_timeline_to_its_own_table_and_back(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0002")
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO instructors (id, email, password_hash, display_name, created_at)"
+            " VALUES (1, 'a@b.c', 'x', '', '2026-01-01 00:00:00')"
+        )
+        db.execute(
+            "INSERT INTO classes (id, join_code, instructor_id, title, timeline, phase, state,"
+            " last_seq, created_at) VALUES (7, 'ABCDEF', 1, 'T', ?, 'lobby', '{}', 0,"
+            " '2026-01-01 00:00:00')",
+            (json.dumps(TIMELINE),),
+        )
+    upgrade(url)
+    with sqlite3.connect(path) as db:
+        (planned,) = db.execute("SELECT planned_ms FROM classes WHERE id = 7").fetchone()
+        (moved,) = db.execute("SELECT timeline FROM class_timelines WHERE class_id = 7").fetchone()
+    assert planned == 40_000 and json.loads(moved) == TIMELINE
+    downgrade(url, "0002")
+    with sqlite3.connect(path) as db:
+        (back,) = db.execute("SELECT timeline FROM classes WHERE id = 7").fetchone()
+    assert json.loads(back) == TIMELINE
