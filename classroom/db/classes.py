@@ -18,7 +18,7 @@ from classroom.domain import session
 from classroom.domain.codec import from_plain, to_plain
 from classroom.domain.events import Event
 from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
-from classroom.domain.session import OPEN, ClassPolicy, ClassState, Phase
+from classroom.domain.session import OPEN, TERMINAL, ClassPolicy, ClassState, Phase
 from classroom.domain.timeline import Timeline
 
 
@@ -49,6 +49,7 @@ class ClassStore:
     ) -> None:
         self._sessions = sessions
         self._writer = writer or EngineWriter(sessions.kw["bind"])
+        self._stamped: dict[int, tuple[int | None, int | None]] = {}
 
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
@@ -81,20 +82,27 @@ class ClassStore:
         stored number differs anyway, another writer got in and nothing is written.
         """
         seqs = list(range(last_seq + 1, last_seq + 1 + len(events)))
+        # The start and end instants are written once, when they first appear.
+        stamped = self._stamped.get(class_id)
+        stamps = (state.started_at_ms, state.ended_at_ms)
         await self._writer.write(
             Transition(
                 class_id=class_id,
                 last_seq=last_seq,
                 state=to_plain(state),
                 phase=state.phase.value,
-                started_at_ms=state.started_at_ms,
-                ended_at_ms=state.ended_at_ms,
+                started_at_ms=None if stamped and stamped[0] == stamps[0] else stamps[0],
+                ended_at_ms=None if stamped and stamped[1] == stamps[1] else stamps[1],
                 events=[
                     (seq, event.type, event.at_ms, event_payload(event))
                     for seq, event in zip(seqs, events, strict=True)
                 ],
             )
         )
+        if state.phase in TERMINAL:
+            self._stamped.pop(class_id, None)
+        else:
+            self._stamped[class_id] = stamps
         return seqs
 
     async def close(self) -> None:

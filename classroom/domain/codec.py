@@ -25,10 +25,13 @@ class DecodeError(DomainError):
 
 def to_plain(value: Any) -> Any:
     """A JSON-ready copy of ``value`` (dataclasses become dicts, enums their values)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    names = _field_names(value.__class__)
+    if names is not None:
+        return {name: to_plain(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
@@ -43,6 +46,14 @@ def from_plain(cls: type[T], data: Any) -> T:
     except (TypeError, ValueError, KeyError) as exc:
         raise DecodeError(f"can't read a {cls.__name__} from stored data: {exc}") from exc
     return result
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (None for anything else), looked up once per class."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    return None
 
 
 @cache
