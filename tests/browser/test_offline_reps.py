@@ -1,0 +1,158 @@
+"""Reps tapped while the server is down survive a reload and count once each.
+
+``classroom serve`` runs as a process of its own (as in tests/live/test_restart.py)
+so it can be killed and started again on the same SQLite database. A phone taps
++1 five times while the server is down: the taps wait in localStorage, the page
+goes away and comes back after the restart, resends them, and the database
+holds exactly five scores. Sending the whole queue again (acknowledged items
+copied back into localStorage, then a reload) stores nothing more: scores are
+deduplicated by their client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from classroom.db.migrate import upgrade
+from classroom.db.routines import RoutineSource
+from tests.browser.conftest import PHONE, NewPage
+from tests.conftest import seed
+from tests.helpers import command, join_code, open_class, sign_in
+from tests.live.test_restart import Server
+
+pytestmark = pytest.mark.browser
+
+LONG_REPS = """\
+title: Long reps
+lead_in: 0
+auto_cues: {countdown: false, halfway: false, next: false, last_round: false, lead_in: false}
+blocks:
+  - type: work
+    name: Squats
+    duration: 120
+    exercise: {name: Squats}
+    score: reps
+  - type: rest
+    name: Rest
+    duration: 10
+"""
+TAPS = 5
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    db = tmp_path / "classroom.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url)
+    asyncio.run(seed(url, [RoutineSource("long-reps", "Long reps", "yaml", LONG_REPS)]))
+    srv = Server(db, tmp_path)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def scores_of(server: Server, participant_id: int) -> list[tuple[str, int, int]]:
+    path = server.env["CLASSROOM_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT client_id, segment_index, value FROM scores WHERE participant_id = ?",
+            (participant_id,),
+        )
+        return list(rows)
+
+
+async def stored(context: BrowserContext, origin: str, key: str) -> Any:
+    """A localStorage item of ``origin``, read from the browser's storage (no page needed)."""
+    state = await context.storage_state()
+    for entry in state["origins"]:
+        if entry["origin"] == origin:
+            for item in entry["localStorage"]:
+                if item["name"] == key:
+                    return json.loads(item["value"])
+    return None
+
+
+async def live(page: Page) -> None:
+    await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
+    await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")
+
+
+async def test_reps_tapped_offline_survive_a_reload_and_count_once(
+    server: Server, new_page: NewPage
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as console:
+        await sign_in(console)
+        class_id = await open_class(console)
+        code = await join_code(console, class_id)
+
+        phone = await new_page(server, PHONE)  # type: ignore[arg-type]
+        await phone.goto(f"/j/{code}")
+        await phone.get_by_label("Nickname").fill("Alex")
+        await phone.get_by_label("Standard").check()
+        await phone.get_by_role("button", name="Join").tap()
+        await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
+        await live(phone)
+        participant_id = int(
+            await phone.locator("[data-participant]").get_attribute("data-participant") or 0
+        )
+        outbox_key = f"classroom.outbox.{class_id}.{participant_id}"
+        scored_key = f"classroom.scored.{class_id}.{participant_id}"
+
+        assert (await command(console, class_id, "start")).status_code == 200
+    button = phone.locator("[data-score-button]")
+    await expect(phone.locator('[data-field="segment"]')).to_have_text("Squats")
+    await expect(button).to_be_visible()
+
+    server.kill()
+    await expect(phone.locator("[data-connection]")).not_to_have_attribute(
+        "data-connection", "live", timeout=10_000
+    )
+    for _ in range(TAPS):
+        await button.tap()
+    await expect(phone.locator("[data-my-score]")).to_have_text(str(TAPS))
+    context = phone.context
+    queued = await stored(context, server.base_url, outbox_key)
+    assert [(item["type"], item["segment"], item["value"]) for item in queued] == [
+        ("score", 0, 1)
+    ] * TAPS
+    assert len({item["id"] for item in queued}) == TAPS
+
+    # The page goes away while the server is down (a reload would not load), and the queue stays.
+    await phone.goto("about:blank")
+    assert await stored(context, server.base_url, outbox_key) == queued
+
+    server.start()  # the class runs on (policy "continue"): still in its 120 s first segment
+    await phone.goto(f"/play/{class_id}")
+    await live(phone)
+    await expect(phone.locator("[data-my-score]")).to_have_text(str(TAPS))
+    await phone.wait_for_function(
+        "(key) => JSON.parse(localStorage.getItem(key) || '[]').length === 0", arg=outbox_key
+    )
+    rows = scores_of(server, participant_id)
+    assert sorted(rows) == sorted((item["id"], 0, 1) for item in queued)
+    assert await stored(context, server.base_url, scored_key) == TAPS
+
+    # The same five again, as if acknowledged taps had never been forgotten: still five.
+    await phone.evaluate(
+        "([key, items]) => localStorage.setItem(key, JSON.stringify(items))", [outbox_key, queued]
+    )
+    await phone.reload()
+    await live(phone)
+    await phone.wait_for_function(
+        "(key) => JSON.parse(localStorage.getItem(key) || '[]').length === 0", arg=outbox_key
+    )
+    await expect(phone.locator("[data-my-score]")).to_have_text(str(TAPS))
+    assert await stored(context, server.base_url, scored_key) == TAPS
+    assert sorted(scores_of(server, participant_id)) == sorted(rows)
