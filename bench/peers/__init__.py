@@ -1,0 +1,1 @@
+"""Peer servers for ``bench.fanout``: what a user might pick instead of classroom."""
