@@ -107,7 +107,7 @@ def serve(settings: Settings) -> int:
 
         for line in asyncio.run(prepare_demo(settings)):
             print(line, flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -119,7 +119,17 @@ def serve(settings: Settings) -> int:
         proxy_headers=True,
         log_level="info",
     )
+    # A class can have thousands of phones: one log line per socket opened or closed
+    # would bury everything else.
+    logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
+    uvicorn.Server(config).run()
     return 0
+
+
+class _QuietSockets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("connection ") or '"WebSocket ' in message)
 
 
 def create_instructor(settings: Settings, email: str, name: str, from_stdin: bool) -> int:

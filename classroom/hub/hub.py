@@ -269,7 +269,7 @@ class Hub:
         """Send every screen a heartbeat carrying the server's clock."""
         heartbeat = Outgoing.of(encode({"type": "heartbeat", "server_now": self._clock()}))
         for channel in list(self._channels.values()):
-            _deliver(list(channel.screens), heartbeat, None)
+            self._send(channel, heartbeat, None)  # in slices, behind any fan-out under way
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN = 1013
 MAX_BUFFERED_BYTES = 256 * 1024
+ABORT_AFTER_S = 60.0  # long enough for a phone that wakes up to read its 1013
 QUEUE_SIZE = 512
 
 
@@ -93,10 +94,32 @@ class DirectScreen(Screen):
             self.closed = True
             return False
         if self._transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
-            self.close_soon(CLOSE_TRY_AGAIN, "too far behind, reconnect")
+            self._close_behind()
             return False
         self._transport.write(outgoing.frame)
         return True
+
+    def _close_behind(self) -> None:
+        """Close a screen that stopped reading, without waiting for it to read.
+
+        The close frame is written straight after its backlog (an ASGI close would
+        wait for the transport to drain, which a stalled phone never lets happen);
+        if the phone still hasn't read it after :data:`ABORT_AFTER_S`, the
+        connection is dropped, so its buffers are freed either way.
+        """
+        self.closed = True
+        conn = self._protocol.conn
+        with contextlib.suppress(Exception):  # already closing: nothing more to say
+            conn.send_close(CLOSE_TRY_AGAIN, "too far behind, reconnect")
+            self._transport.write(b"".join(conn.data_to_send()))
+            self._protocol.close_sent = True
+        transport = self._transport
+        asyncio.get_running_loop().call_later(ABORT_AFTER_S, _abort, transport)
+
+
+def _abort(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.abort()
 
 
 class QueuedScreen(Screen):
