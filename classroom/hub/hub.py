@@ -133,7 +133,9 @@ class Hub:
     def add(self, screen: Screen) -> None:
         channel = self.channel(screen.class_id)
         channel.screens[screen] = None
-        if screen.role != "instructor":
+        if screen.role == "instructor":
+            screen.send(self.presence(screen.class_id))  # who is here already
+        else:
             self._presence_changed(channel)
 
     def remove(self, screen: Screen) -> None:

@@ -269,6 +269,16 @@ async def test_screens_on_this_server_get_frames_written_straight_to_their_socke
     assert screens and all(isinstance(s, DirectScreen) for s in screens)
 
 
+async def test_a_console_that_connects_later_hears_who_is_there_at_once(cls: Class) -> None:
+    cookie = "; ".join(f"{k}={v}" for k, v in cls.console.cookies.items())
+    async with cls.phone() as phone:
+        await until(phone, "snapshot")
+        async with websockets.connect(cls.url(), additional_headers={"Cookie": cookie}) as console:
+            await until(console, "snapshot")
+            presence = await until(console, "presence")
+    assert len(presence["participants"]) == 1 and presence["displays"] == 0
+
+
 async def test_the_console_hears_who_is_connected(cls: Class) -> None:
     cookie = "; ".join(f"{k}={v}" for k, v in cls.console.cookies.items())
     async with websockets.connect(cls.url(), additional_headers={"Cookie": cookie}) as console:
