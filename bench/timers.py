@@ -435,6 +435,8 @@ class Result:
     classes: int
     idle: Window | None
     running: Window
+    idle_bare: Window | None  # classes in the lobby, no screens connected
+    unwatched: Window | None  # classes running, their screens gone
     rss_mb: float
     received: dict[str, float]
     woke: dict[str, float] | None
@@ -502,6 +504,11 @@ async def run_variant(
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             await wait_ready(server, http)
             proc = psutil.Process(server.process.pid)
+            idle_bare = None
+            if not aligned:
+                await asyncio.sleep(5.0)  # let start-up (resuming 200 classes) settle
+                idle_bare = await measure_cpu(proc, args.idle)
+                progress(f"{variant}: idle, no screens {idle_bare.server_cpu_percent:.2f} % CPU")
             await asyncio.wait_for(screens.open(server.port, class_ids), 120)
             sync = await sync_clock(server.port, class_ids[0])
             progress(
@@ -532,6 +539,11 @@ async def run_variant(
             rss_mb = proc.memory_info().rss / 2**20
             await asyncio.sleep(GRACE_S)
             await screens.close()
+            unwatched = None
+            if not aligned and args.unwatched > 0:
+                await asyncio.sleep(2.0)
+                unwatched = await measure_cpu(proc, args.unwatched)
+                progress(f"{variant}: running, no screens {unwatched.server_cpu_percent:.2f} % CPU")
     except BaseException:
         print(f"the server's log ends:\n{server.log_tail()}", file=sys.stderr)
         raise
@@ -558,6 +570,8 @@ async def run_variant(
         classes=len(class_ids),
         idle=idle,
         running=running,
+        idle_bare=idle_bare,
+        unwatched=unwatched,
         rss_mb=rss_mb,
         received=spread(received),
         woke=woke,
@@ -646,7 +660,17 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
             f" {per_100(result, idle_percent):>8.2f} {result.running.generator_cpu_percent:>10.2f}"
             f" {result.rss_mb:>8.1f}"
         )
-    print("(per 100 = (running - idle) * 100 / classes; the aligned run uses the same idle figure)")
+    unwatched_per_100 = None
+    if main.idle_bare is not None and main.unwatched is not None:
+        bare = main.idle_bare.server_cpu_percent
+        unwatched_per_100 = (main.unwatched.server_cpu_percent - bare) * 100 / main.classes
+        print(f"{'idle, lobby, no screens':<26} {bare:>8.2f}")
+        print(
+            f"{'running, no screens':<26} {main.unwatched.server_cpu_percent:>8.2f}"
+            f" {unwatched_per_100:>8.2f}"
+        )
+    print("(per 100 = (running - idle) * 100 / classes; the aligned run uses the same idle figure;")
+    print(" without screens, against the idle figure without screens)")
     p99 = main.received["p99"]
     cpu = per_100(main, idle_percent)
     print()
@@ -674,6 +698,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
         "clock_sync_uncertainty_ms": round(main.sync.uncertainty_ms, 3),
         "max_due_within_10ms": main.bunch_10ms,
     }
+    if unwatched_per_100 is not None:
+        figures["cpu_percent_per_100_unwatched_classes"] = round(unwatched_per_100, 3)
     if main.woke is not None and main.written is not None and main.persist is not None:
         figures.update(
             server_woke_p50_ms=round(main.woke["p50"], 3),
@@ -730,6 +756,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds measured (60)")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of warm-up (10)")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle baseline (10)")
+    parser.add_argument(
+        "--unwatched",
+        type=float,
+        default=20.0,
+        help="seconds measuring the running classes after their screens left (20; 0: skip)",
+    )
     parser.add_argument(
         "--aligned", action="store_true", help="also run with every class's cues at one instant"
     )
