@@ -78,6 +78,13 @@ class AuthoredCue:
         return duration_ms - (self.before_end_ms or 0)
 
 
+def check_moves(moves: tuple[Move, ...], block: str) -> None:
+    if not moves:
+        raise RoutineError(f"moves: {block} needs at least one move")
+    if len(moves) > limits.MAX_MOVES:
+        raise RoutineError(f"moves: at most {limits.MAX_MOVES}")
+
+
 def check_cues(cues: tuple[AuthoredCue, ...], duration_ms: int, where: str) -> None:
     if len(cues) > limits.MAX_CUES_PER_PART:
         raise RoutineError(f"{where} has more than {limits.MAX_CUES_PER_PART} cues")
@@ -223,10 +230,7 @@ class Emom:
     cues: tuple[AuthoredCue, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.moves:
-            raise RoutineError("moves: an EMOM needs at least one move")
-        if len(self.moves) > limits.MAX_MOVES:
-            raise RoutineError(f"moves: at most {limits.MAX_MOVES}")
+        check_moves(self.moves, "an EMOM")
         check_count("rounds", self.rounds)
         check_duration("every", self.every_ms)
         check_cues(self.cues, self.total_ms(), "the block")
@@ -251,10 +255,7 @@ class Amrap:
     cues: tuple[AuthoredCue, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.moves:
-            raise RoutineError("moves: an AMRAP needs at least one move")
-        if len(self.moves) > limits.MAX_MOVES:
-            raise RoutineError(f"moves: at most {limits.MAX_MOVES}")
+        check_moves(self.moves, "an AMRAP")
         check_duration("duration", self.duration_ms)
         check_text("name", self.name)
         check_cues(self.cues, self.duration_ms, "the AMRAP")
@@ -284,10 +285,7 @@ class ForTime:
     cues: tuple[AuthoredCue, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.moves:
-            raise RoutineError("moves: a For Time needs at least one move")
-        if len(self.moves) > limits.MAX_MOVES:
-            raise RoutineError(f"moves: at most {limits.MAX_MOVES}")
+        check_moves(self.moves, "a For Time")
         check_duration("cap", self.cap_ms)
         check_count("rounds", self.rounds)
         check_text("name", self.name)
