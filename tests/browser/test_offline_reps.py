@@ -11,7 +11,6 @@ deduplicated by their client id.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
@@ -23,12 +22,10 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import PHONE, NewPage
-from tests.conftest import seed
 from tests.helpers import command, join_code, open_class, sign_in
-from tests.live.test_restart import Server
+from tests.processes import Server, serving
 
 pytestmark = pytest.mark.browser
 
@@ -51,16 +48,7 @@ TAPS = 5
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    db = tmp_path / "classroom.db"
-    url = f"sqlite+aiosqlite:///{db}"
-    upgrade(url)
-    asyncio.run(seed(url, [RoutineSource("long-reps", "Long reps", "yaml", LONG_REPS)]))
-    srv = Server(db, tmp_path)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from serving(tmp_path, RoutineSource("long-reps", "Long reps", "yaml", LONG_REPS))
 
 
 def scores_of(server: Server, participant_id: int) -> list[tuple[str, int, int]]:

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +19,9 @@ import httpx
 import pytest
 import websockets
 
-from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource
-from tests.conftest import SECRET, free_port, seed
 from tests.helpers import command, csrf, open_class, sign_in
+from tests.processes import Server, serving
 
 LONG = """\
 title: Long block
@@ -46,62 +41,9 @@ blocks:
 """
 
 
-class Server:
-    """``classroom serve`` in a process of its own, on a free loopback port."""
-
-    def __init__(self, db: Path, data: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "CLASSROOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-            "CLASSROOM_SECRET_KEY": SECRET,
-            "CLASSROOM_DATA_DIR": str(data),
-            "CLASSROOM_NODE": "test-node",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "classroom.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, "the server exited"
-            time.sleep(0.1)
-        raise RuntimeError("the server did not become ready")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    db = tmp_path / "classroom.db"
-    url = f"sqlite+aiosqlite:///{db}"
-    upgrade(url)
-    asyncio.run(seed(url, [RoutineSource("long", "Long block", "yaml", LONG)]))
-    srv = Server(db, tmp_path)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from serving(tmp_path, RoutineSource("long", "Long block", "yaml", LONG))
 
 
 def saved_events(db_url: str, class_id: int) -> list[tuple[int, str]]:

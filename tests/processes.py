@@ -1,0 +1,76 @@
+"""``classroom serve`` as a process of its own, for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from classroom.db.migrate import upgrade
+from classroom.db.routines import RoutineSource
+from tests.conftest import SECRET, free_port, seed
+
+
+class Server:
+    """``classroom serve`` in a process of its own, on a free loopback port."""
+
+    def __init__(self, db: Path, data: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "CLASSROOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+            "CLASSROOM_SECRET_KEY": SECRET,
+            "CLASSROOM_DATA_DIR": str(data),
+            "CLASSROOM_NODE": "test-node",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "classroom.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None, "the server exited"
+            time.sleep(0.1)
+        raise RuntimeError("the server did not become ready")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def serving(tmp_path: Path, routine: RoutineSource) -> Iterator[Server]:
+    """A migrated, seeded SQLite database with ``routine``, and a server running on it."""
+    db = tmp_path / "classroom.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url)
+    asyncio.run(seed(url, [routine]))
+    server = Server(db, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
