@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
@@ -122,7 +123,8 @@ def serve(settings: Settings) -> int:
     # A class can have thousands of phones: one log line per socket opened or closed
     # would bury everything else.
     logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
-    uvicorn.Server(config).run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
+        uvicorn.Server(config).run()
     return 0
 
 
