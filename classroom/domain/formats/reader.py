@@ -107,9 +107,6 @@ class _Reader(PartReader):
             get("exercises", "exercises", lambda v, p: tuple(self.exercises(v, p)) or None)
         elif kind == "tabata":
             factory = Tabata
-            if ("exercise" in data) == ("exercises" in data):
-                self.problem(path, "a Tabata needs 'exercise' (one) or 'exercises' (a list)")
-                return None
             if "exercise" in data:
                 move = self.exercise(data["exercise"], child_path(path, "exercise"))
                 fields["exercises"] = (move.exercise,) if move else None
@@ -118,6 +115,9 @@ class _Reader(PartReader):
             get("work", "work_ms", self.duration)
             get("rest", "rest_ms", self.duration)
             get("score", "score", self.score)
+            if ("exercise" in data) == ("exercises" in data):  # after the rest: report it all
+                self.problem(path, "a Tabata needs 'exercise' (one) or 'exercises' (a list)")
+                fields["exercises"] = None
         elif kind == "emom":
             factory = Emom
             if ("minutes" in data) == ("rounds" in data):
