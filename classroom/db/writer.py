@@ -16,7 +16,9 @@ batch in one transaction through the engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from classroom.db.models import Class, ClassEvent
 
 CONFLICT = "class {class_id} is gone or was changed by another writer"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,28 +161,58 @@ def _sqlite_stamp(ms: int | None) -> str | None:
 
 
 class SqliteWriter(_Batching):
-    """Writes each batch in one call on a thread with its own SQLite connection."""
+    """Writes each batch in one call on its own SQLite connection.
+
+    On this machine every wake-up of a thread costs more than the write itself,
+    so a batch is written on the event loop's thread when the database is free:
+    the connection does not wait for a lock there (``busy_timeout`` 0). If
+    another connection holds the write lock (a sign-in, a join), the batch goes
+    to the writer's own thread instead, which may wait for it. Checkpoints (which
+    copy the WAL into the database and flush it to disk) never run on the loop:
+    the connection's automatic checkpoint is off, and every
+    :data:`CHECKPOINT_EVERY` commits a passive checkpoint runs on the thread.
+    """
+
+    CHECKPOINT_EVERY = 500
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self._path = path
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="classroom-writer")
         self._db: sqlite3.Connection | None = None
+        self._commits = 0
+        self._busy_timeout_ms = -1
+        self._checkpointing: asyncio.Future[None] | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(self._path, isolation_level=None, timeout=15)
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")
             self._db = db
         return self._db
 
     async def _write_batch(self, batch: list[Transition]) -> list[bool]:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, batch)
+        loop = asyncio.get_running_loop()
+        try:
+            stored = self._write(batch, wait_ms=0)  # on the loop: only if nobody holds the lock
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            stored = await loop.run_in_executor(self._thread, self._write, batch, 15_000)
+        self._commits += 1
+        if self._commits % self.CHECKPOINT_EVERY == 0 and self._checkpointing is None:
+            self._checkpointing = loop.run_in_executor(self._thread, self._checkpoint)
+            self._checkpointing.add_done_callback(self._checkpointed)
+        return stored
 
-    def _write(self, batch: list[Transition]) -> list[bool]:
+    def _write(self, batch: list[Transition], wait_ms: int) -> list[bool]:
         db = self._connection()
+        if wait_ms != self._busy_timeout_ms:
+            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            self._busy_timeout_ms = wait_ms
         stored = []
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -204,11 +238,29 @@ class SqliteWriter(_Batching):
                     )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return stored
 
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database, without waiting for anyone (on the thread)."""
+        db = sqlite3.connect(self._path, isolation_level=None, timeout=1)
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpointing = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", done.exception())
+
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
+
         def shut() -> None:
             if self._db is not None:
                 self._db.close()
