@@ -1,4 +1,4 @@
-"""Turn the domain's frozen dataclasses into plain JSON values and back.
+"""Turn the domain's frozen dataclasses (and named tuples) into plain JSON values and back.
 
 Classes freeze their compiled timeline, and persist their state, as JSON. The
 conversion follows the dataclasses' own type hints, so a field added to a value
@@ -24,7 +24,7 @@ class DecodeError(DomainError):
 
 
 def to_plain(value: Any) -> Any:
-    """A JSON-ready copy of ``value`` (dataclasses become dicts, enums their values)."""
+    """A JSON-ready copy of ``value`` (records become dicts, enums their values)."""
     if isinstance(value, Enum):
         return value.value
     if value is None or isinstance(value, str | int | float):
@@ -50,9 +50,14 @@ def from_plain(cls: type[T], data: Any) -> T:
 
 @cache
 def _field_names(cls: type) -> tuple[str, ...] | None:
-    """A dataclass's field names (None for anything else), looked up once per class."""
+    """A record's field names (None for anything else), looked up once per class.
+
+    Records are dataclasses and named tuples; a plain tuple has no field names.
+    """
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls))
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return tuple(cls._fields)
     return None
 
 
@@ -87,15 +92,12 @@ def _build(tp: Any, data: Any) -> Any:
     if origin is dict:
         key_type, value_type = typing.get_args(tp)
         return {_build(key_type, k): _build(value_type, v) for k, v in data.items()}
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+    names = _field_names(tp) if isinstance(tp, type) else None
+    if names is not None:
         if not isinstance(data, dict):
             raise TypeError(f"expected an object for {tp.__name__}, got {type(data).__name__}")
         hints = _hints(tp)
-        kwargs = {
-            f.name: _build(hints[f.name], data[f.name])
-            for f in dataclasses.fields(tp)
-            if f.name in data
-        }
+        kwargs = {name: _build(hints[name], data[name]) for name in names if name in data}
         return tp(**kwargs)
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from classroom.domain import cues as cue_texts
+from classroom.domain.codec import from_plain, to_plain
 from classroom.domain.compiler import compile_routine
+from classroom.domain.errors import TimelineError
 from classroom.domain.routine import (
     Amrap,
     AuthoredCue,
@@ -26,10 +28,12 @@ from classroom.domain.routine import (
 from classroom.domain.stations import exercise_for_team, station_for_team, station_label
 from classroom.domain.targets import Target
 from classroom.domain.timeline import (
+    Cue,
     CueKind,
     Exercise,
     Level,
     ScoreKind,
+    Segment,
     SegmentKind,
     Timeline,
 )
@@ -435,3 +439,33 @@ class TestCuesThatCountBackFromTheEnd:
             ("Mid-block", 1, False),
             ("Block ends soon", 4, True),
         ]
+
+
+class TestTimelineChecksItsCues:
+    """A timeline refuses cues that fall outside their segment or the lead-in."""
+
+    def segment(self) -> Segment:
+        return Segment(index=0, name="Work", kind=SegmentKind.WORK, start_ms=0, duration_ms=10_000)
+
+    @pytest.mark.parametrize("at_ms", [-1, 10_000])
+    def test_a_cue_outside_its_segment_is_refused(self, at_ms: int) -> None:
+        cue = Cue(at_ms=at_ms, segment_index=0, kind=CueKind.AUTHORED, text="Go")
+        with pytest.raises(TimelineError, match="outside its segment"):
+            Timeline(title="T", segments=(self.segment(),), cues=(cue,))
+
+    @pytest.mark.parametrize("at_ms", [-1, 5_000])
+    def test_a_lead_in_cue_outside_the_lead_in_is_refused(self, at_ms: int) -> None:
+        cue = Cue(at_ms=at_ms, segment_index=0, kind=CueKind.LEAD_IN, text="3")
+        with pytest.raises(TimelineError, match="outside the lead-in"):
+            Timeline(title="T", segments=(self.segment(),), lead_in_ms=5_000, lead_in_cues=(cue,))
+
+    def test_cues_survive_the_codec(self) -> None:
+        timeline = compile_routine(
+            Routine(
+                title="T",
+                blocks=(Step(kind=SegmentKind.WORK, duration_ms=90_000),),
+            )
+        )
+        assert timeline.cues and timeline.lead_in_cues
+        assert from_plain(Timeline, to_plain(timeline)) == timeline
+        assert isinstance(from_plain(Timeline, to_plain(timeline)).cues[0], Cue)
