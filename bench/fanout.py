@@ -21,10 +21,17 @@ Run ``python -m bench.fanout --clients N``. For each server in ``--servers``
    cue, fan-out latency is from its ``at`` to its receipt at the LAST phone;
    every phone must get every cue exactly once (checked by ``seq``).
 
+The runs are interleaved: run 1 goes through every server, then run 2 (in a
+rotated order), and so on, so a slow phase of the machine is spread over all of
+them. With two CPUs or more, every server (with every thread it starts) is pinned
+to one CPU and the load generator to another (``--pin``, the same for every
+server), so the two never take turns on one core.
+
 It reports, per server, the medians across runs of each run's p50/p99/max over
 its cues, the sums of lost and duplicated messages, the connect time, RSS per
 connection, the server's CPU per cue and the generator's own CPU; then the
-ratios of classroom's max to each peer's. It prints progress on stderr, a table
+ratios of classroom's max to each peer's: the median across runs of classroom's
+per-run maxima over the same median of the peer's. It prints progress on stderr, a table
 on stdout, then one JSON object with the figures as the very last line.
 
 Every wait is bounded, and each server's run has a hard time limit
@@ -134,14 +141,23 @@ class Children:
         self.processes: list[asyncio.subprocess.Process] = []
 
     async def spawn(
-        self, command: Sequence[str], log: Path, env: dict[str, str], *, pipes: bool = False
+        self,
+        command: Sequence[str],
+        log: Path,
+        env: dict[str, str],
+        *,
+        pipes: bool = False,
+        cpus: Sequence[int] = (),
     ) -> asyncio.subprocess.Process:
-        # bench.peers.launch raises the open-file limit and makes the child die with us.
+        # bench.peers.launch raises the open-file limit, makes the child die with us and
+        # pins it (and every thread it will start) to ``cpus``.
+        pin = ["--cpus", ",".join(map(str, cpus))] if cpus else []
         with log.open("ab") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "bench.peers.launch",
+                *pin,
                 *command,
                 cwd=REPO,
                 env=env,
@@ -343,7 +359,7 @@ async def run_case(
         ready_path = "/health"
         gen_args += ["--url", f"ws://127.0.0.1:{port}{kind.path}"]
 
-    server = await children.spawn(command, server_log, env)
+    server = await children.spawn(command, server_log, env, cpus=args.server_cpus)
     generator: Generator | None = None
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -355,6 +371,7 @@ async def run_case(
                 gen_log,
                 env,
                 pipes=True,
+                cpus=args.generator_cpus,
             )
             generator = Generator(gen_process, gen_log)
             await generator.hear("warm", 60)
@@ -466,6 +483,7 @@ SUMS = (
     "duplicated",
     "gaps",
     "out_of_order",
+    "malformed",
     "dropped",
     "connect_errors",
     "cues_slowed_by_heartbeats",
@@ -531,6 +549,11 @@ def report(
     print("first = to the first phone (timer lateness + write); over the cues of each run")
     print("srv/gen µs/msg = CPU of the server (less its idle rate) / of the generator per")
     print("message delivered; other% = the rest of the machine, in % of one core (noise)")
+    if args.server_cpus:
+        print(
+            f"every server pinned to CPU {','.join(map(str, args.server_cpus))}, the load"
+            f" generator to CPU {','.join(map(str, args.generator_cpus))}"
+        )
     print()
     header = (
         f"{'server':<11} {'connect s':>9} {'KB/conn':>8} {'p50 ms':>8} {'p99 ms':>8}"
@@ -555,7 +578,10 @@ def report(
     print()
     shown = ", ".join(f"{peer} {r:.2f}x" for peer, r in ratios.items() if r is not None)
     if shown:
-        print(f"classroom's fan-out max / the peer's (below 1: classroom is faster): {shown}")
+        print(
+            "classroom's fan-out max / the peer's, medians of the per-run maxima (below 1:"
+            f" classroom is faster): {shown}"
+        )
     for name, s in summaries.items():
         if s.get("cues_slowed_by_heartbeats"):
             print(
@@ -576,6 +602,9 @@ def report(
         "runs": args.runs,
         "period_ms": PERIOD_MS,
         "auth": "participant tokens (rows inserted in the database)",
+        "server_cpus": args.server_cpus,
+        "generator_cpus": args.generator_cpus,
+        "ratio_method": "median across runs of each run's fan-out max, ours / the peer's",
     }
     for key in (*MEDIANS, *SUMS):
         result[key] = ours.get(key)
@@ -665,6 +694,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="before each server's run, wait up to this many seconds for the rest of the"
         " machine to use under half a core (10)",
     )
+    parser.add_argument(
+        "--pin",
+        default="auto",
+        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1 or"
+        " 0,1:2,3), or 'none'; 'auto' (the default) gives each its own one of the first two"
+        " CPUs this process may use, the same for every server",
+    )
     parser.add_argument("--save", help="write every run's figures, cue by cue, to this JSON file")
     args = parser.parse_args(argv)
     args.settle = max(0.0, min(args.settle, 120.0))
@@ -679,9 +715,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not 1 <= args.runs <= 20:
         parser.error("--runs must be between 1 and 20")
     args.concurrency = max(1, min(args.concurrency, 1000))
+    args.server_cpus, args.generator_cpus = pinning(args.pin)
     if args.timeout <= 0:
         args.timeout = 90 + args.clients / 50 + (args.cues + 1) * PERIOD_MS / 1000
     return args
+
+
+def pinning(spec: str) -> tuple[list[int], list[int]]:
+    """The server's and the generator's CPUs from ``--pin`` (empty: not pinned)."""
+    if spec == "none":
+        return [], []
+    if spec == "auto":
+        usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        return ([usable[0]], [usable[1]]) if len(usable) >= 2 else ([], [])
+    try:
+        server, generator = (
+            [int(cpu) for cpu in part.split(",") if cpu] for part in spec.split(":")
+        )
+    except ValueError:
+        message = f"--pin: expected SERVER:GENERATOR CPUs, 'auto' or 'none', not {spec!r}"
+        raise SystemExit(message) from None
+    return server, generator
 
 
 def _terminated(signum: int, frame: object) -> None:
