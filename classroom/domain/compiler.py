@@ -114,6 +114,7 @@ def compile_routine(routine: Routine) -> Timeline:
         cues=tuple(cues),
         lead_in_ms=lead_in,
         lead_in_cues=lead_in_cues(lead_in, segments[0]),
+        max_reps_per_second=routine.max_reps_per_second,
     )
 
 

@@ -45,3 +45,8 @@ MAX_FILE_BYTES = 1024 * 1024
 
 MAX_TEXT_DEPTH = 32
 """Nesting of lists and mappings in a YAML or JSON routine."""
+
+DEFAULT_MAX_REPS_PER_SECOND = 3.0
+"""Reps a second above which a participant's count is flagged to the instructor."""
+MAX_REPS_PER_SECOND = 20.0
+"""The highest plausibility cap a routine can set."""

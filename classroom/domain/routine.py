@@ -73,6 +73,8 @@ class Routine:
     lead_in_ms: int = 10_000
     auto_cues: CueSettings = field(default_factory=CueSettings)
     cues: tuple[AuthoredCue, ...] = ()  # offsets from the start of the class
+    # Reps a participant can plausibly log per second; more is flagged to the instructor.
+    max_reps_per_second: float = limits.DEFAULT_MAX_REPS_PER_SECOND
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -85,6 +87,10 @@ class Routine:
         if not 0 <= self.lead_in_ms <= limits.MAX_LEAD_IN_MS or self.lead_in_ms % 1000:
             limit = limits.MAX_LEAD_IN_MS // 1000
             raise RoutineError(f"lead_in must be whole seconds from 0 to {limit}")
+        if not 0 < self.max_reps_per_second <= limits.MAX_REPS_PER_SECOND:
+            raise RoutineError(
+                f"max_reps_per_second must be above 0 and at most {limits.MAX_REPS_PER_SECOND:g}"
+            )
         if max(block.depth() for block in self.blocks) > limits.MAX_NESTING:
             raise RoutineError(f"blocks can be nested at most {limits.MAX_NESTING} deep")
         if self.segment_count() > limits.MAX_SEGMENTS:

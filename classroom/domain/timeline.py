@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from classroom.domain.errors import TimelineError
+from classroom.domain.limits import DEFAULT_MAX_REPS_PER_SECOND
 from classroom.domain.targets import Target
 
 
@@ -147,6 +148,8 @@ class Timeline:
     # segment they lead into. They are kept apart from ``cues`` because no
     # segment is running yet.
     lead_in_cues: tuple[Cue, ...] = ()
+    # Reps a second a participant can plausibly log (the routine's cap).
+    max_reps_per_second: float = DEFAULT_MAX_REPS_PER_SECOND
 
     def __post_init__(self) -> None:
         segments = self.segments

@@ -43,6 +43,7 @@ ROUTINE_KEYS = (
     "description",
     "author",
     "lead_in",
+    "max_reps_per_second",
     "auto_cues",
     "cues",
     "blocks",
@@ -232,6 +233,8 @@ class _Reader(PartReader):
             fields["author"] = self.text(data["author"], "author")
         if "lead_in" in data:
             fields["lead_in_ms"] = self._lead_in(data["lead_in"])
+        if "max_reps_per_second" in data:
+            fields["max_reps_per_second"] = self._rate(data["max_reps_per_second"])
         if "auto_cues" in data:
             fields["auto_cues"] = self._auto_cues(data["auto_cues"])
         fields["cues"] = self.cues(data, "")
@@ -253,6 +256,13 @@ class _Reader(PartReader):
             )
             return None
         return ms
+
+    def _rate(self, value: object) -> float | None:
+        top = limits.MAX_REPS_PER_SECOND
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= top:
+            self.problem("max_reps_per_second", f"a number of reps above 0 and at most {top:g}")
+            return None
+        return float(value)
 
     def _auto_cues(self, value: object) -> CueSettings | None:
         data = self.mapping(value, "auto_cues", AUTO_CUE_KEYS, "the generated cues")

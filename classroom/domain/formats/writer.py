@@ -42,6 +42,8 @@ def routine_to_data(routine: Routine) -> Data:
         data["author"] = routine.author
     if routine.lead_in_ms != Routine.__dataclass_fields__["lead_in_ms"].default:
         data["lead_in"] = format_duration(routine.lead_in_ms)
+    if routine.max_reps_per_second != Routine.__dataclass_fields__["max_reps_per_second"].default:
+        data["max_reps_per_second"] = routine.max_reps_per_second
     defaults = CueSettings()
     switched = {
         name: getattr(routine.auto_cues, name)

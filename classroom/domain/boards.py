@@ -1,0 +1,414 @@
+"""Leaderboards: individual and team standings, for a segment and for the class.
+
+Everything here is a pure function of the results (:class:`~classroom.domain.scoring.Tally`
+per participant and segment) and the roster, so the live class, the results page
+and the exports all rank the same way.
+
+**A segment's board** ranks participants by their result in the segment's own
+units: Rx above scaled above beginner, then the better result (less time is
+better for a For Time segment). Equal results share a rank.
+
+**The class board** adds segments up. When every scored segment counts the same
+additive thing (reps, say), it is the plain total in that unit. Otherwise a
+participant earns **points** in each segment: 100 for the best result of their
+division, and the fraction of the best for the others (for time: best time ÷
+their time); effort (RPE) earns no points.
+
+**Teams** turn their members' values into one by the class's team mode: the
+total, the average per *active* member (a member with a result in that scope),
+or the sum of the best N. A team of 3 and a team of 5 compare fairly under the
+last two. Rounds + reps become rounds with a fraction (12 rounds and 5 of a
+20-rep round is 12.25) when the team's members are added up.
+
+**Hidden names**: a participant can hide their name from public boards; there
+they are "Athlete 7" (7 is their place in the order of joining). The
+instructor's boards show every name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from classroom.domain.scoring import (
+    ADDITIVE,
+    DIVISION_ORDER,
+    UNITS,
+    Division,
+    Tally,
+    lower_is_better,
+    show,
+)
+from classroom.domain.teams import TeamMode
+from classroom.domain.timeline import ScoreKind
+
+ANONYMOUS = "Athlete {number}"
+POINTS = "pts"
+ROUNDS_FALLBACK = 1000
+"""Reps per round assumed when a segment doesn't say: reps only break ties."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Person:
+    """A participant as boards show them."""
+
+    id: int
+    name: str
+    number: int  # their place in the order of joining, from 1
+    team_id: int | None = None
+    hidden: bool = False
+
+    def shown_name(self, public: bool) -> str:
+        return ANONYMOUS.format(number=self.number) if public and self.hidden else self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Team:
+    id: int
+    name: str
+    letter: str
+    colour: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    """One line of a board. ``movement`` > 0: moved up that many places since the last board."""
+
+    rank: int
+    id: int
+    name: str
+    value: float
+    shown: str
+    team_id: int | None = None
+    division: str = ""
+    movement: int = 0
+    gap: str = ""  # to the line ahead ("" for the leader)
+    members: int = 0  # team boards: active members counted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Board:
+    """A ranked board: people, teams, in which unit, for which scope."""
+
+    scope: str  # "segment" or "class"
+    unit: str
+    people: tuple[Row, ...]
+    teams: tuple[Row, ...]
+    segment_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scored:
+    """A scored segment's results: kind, reps per round, and each participant's result."""
+
+    index: int
+    kind: ScoreKind
+    results: Mapping[int, Tally]
+    divisions: Mapping[int, Division]
+    reps_per_round: int | None = None
+
+
+def amount(kind: ScoreKind, result: Tally, reps_per_round: int | None = None) -> float:
+    """A result as one number that grows with the work done (rounds + reps: fractional rounds)."""
+    if kind is ScoreKind.ROUNDS_REPS:
+        return result.first + result.second / (reps_per_round or ROUNDS_FALLBACK)
+    return float(result.first)
+
+
+def segment_board(
+    scored: Scored,
+    people: Mapping[int, Person],
+    teams: Sequence[Team],
+    *,
+    mode: TeamMode = TeamMode.TOTAL,
+    best_n: int = 3,
+    public: bool = True,
+    previous: Board | None = None,
+) -> Board:
+    """The board of one segment."""
+    kind = scored.kind
+    worse = lower_is_better(kind)
+
+    def key(pid: int) -> tuple[int, float]:
+        value = amount(kind, scored.results[pid], scored.reps_per_round)
+        division = DIVISION_ORDER[scored.divisions.get(pid, Division.RX)]
+        return division, value if worse else -value
+
+    ranked = _ranks(sorted(scored.results, key=lambda pid: (key(pid), pid)), key)
+    moved = _previous_ranks(previous, "people")
+    rows: list[Row] = []
+    for rank, pid in ranked:
+        person = people.get(pid) or Person(id=pid, name=f"#{pid}", number=pid)
+        result = scored.results[pid]
+        rows.append(
+            Row(
+                rank=rank,
+                id=pid,
+                name=person.shown_name(public),
+                value=amount(kind, result, scored.reps_per_round),
+                shown=show(kind, result),
+                team_id=person.team_id,
+                division=scored.divisions.get(pid, Division.RX).value,
+                movement=moved.get(pid, rank) - rank,
+            )
+        )
+    rows = _with_gaps(rows, kind)
+    member_values = _team_values(kind, scored, people)
+    team_rows = _team_board(member_values, teams, mode, best_n, kind, previous)
+    return Board(
+        scope="segment",
+        unit=UNITS[kind],
+        people=tuple(rows),
+        teams=team_rows,
+        segment_index=scored.index,
+    )
+
+
+def class_values(segments: Sequence[Scored]) -> tuple[str, dict[int, float]]:
+    """Each participant's value for the whole class, and its unit."""
+    kinds = {s.kind for s in segments if s.kind is not ScoreKind.EFFORT}
+    totals: dict[int, float] = {}
+    if len(kinds) == 1 and next(iter(kinds)) in ADDITIVE:
+        (kind,) = kinds
+        for s in segments:
+            if s.kind is kind:
+                for pid, result in s.results.items():
+                    totals[pid] = totals.get(pid, 0.0) + result.first
+        return UNITS[kind], totals
+    for s in segments:
+        for pid, points in segment_points(s).items():
+            totals[pid] = totals.get(pid, 0.0) + points
+    return POINTS, totals
+
+
+def segment_points(scored: Scored) -> dict[int, float]:
+    """Points out of 100 for each result: the fraction of the best of its division."""
+    if scored.kind is ScoreKind.EFFORT:
+        return {}
+    values = {
+        pid: amount(scored.kind, result, scored.reps_per_round)
+        for pid, result in scored.results.items()
+    }
+    best: dict[Division, float] = {}
+    worse = lower_is_better(scored.kind)
+    for pid, value in values.items():
+        division = scored.divisions.get(pid, Division.RX)
+        current = best.get(division)
+        if current is None or (value < current if worse else value > current):
+            best[division] = value
+    points: dict[int, float] = {}
+    for pid, value in values.items():
+        top = best[scored.divisions.get(pid, Division.RX)]
+        if worse:
+            points[pid] = 100.0 * top / value if value > 0 else 100.0
+        else:
+            points[pid] = 100.0 * value / top if top > 0 else 0.0
+    return points
+
+
+def class_board(
+    segments: Sequence[Scored],
+    people: Mapping[int, Person],
+    teams: Sequence[Team],
+    *,
+    mode: TeamMode = TeamMode.TOTAL,
+    best_n: int = 3,
+    public: bool = True,
+    previous: Board | None = None,
+) -> Board:
+    """The board of the whole class so far."""
+    unit, values = class_values(segments)
+    order = sorted(values, key=lambda pid: (-values[pid], pid))
+    ranked = _ranks(order, lambda pid: (0, -round(values[pid], 6)))
+    moved = _previous_ranks(previous, "people")
+    rows = [
+        Row(
+            rank=rank,
+            id=pid,
+            name=(people.get(pid) or Person(id=pid, name=f"#{pid}", number=pid)).shown_name(public),
+            value=values[pid],
+            shown=_show_value(values[pid], unit),
+            team_id=people[pid].team_id if pid in people else None,
+            movement=moved.get(pid, rank) - rank,
+        )
+        for rank, pid in ranked
+    ]
+    rows = _with_value_gaps(rows, unit)
+    member_values = {
+        pid: (people[pid].team_id, value)
+        for pid, value in values.items()
+        if pid in people and people[pid].team_id is not None
+    }
+    team_rows = _team_board(member_values, teams, mode, best_n, None, previous, unit)
+    return Board(scope="class", unit=unit, people=tuple(rows), teams=team_rows)
+
+
+def improvement_board(
+    current: Mapping[int, float],
+    past_average: Mapping[int, float],
+    people: Mapping[int, Person],
+    *,
+    public: bool = True,
+) -> tuple[Row, ...]:
+    """Participants ranked by how far they are above their own past average, in %.
+
+    Only participants with history (a past average above zero) are on it.
+    """
+    gains = {
+        pid: 100.0 * (current.get(pid, 0.0) - past) / past
+        for pid, past in past_average.items()
+        if past > 0 and pid in people
+    }
+    order = sorted(gains, key=lambda pid: (-gains[pid], pid))
+    return tuple(
+        Row(
+            rank=rank,
+            id=pid,
+            name=people[pid].shown_name(public),
+            value=gains[pid],
+            shown=f"{gains[pid]:+.0f}%",
+            team_id=people[pid].team_id,
+        )
+        for rank, pid in _ranks(order, lambda pid: (0, -round(gains[pid], 6)))
+    )
+
+
+def team_value(values: Iterable[float], mode: TeamMode, best_n: int) -> float:
+    """A team's value from its active members' values, by the class's team mode."""
+    members = sorted(values, reverse=True)
+    if not members:
+        return 0.0
+    if mode is TeamMode.AVERAGE:
+        return sum(members) / len(members)
+    if mode is TeamMode.BEST_N:
+        return sum(members[:best_n])
+    return sum(members)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _ranks(order: Sequence[int], key: Callable[[int], object]) -> list[tuple[int, int]]:
+    """(rank, id) in ``order``; ids with equal keys share the rank of the first."""
+    ranked: list[tuple[int, int]] = []
+    last_key: object = None
+    rank = 0
+    for position, pid in enumerate(order, start=1):
+        k = key(pid)
+        if k != last_key:
+            rank, last_key = position, k
+        ranked.append((rank, pid))
+    return ranked
+
+
+def _previous_ranks(previous: Board | None, which: str) -> dict[int, int]:
+    if previous is None:
+        return {}
+    rows = previous.people if which == "people" else previous.teams
+    return {row.id: row.rank for row in rows}
+
+
+def _with_gaps(rows: list[Row], kind: ScoreKind) -> list[Row]:
+    out: list[Row] = []
+    for i, row in enumerate(rows):
+        if i == 0 or rows[i - 1].division != row.division:
+            out.append(row)
+            continue
+        ahead = rows[i - 1]
+        diff = abs(ahead.value - row.value)
+        if kind is ScoreKind.TIME:
+            seconds = int(diff) // 1000
+            gap = f"{seconds // 60}:{seconds % 60:02d}"
+        elif kind is ScoreKind.ROUNDS_REPS:
+            gap = _show_value(diff, "rounds")
+        else:
+            gap = _show_value(diff, UNITS[kind])
+        out.append(_replace_gap(row, gap))
+    return out
+
+
+def _with_value_gaps(rows: list[Row], unit: str) -> list[Row]:
+    return [
+        row if i == 0 else _replace_gap(row, _show_value(rows[i - 1].value - row.value, unit))
+        for i, row in enumerate(rows)
+    ]
+
+
+def _replace_gap(row: Row, gap: str) -> Row:
+    return Row(
+        rank=row.rank,
+        id=row.id,
+        name=row.name,
+        value=row.value,
+        shown=row.shown,
+        team_id=row.team_id,
+        division=row.division,
+        movement=row.movement,
+        gap=gap,
+        members=row.members,
+    )
+
+
+def _show_value(value: float, unit: str) -> str:
+    number = f"{value:,.1f}".removesuffix(".0")
+    return f"{number} {unit}"
+
+
+def _team_values(
+    kind: ScoreKind, scored: Scored, people: Mapping[int, Person]
+) -> dict[int, tuple[int | None, float]]:
+    """Each participant's team and the value their result adds to it."""
+    if lower_is_better(kind):
+        values = segment_points(scored)
+    else:
+        values = {
+            pid: amount(kind, result, scored.reps_per_round)
+            for pid, result in scored.results.items()
+        }
+    return {
+        pid: (people[pid].team_id, value)
+        for pid, value in values.items()
+        if pid in people and people[pid].team_id is not None
+    }
+
+
+def _team_board(
+    member_values: Mapping[int, tuple[int | None, float]],
+    teams: Sequence[Team],
+    mode: TeamMode,
+    best_n: int,
+    kind: ScoreKind | None,
+    previous: Board | None,
+    unit: str | None = None,
+) -> tuple[Row, ...]:
+    by_team: dict[int, list[float]] = {team.id: [] for team in teams}
+    for team_id, value in member_values.values():
+        if team_id in by_team:
+            by_team[team_id].append(value)
+    values = {tid: team_value(vals, mode, best_n) for tid, vals in by_team.items()}
+    position = {team.id: i for i, team in enumerate(teams)}
+    order = sorted(values, key=lambda tid: (-values[tid], position[tid]))
+    names = {team.id: team.name for team in teams}
+    moved = _previous_ranks(previous, "teams")
+    if unit is None:
+        if kind is None or lower_is_better(kind):
+            unit = POINTS
+        elif kind is ScoreKind.ROUNDS_REPS:
+            unit = "rounds"
+        else:
+            unit = UNITS[kind]
+    rows = [
+        Row(
+            rank=rank,
+            id=tid,
+            name=names[tid],
+            value=values[tid],
+            shown=_show_value(values[tid], unit),
+            team_id=tid,
+            movement=moved.get(tid, rank) - rank,
+            members=len(by_team[tid]),
+        )
+        for rank, tid in _ranks(order, lambda tid: (0, -round(values[tid], 6)))
+    ]
+    return tuple(_with_value_gaps(rows, unit))
