@@ -64,8 +64,20 @@ class _Line:
 
     kind: ScoreKind
     inputs: dict[str, Entry] = field(default_factory=dict)  # by client id, in arrival order
-    division: Division = Division.RX
     reps: int = 0  # live rep count, for plausibility
+
+    @property
+    def division(self) -> Division:
+        """The division of the latest input that counts (Rx when none does).
+
+        Read from the inputs rather than kept as a field, so that an undo (or an
+        input withdrawn on arrival) can't leave the division of an input that no
+        longer counts, and a restored book agrees with the live one.
+        """
+        for entry in reversed(self.inputs.values()):
+            if not entry.withdrawn and not entry.undoes:
+                return entry.division
+        return Division.RX
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +125,6 @@ class ScoreBook:
         )
         entry = self._entry(score, checked, withdrawn=withdrawn, flagged=flagged)
         line.reps = reps
-        line.division = score.division
         self._keep(line, entry, score)
         return Taken(entry)
 
@@ -162,16 +173,25 @@ class ScoreBook:
     # -- rebuilding and correcting ----------------------------------------------------
 
     def restore(self, entries: Iterable[Entry], fixes: Iterable[Fix] = ()) -> None:
-        """Load stored inputs (in the order they were taken) and corrections."""
+        """Load stored inputs (in the order they were taken) and corrections.
+
+        An undo whose input hasn't arrived yet is remembered again, so that the
+        input is still withdrawn when it comes after the restart.
+        """
+        undos: list[Entry] = []
         for entry in entries:
             line = self._lines.setdefault(
                 (entry.participant_id, entry.segment_index), _Line(kind=entry.kind)
             )
             line.inputs[entry.client_id] = entry
             self._seen.add((entry.participant_id, entry.client_id))
-            if not entry.withdrawn and not entry.undoes:
+            if entry.undoes:
+                undos.append(entry)
+            elif not entry.withdrawn:
                 line.reps += _reps(entry)
-                line.division = entry.division
+        for undo in undos:
+            if (undo.participant_id, undo.undoes) not in self._seen:
+                self._early_undos[(undo.participant_id, undo.undoes)] = undo.client_id
         for fix in fixes:
             self._fixes[(fix.participant_id, fix.segment_index)] = fix.result
         self.version += 1
@@ -225,7 +245,8 @@ class ScoreBook:
     def totals(self, kinds: Mapping[int, ScoreKind]) -> dict[int, int]:
         """Each participant's sum of first values over the segments in ``kinds``."""
         out: dict[int, int] = {}
-        for (pid, index), _line in self._lines.items():
+        keys = dict.fromkeys([*self._lines, *self._fixes])  # a correction may be all there is
+        for pid, index in keys:
             if index in kinds and pid not in self.removed:
                 result = self.result(pid, index)
                 if result is not None:

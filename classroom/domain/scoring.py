@@ -41,7 +41,8 @@ from classroom.domain.errors import CommandRejected, ValidationError
 from classroom.domain.session import ClassState, Phase, segment_elapsed_ms
 from classroom.domain.timeline import ScoreKind, Timeline
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# \Z, not $: "$" also matches before a final newline, which would let "abc\n" through.
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 class Division(StrEnum):
@@ -112,13 +113,13 @@ class ScoreInput:
     undoes: str = ""
 
     def __post_init__(self) -> None:
-        if not CLIENT_ID.match(self.client_id):
+        if not _is_client_id(self.client_id):
             raise ValidationError(BAD_CLIENT_ID)
         for number in (self.value, self.rounds, self.segment_index):
             if isinstance(number, bool) or not isinstance(number, int):
                 raise ValidationError("scores are whole numbers")
         if self.undoes:
-            if not CLIENT_ID.match(self.undoes):
+            if not _is_client_id(self.undoes):
                 raise ValidationError(BAD_CLIENT_ID)
             if self.value or self.rounds:
                 raise ValidationError(UNDO_HAS_NO_VALUE)
@@ -143,6 +144,10 @@ class ScoreInput:
             raise ValidationError(f"{UNITS[kind]} scores have no rounds")
         if not 1 <= self.value <= limit:
             raise ValidationError(BAD_VALUE.format(unit=UNITS[kind], limit=limit))
+
+
+def _is_client_id(value: object) -> bool:
+    return isinstance(value, str) and CLIENT_ID.match(value) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
