@@ -116,7 +116,7 @@ class ClassScreen {
   score(value = 1) {
     const segment = this.view?.segment;
     if (!this.outbox || !segment) return;
-    this.outbox.add({ type: "score", segment: segment.index, value });
+    this.outbox.add({ type: "score", segment: segment.index, kind: segment.score_kind, value });
     this.renderScore();
   }
 

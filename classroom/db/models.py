@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -132,6 +133,10 @@ class Class(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # Set by the instructor in the lobby (and later): see classroom.domain.teams.
+    join_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    team_mode: Mapped[str] = mapped_column(String(16), default="total", server_default="total")
+    best_n: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
 
 
 class ClassTimeline(Base):
@@ -146,14 +151,19 @@ class ClassTimeline(Base):
 
 
 class ClassEvent(Base):
-    """The class's event log: every transition, numbered, written before it is sent."""
+    """The class's event log: every transition, numbered, written before it is sent.
+
+    Keyed by class and number, and on SQLite stored without a rowid: one b-tree
+    (and one page written) per cue instead of a table and an index.
+    """
 
     __tablename__ = "class_events"
-    __table_args__ = (UniqueConstraint("class_id", "seq"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(BigInteger)
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     type: Mapped[str] = mapped_column(String(32))
     at_ms: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]]
@@ -168,11 +178,31 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(40))
     colour: Mapped[str] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    letter: Mapped[str] = mapped_column(String(1), default="", server_default="")
+    pattern: Mapped[str] = mapped_column(String(16), default="", server_default="")
+
+
+class TeamTemplate(Base):
+    """A set of team names an instructor saved to set up later classes with."""
+
+    __tablename__ = "team_templates"
+    __table_args__ = (UniqueConstraint("instructor_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instructor_id: Mapped[int] = mapped_column(ForeignKey("instructors.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    teams: Mapped[list[str]] = mapped_column(JSON)
 
 
 class Participant(Base):
+    """Someone in a class. ``device_id`` (a cookie) finds them again after a reload,
+    and links their classes for "my classes", without an account."""
+
     __tablename__ = "participants"
-    __table_args__ = (UniqueConstraint("class_id", "nickname"),)
+    __table_args__ = (
+        UniqueConstraint("class_id", "nickname"),
+        Index("ix_participants_device_id", "device_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
@@ -180,10 +210,18 @@ class Participant(Base):
     nickname: Mapped[str] = mapped_column(String(24))
     level: Mapped[str] = mapped_column(String(16), default="standard")
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    number: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Score(Base):
-    """One logged input. ``client_id`` makes it count exactly once."""
+    """One logged input. ``client_id`` makes it count exactly once.
+
+    An undo is an input too (``undoes`` names the one it takes back, which is
+    then ``withdrawn``). ``flagged`` marks an implausible input for the instructor.
+    """
 
     __tablename__ = "scores"
     __table_args__ = (UniqueConstraint("participant_id", "client_id"),)
@@ -196,6 +234,36 @@ class Score(Base):
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rounds: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    division: Mapped[str] = mapped_column(String(16), default="rx", server_default="rx")
+    elapsed_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    undoes: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class Correction(Base):
+    """The instructor's correction of a participant's result for a segment.
+
+    The latest correction replaces the result (``deleted``: the result is
+    removed); every one is kept, with who made it and when, as the audit.
+    """
+
+    __tablename__ = "score_corrections"
+    __table_args__ = (Index("ix_score_corrections_class_id", "class_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    segment_index: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    previous: Mapped[str] = mapped_column(String(40), default="")  # the result as shown before
+    instructor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("instructors.id", ondelete="SET NULL")
+    )
+    corrected_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Heartbeat(Base):

@@ -9,6 +9,7 @@ absolute instants, so waking a little late never pushes later cues back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,17 +20,18 @@ from classroom.domain import session
 from classroom.domain.commands import Command
 from classroom.domain.errors import CommandRejected, DomainError
 from classroom.domain.events import Event
-from classroom.domain.scoring import ScoreInput, check_score
+from classroom.domain.scoring import CheckedScore, ScoreInput, check_score
 from classroom.domain.session import ClassState, Outcome
-from classroom.domain.timeline import ScoreKind, Timeline
+from classroom.domain.timeline import Timeline
 from classroom.live.clock import Clock
 
 log = logging.getLogger(__name__)
 
 #: Writes a transition after the given last sequence number; returns each event's number.
 Persist = Callable[[int, int, ClassState, Sequence[Event]], Awaitable[list[int]]]
-#: Stores a checked score; False if it was already stored (a repeat of its client id).
-RecordScore = Callable[[int, ScoreInput, ScoreKind], Awaitable[bool]]
+#: Takes a checked score (raising if it can't count) and returns a future that says,
+#: once the score is stored, whether it was new (False: a repeat of its client id).
+RecordScore = Callable[[int, ScoreInput, CheckedScore], Awaitable["asyncio.Future[bool]"]]
 #: Hands persisted, numbered events on to the screens.
 Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], Awaitable[None]]
 
@@ -48,6 +50,15 @@ class ClassFailed(Exception):
 class _Request:
     command: Command | ScoreInput
     done: asyncio.Future[Any]
+
+
+def _settle(done: asyncio.Future[Any], stored: asyncio.Future[bool]) -> None:
+    if done.done():
+        return
+    if stored.cancelled() or stored.exception() is not None:
+        done.set_exception(ClassFailed())
+    else:
+        done.set_result(stored.result())
 
 
 def _wake_up(wake: asyncio.Future[None]) -> None:
@@ -129,17 +140,19 @@ class ClassActor:
     async def _score(self, request: _Request, score: ScoreInput, now: int) -> None:
         try:
             await self._commit(session.tick(self.timeline, self.state, now))
-            kind = check_score(self.timeline, self.state, score)
+            checked = check_score(self.timeline, self.state, score)
             if self._record_score is None:
                 raise CommandRejected("this class doesn't take scores")
-            stored = await self._record_score(self.class_id, score, kind)
+            stored = await self._record_score(self.class_id, score, checked)
         except DomainError as exc:
             request.done.set_exception(exc)
         except Exception:
             request.done.set_exception(ClassFailed())
             raise
         else:
-            request.done.set_result(stored)
+            # The write is batched with other inputs: answer when it has committed,
+            # without holding up the class's next command or input meanwhile.
+            stored.add_done_callback(functools.partial(_settle, request.done))
 
     async def _next_request(self) -> _Request | None:
         """The next command, or None when the next deadline has come.

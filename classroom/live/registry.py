@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
-from classroom.db.scores import ScoreStore
 from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.errors import CommandRejected
@@ -27,6 +26,7 @@ from classroom.hub.hub import Hub
 from classroom.hub.screens import Screen
 from classroom.live.actor import ClassActor
 from classroom.live.clock import Clock
+from classroom.live.scoring import ScoreKeeper
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ class ClassRegistry:
         clock: Clock,
         *,
         heartbeats: HeartbeatStore | None = None,
-        scores: ScoreStore | None = None,
+        scores: ScoreKeeper | None = None,
         node: str = "local",
     ) -> None:
         self.store = store
-        self._scores = scores
+        self.scores = scores
         self._hub = hub
         self.clock = clock
         self._heartbeats = heartbeats
@@ -130,8 +130,10 @@ class ClassRegistry:
             clock=self.clock,
             persist=self.store.persist,
             publish=self._publish,
-            record_score=None if self._scores is None else self._scores.add,
+            record_score=None if self.scores is None else self.scores.record,
         )
+        if self.scores is not None:
+            self.scores.follow(loaded.id, loaded.timeline)
         self._actors[loaded.id] = actor
         self._titles[loaded.id] = loaded.title
         task = asyncio.create_task(actor.run(), name=f"class-{loaded.id}")
@@ -149,6 +151,8 @@ class ClassRegistry:
         error = task.exception()
         if error is None:
             self._failures.pop(class_id, None)
+            if self.scores is not None:  # after the last leaderboard has gone out
+                asyncio.get_running_loop().call_later(5, self.scores.forget, class_id)
             return
         log.error("class %s stopped on an error; restarting it", class_id, exc_info=error)
         restart = asyncio.create_task(self._restart(class_id), name=f"restart-class-{class_id}")

@@ -26,6 +26,7 @@ from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
+from classroom.live.scoring import ScoreKeeper
 from classroom.resources import STATIC
 from classroom.web import accounts, console, display, health, participants, routines, sockets
 from classroom.web.csrf import CSRFMiddleware
@@ -77,7 +78,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             hub,
             class_clock,
             heartbeats=HeartbeatStore(sessions),
-            scores=ScoreStore(sessions),
+            scores=ScoreKeeper(ScoreStore(sessions), hub),
             node=settings.node,
         )
         app.state.engine = engine

@@ -22,7 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import DomainError, ValidationError
-from classroom.domain.scoring import BAD_CLIENT_ID, ScoreInput
+from classroom.domain.scoring import BAD_CLIENT_ID, Division, ScoreInput
+from classroom.domain.timeline import ScoreKind
 from classroom.hub import wire
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import Screen, screen_for
@@ -201,16 +202,40 @@ async def _score(
     app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
 ) -> wire.Message:
     assert screen.identity is not None  # participants always have one
-    segment, value = data.get("segment"), data.get("value")
     if not isinstance(reply_id, str):
         raise ValidationError(BAD_CLIENT_ID)
-    if not _is_int(segment) or not _is_int(value):
-        raise ValidationError("a score needs a whole-number segment and value")
-    score = ScoreInput(
-        participant_id=screen.identity, client_id=reply_id, segment_index=segment, value=value
-    )
+    score = _score_input(data, screen.identity, reply_id, app.state.registry.clock.now_ms())
     stored = await app.state.registry.score(screen.class_id, score)
     return {"type": "ack", "id": reply_id, "duplicate": not stored}
+
+
+def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now: int) -> ScoreInput:
+    """A ``score`` message as an input; the participant is the socket's own, never the message's."""
+    segment = data.get("segment")
+    if not _is_int(segment):
+        raise ValidationError("a score needs the whole-number index of its segment")
+    undoes = data.get("undo", "")
+    if not isinstance(undoes, str):
+        raise ValidationError("undo names the id of an earlier input")
+    numbers = {name: data.get(name, 0) for name in ("value", "rounds")}
+    if not all(_is_int(number) for number in numbers.values()):
+        raise ValidationError("a score's value and rounds are whole numbers")
+    try:
+        kind = ScoreKind(data.get("kind", "none" if not undoes else "reps"))
+        division = Division(data.get("division", Division.RX.value))
+    except ValueError as exc:
+        raise ValidationError(f"unknown score kind or division: {exc}") from None
+    return ScoreInput(
+        participant_id=participant_id,
+        client_id=client_id,
+        segment_index=segment,
+        kind=kind,
+        value=numbers["value"],
+        rounds=numbers["rounds"],
+        division=division,
+        at_ms=now,
+        undoes=undoes,
+    )
 
 
 def _is_int(value: object) -> TypeGuard[int]:

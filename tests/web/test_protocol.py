@@ -15,7 +15,7 @@ import pytest
 import websockets
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from classroom.domain.scoring import BAD_VALUE, NOT_RUNNING, WRONG_SEGMENT
+from classroom.domain.scoring import NOT_RUNNING, WRONG_SEGMENT
 from classroom.hub import hub as hub_module
 from classroom.hub.screens import DirectScreen
 from tests.conftest import SECRET, LiveServer, run_server, seed, settings_for
@@ -35,6 +35,9 @@ async def until(ws: websockets.ClientConnection, *types: str) -> Message:
         message = await receive(ws)
         if message["type"] in types:
             return message
+
+
+BAD = "must be a whole number"
 
 
 def score_rows(server: LiveServer) -> list[tuple[Any, ...]]:
@@ -159,7 +162,7 @@ async def test_after_a_server_restart_the_epoch_changes_and_screens_get_a_snapsh
 
 async def test_a_score_sent_three_times_counts_once_even_across_a_reconnect(cls: Class) -> None:
     await command(cls.console, cls.id, "start")
-    score = {"type": "score", "id": "tap-1", "segment": 0, "value": 1}
+    score = {"type": "score", "id": "tap-1", "segment": 0, "kind": "reps", "value": 1}
     async with cls.phone() as ws:
         await until(ws, "snapshot")
         answers = []
@@ -179,13 +182,50 @@ async def test_a_score_sent_three_times_counts_once_even_across_a_reconnect(cls:
 @pytest.mark.parametrize(
     ("message", "code", "text"),
     [
-        ({"type": "score", "id": "a", "segment": 0, "value": 0}, "bad_field", BAD_VALUE),
-        ({"type": "score", "id": "a", "segment": 0, "value": 10**9}, "bad_field", BAD_VALUE),
-        ({"type": "score", "id": "a", "segment": 0, "value": True}, "bad_field", "whole-number"),
-        ({"type": "score", "id": "a", "segment": "0", "value": 1}, "bad_field", "whole-number"),
-        ({"type": "score", "segment": 0, "value": 1}, "bad_field", "needs an id"),
-        ({"type": "score", "id": "<script>", "segment": 0, "value": 1}, "bad_field", "needs an id"),
-        ({"type": "score", "id": "a", "segment": 2, "value": 1}, "rejected", WRONG_SEGMENT),
+        ({"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": 0}, "bad_field", BAD),
+        ({"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": -5}, "bad_field", BAD),
+        (
+            {"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": 10**9},
+            "bad_field",
+            BAD,
+        ),
+        (
+            {"type": "score", "id": "a", "segment": 0, "kind": "load", "value": 50},
+            "rejected",
+            "scored in",
+        ),
+        (
+            {"type": "score", "id": "a", "segment": 0, "kind": "banana", "value": 1},
+            "bad_field",
+            "kind",
+        ),
+        ({"type": "score", "id": "a", "segment": 0, "value": 1}, "bad_field", "isn't scored"),
+        (
+            {"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": 1, "rounds": 2},
+            "bad_field",
+            "no rounds",
+        ),
+        (
+            {"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": True},
+            "bad_field",
+            "whole numbers",
+        ),
+        (
+            {"type": "score", "id": "a", "segment": "0", "kind": "reps", "value": 1},
+            "bad_field",
+            "whole-number",
+        ),
+        ({"type": "score", "segment": 0, "kind": "reps", "value": 1}, "bad_field", "needs an id"),
+        (
+            {"type": "score", "id": "<script>", "segment": 0, "kind": "reps", "value": 1},
+            "bad_field",
+            "needs an id",
+        ),
+        (
+            {"type": "score", "id": "a", "segment": 2, "kind": "reps", "value": 1},
+            "rejected",
+            WRONG_SEGMENT,
+        ),
     ],
 )
 async def test_a_bad_score_is_refused_and_stores_nothing(
@@ -201,7 +241,7 @@ async def test_a_bad_score_is_refused_and_stores_nothing(
 
 
 async def test_a_score_before_the_class_runs_or_from_a_display_is_refused(cls: Class) -> None:
-    score = json.dumps({"type": "score", "id": "early", "segment": 0, "value": 1})
+    score = json.dumps({"type": "score", "id": "early", "segment": 0, "kind": "reps", "value": 1})
     async with cls.phone() as ws:
         await until(ws, "snapshot")
         await ws.send(score)

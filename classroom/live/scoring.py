@@ -1,0 +1,255 @@
+"""Scores of live classes: the score book of each, batched writes, and live leaderboards.
+
+The class actor checks each input against the class's state (the current
+segment, its score kind) and hands it here, in turn with the class's commands,
+so each class's book has a single writer. The book decides at once whether the
+input is new; the write is queued and the input acknowledged when its batch has
+committed. If a batch fails, the class's book is dropped and rebuilt from what
+was stored, so an input that was never stored can be sent again and count.
+
+Every change asks the hub for a leaderboard update; the hub sends the newest
+board at most four times a second however fast inputs arrive, rendered when it
+goes out. Public boards (wall display, phones) hide the names of participants
+who asked; the instructor's board shows everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from classroom.db.scores import Roster, ScoreStore
+from classroom.domain import boards
+from classroom.domain.codec import to_plain
+from classroom.domain.scorebook import Fix, ScoreBook
+from classroom.domain.scoring import CheckedScore, ScoreInput, show
+from classroom.domain.teams import TeamMode
+from classroom.domain.timeline import ScoreKind, Timeline
+
+if TYPE_CHECKING:
+    from classroom.hub.hub import Hub
+
+log = logging.getLogger(__name__)
+
+BOARD_INTERVAL_S = 0.25
+"""At most four leaderboard updates a second per class."""
+BOARD_ROWS = 10
+"""People shown on a live board (every team is always shown)."""
+PUBLIC = ("display", "participant")
+
+
+class ScoreKeeper:
+    def __init__(self, store: ScoreStore, hub: Hub | None = None) -> None:
+        self.store = store
+        self._hub = hub
+        self._books: dict[int, ScoreBook] = {}
+        self._loading: dict[int, asyncio.Future[ScoreBook]] = {}
+        self._timelines: dict[int, Timeline] = {}
+        self._rosters: dict[int, Roster] = {}
+        self._settings: dict[int, tuple[TeamMode, int]] = {}
+        self._previous: dict[tuple[int, bool], boards.Board] = {}
+        self.boards_sent = 0
+
+    def follow(self, class_id: int, timeline: Timeline) -> None:
+        """Keep scores for a live class running ``timeline``."""
+        self._timelines[class_id] = timeline
+
+    def forget(self, class_id: int) -> None:
+        """Drop a class that has ended (its scores stay stored)."""
+        self._books.pop(class_id, None)
+        self._timelines.pop(class_id, None)
+        self._rosters.pop(class_id, None)
+        self._settings.pop(class_id, None)
+        self._previous.pop((class_id, True), None)
+        self._previous.pop((class_id, False), None)
+
+    async def book(self, class_id: int) -> ScoreBook:
+        """The class's book, rebuilt from storage on first use."""
+        book = self._books.get(class_id)
+        if book is not None:
+            return book
+        loading = self._loading.get(class_id)
+        if loading is None:
+            loading = self._loading[class_id] = asyncio.ensure_future(self._load(class_id))
+            loading.add_done_callback(lambda _: self._loading.pop(class_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, class_id: int) -> ScoreBook:
+        entries, fixes = await self.store.load(class_id)
+        book = ScoreBook()
+        book.restore(entries, fixes)
+        removed = await self.store.removed(class_id)
+        for pid in removed:
+            book.remove(pid)
+        self._books[class_id] = book
+        return book
+
+    async def record(
+        self, class_id: int, score: ScoreInput, checked: CheckedScore
+    ) -> asyncio.Future[bool]:
+        """Take an input into the class's book; the future says once it is stored.
+
+        Raises ``CommandRejected`` at once if the input can't count. The future's
+        result is False for a repeat (already counted).
+        """
+        book = await self.book(class_id)
+        taken = book.take(score, checked)
+        if taken.entry is None:
+            repeat: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            repeat.set_result(False)
+            return repeat
+        stored = self.store.write(class_id, taken)
+        stored.add_done_callback(lambda done: self._after_write(class_id, book, done))
+        self.changed(class_id)
+        return stored
+
+    def _after_write(self, class_id: int, book: ScoreBook, done: asyncio.Future[bool]) -> None:
+        if (done.cancelled() or done.exception() is not None) and self._books.get(class_id) is book:
+            del self._books[class_id]  # rebuilt from storage on the next input
+            self.changed(class_id)
+
+    # -- the instructor's changes --------------------------------------------------------
+
+    async def correct(
+        self, class_id: int, fix: Fix, kind: ScoreKind, instructor_id: int | None
+    ) -> None:
+        """Replace a participant's result for a segment; the audit keeps who and when."""
+        book = await self.book(class_id)
+        before = book.result(fix.participant_id, fix.segment_index)
+        previous = "" if before is None else show(kind, before)
+        await self.store.correct(class_id, fix, previous=previous, instructor_id=instructor_id)
+        book.correct(fix)
+        self.changed(class_id)
+
+    async def roster_changed(self, class_id: int) -> None:
+        """Reload who is in the class (a join, a move, a rename, a removal)."""
+        self._rosters[class_id] = roster = await self.store.roster(class_id)
+        self._settings[class_id] = await self.store.team_settings(class_id)
+        book = self._books.get(class_id)
+        if book is not None:
+            removed = await self.store.removed(class_id)
+            for pid in removed:
+                if pid not in book.removed:
+                    book.remove(pid)
+        if roster.people or roster.teams:
+            self.changed(class_id)
+
+    # -- boards ---------------------------------------------------------------------
+
+    def changed(self, class_id: int) -> None:
+        if self._hub is None:
+            return
+        hub = self._hub
+        hub.coalesce(
+            class_id,
+            "leaderboard",
+            lambda: self._render(class_id, public=True),
+            interval_s=BOARD_INTERVAL_S,
+            roles=PUBLIC,
+        )
+        hub.coalesce(
+            class_id,
+            "leaderboard:instructor",
+            lambda: self._render(class_id, public=False),
+            interval_s=BOARD_INTERVAL_S,
+            roles=("instructor",),
+        )
+
+    def boards(
+        self,
+        class_id: int,
+        segment_index: int | None,
+        *,
+        public: bool,
+        previous: boards.Board | None = None,
+    ) -> tuple[boards.Board | None, boards.Board] | None:
+        """The segment's board (if it is scored) and the class's board, from live scores."""
+        book = self._books.get(class_id)
+        timeline = self._timelines.get(class_id)
+        roster = self._rosters.get(class_id)
+        if book is None or timeline is None:
+            return None
+        if roster is None:
+            roster = Roster(people={}, teams=())
+        return live_boards(
+            book,
+            timeline,
+            roster,
+            segment_index,
+            self._settings.get(class_id, (TeamMode.TOTAL, 3)),
+            public=public,
+            previous=previous,
+        )
+
+    def _render(self, class_id: int, *, public: bool) -> dict[str, Any]:
+        book = self._books.get(class_id)
+        latest = max(book.segments(), default=None) if book else None
+        key = (class_id, public)
+        pair = self.boards(class_id, latest, public=public, previous=self._previous.get(key))
+        self.boards_sent += 1
+        if pair is None:
+            return {"type": "leaderboard", "segment": None, "class": None}
+        segment_board, class_board = pair
+        self._previous[key] = class_board
+        return {
+            "type": "leaderboard",
+            "segment": None if segment_board is None else board_message(segment_board),
+            "class": board_message(class_board),
+        }
+
+
+def live_boards(
+    book: ScoreBook,
+    timeline: Timeline,
+    roster: Roster,
+    segment_index: int | None,
+    settings: tuple[TeamMode, int],
+    *,
+    public: bool,
+    previous: boards.Board | None = None,
+) -> tuple[boards.Board | None, boards.Board]:
+    """A class's live boards: the given segment's (None if it isn't scored) and the class's."""
+    mode, best_n = settings
+    scored = [
+        _scored(book, timeline, index)
+        for index in sorted(book.segments())
+        if timeline.segments[index].score_kind is not ScoreKind.NONE
+    ]
+    teams = roster.teams
+    segment_board = None
+    if segment_index is not None and timeline.segments[segment_index].score_kind is not (
+        ScoreKind.NONE
+    ):
+        segment_board = boards.segment_board(
+            _scored(book, timeline, segment_index),
+            roster.people,
+            teams,
+            mode=mode,
+            best_n=best_n,
+            public=public,
+        )
+    class_board = boards.class_board(
+        scored, roster.people, teams, mode=mode, best_n=best_n, public=public, previous=previous
+    )
+    return segment_board, class_board
+
+
+def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
+    segment = timeline.segments[index]
+    results, divisions = book.segment(index, segment.score_kind)
+    per_round = segment.target.reps if segment.target is not None else None
+    return boards.Scored(
+        index=index,
+        kind=segment.score_kind,
+        results=results,
+        divisions=divisions,
+        reps_per_round=per_round,
+    )
+
+
+def board_message(board: boards.Board, rows: int = BOARD_ROWS) -> dict[str, Any]:
+    """A board as it goes over the wire: every team, the top ``rows`` people."""
+    data: dict[str, Any] = to_plain(board)
+    data["people"] = data["people"][:rows]
+    return data
