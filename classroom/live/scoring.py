@@ -49,6 +49,7 @@ class ScoreKeeper:
         self._rosters: dict[int, Roster] = {}
         self._settings: dict[int, tuple[TeamMode, int]] = {}
         self._previous: dict[tuple[int, bool], boards.Board] = {}
+        self._refreshing: dict[int, asyncio.Task[None]] = {}
         self.boards_sent = 0
 
     def follow(self, class_id: int, timeline: Timeline) -> None:
@@ -79,9 +80,10 @@ class ScoreKeeper:
         entries, fixes = await self.store.load(class_id)
         book = ScoreBook()
         book.restore(entries, fixes)
-        removed = await self.store.removed(class_id)
-        for pid in removed:
+        for pid in await self.store.removed(class_id):
             book.remove(pid)
+        self._rosters[class_id] = await self.store.roster(class_id)
+        self._settings[class_id] = await self.store.team_settings(class_id)
         self._books[class_id] = book
         return book
 
@@ -95,6 +97,9 @@ class ScoreKeeper:
         """
         book = await self.book(class_id)
         taken = book.take(score, checked)
+        roster = self._rosters.get(class_id)
+        if roster is not None and score.participant_id not in roster.people:
+            self._refresh(class_id)  # someone who joined since the roster was read
         if taken.entry is None:
             repeat: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             repeat.set_result(False)
@@ -108,6 +113,18 @@ class ScoreKeeper:
         if (done.cancelled() or done.exception() is not None) and self._books.get(class_id) is book:
             del self._books[class_id]  # rebuilt from storage on the next input
             self.changed(class_id)
+
+    def _refresh(self, class_id: int) -> None:
+        if class_id in self._refreshing:
+            return
+        task = asyncio.create_task(self.roster_changed(class_id))
+        self._refreshing[class_id] = task
+        task.add_done_callback(lambda done: self._refreshed(class_id, done))
+
+    def _refreshed(self, class_id: int, done: asyncio.Task[None]) -> None:
+        self._refreshing.pop(class_id, None)
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("roster of class %s not reloaded: %s", class_id, done.exception())
 
     # -- the instructor's changes --------------------------------------------------------
 

@@ -220,8 +220,11 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
     numbers = {name: data.get(name, 0) for name in ("value", "rounds")}
     if not all(_is_int(number) for number in numbers.values()):
         raise ValidationError("a score's value and rounds are whole numbers")
+    raw_kind = data.get("kind")
+    if raw_kind is None and not undoes:
+        raise ValidationError("a score needs its kind: " + ", ".join(k.value for k in ScoreKind))
     try:
-        kind = ScoreKind(data.get("kind", "none" if not undoes else "reps"))
+        kind = ScoreKind.NONE if undoes else ScoreKind(raw_kind)
         division = Division(data.get("division", Division.RX.value))
     except ValueError as exc:
         raise ValidationError(f"unknown score kind or division: {exc}") from None

@@ -199,7 +199,7 @@ async def test_a_score_sent_three_times_counts_once_even_across_a_reconnect(cls:
             "bad_field",
             "kind",
         ),
-        ({"type": "score", "id": "a", "segment": 0, "value": 1}, "bad_field", "isn't scored"),
+        ({"type": "score", "id": "a", "segment": 0, "value": 1}, "bad_field", "needs its kind"),
         (
             {"type": "score", "id": "a", "segment": 0, "kind": "reps", "value": 1, "rounds": 2},
             "bad_field",
@@ -332,3 +332,68 @@ async def test_the_console_hears_who_is_connected(cls: Class) -> None:
         while gone["participants"] or gone["displays"]:
             gone = await until(console, "presence")
     assert len(presence["participants"]) == 1
+
+
+def tap(client_id: str, **fields: object) -> str:
+    return json.dumps(
+        {"type": "score", "id": client_id, "segment": 0, "kind": "reps", "value": 1, **fields}
+    )
+
+
+async def test_screens_get_a_leaderboard_as_scores_come_in(cls: Class) -> None:
+    await command(cls.console, cls.id, "start")
+    async with cls.display() as screen, cls.phone() as ws:
+        await until(screen, "snapshot")
+        await until(ws, "snapshot")
+        for i in range(3):
+            await ws.send(tap(f"t{i}"))
+            assert (await until(ws, "ack"))["duplicate"] is False
+        async with asyncio.timeout(5):
+            while True:
+                board = await until(screen, "leaderboard")
+                people = board["class"]["people"]
+                if people and people[0]["value"] == 3:
+                    break
+    assert people[0]["name"] == "Robin" and people[0]["rank"] == 1
+    assert board["class"]["unit"] == "reps"
+    assert board["segment"]["segment_index"] == 0
+
+
+async def test_an_undo_takes_a_tap_back_once(cls: Class) -> None:
+    await command(cls.console, cls.id, "start")
+    async with cls.phone() as ws:
+        await until(ws, "snapshot")
+        undo = json.dumps({"type": "score", "id": "u1", "segment": 0, "undo": "a"})
+        for message in (tap("a"), tap("b"), undo):
+            await ws.send(message)
+            assert (await until(ws, "ack", "error"))["type"] == "ack"
+        await ws.send(undo)  # the same undo again
+        assert (await until(ws, "ack"))["duplicate"] is True
+    keeper = cls.server.server.config.app.state.registry.scores  # type: ignore[attr-defined]
+    book = await keeper.book(cls.id)
+    assert [row[1] for row in score_rows(cls.server)] == ["a", "b", "u1"]
+    (participant,) = {row[0] for row in score_rows(cls.server)}
+    assert book.result(participant, 0).first == 1
+
+
+async def test_a_score_is_always_the_sockets_own_participants(cls: Class) -> None:
+    await command(cls.console, cls.id, "start")
+    async with cls.phone() as ws:
+        await until(ws, "snapshot")
+        await ws.send(tap("mine", participant=999, participant_id=999))
+        assert (await until(ws, "ack"))["duplicate"] is False
+    rows = score_rows(cls.server)
+    assert len(rows) == 1 and rows[0][0] != 999
+
+
+async def test_a_score_after_the_class_has_finished_is_refused(cls: Class) -> None:
+    await command(cls.console, cls.id, "start")
+    async with cls.phone() as ws:
+        await until(ws, "snapshot")
+        await command(cls.console, cls.id, "finish")
+        await until(ws, "phase")
+        await ws.send(tap("late"))
+        reply = await until(ws, "error", "ack")
+    assert reply["type"] == "error" and reply["code"] == "rejected"
+    assert reply["message"] == NOT_RUNNING
+    assert score_rows(cls.server) == []
