@@ -224,7 +224,7 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
     if raw_kind is None and not undoes:
         raise ValidationError("a score needs its kind: " + ", ".join(k.value for k in ScoreKind))
     try:
-        kind = ScoreKind.NONE if undoes else ScoreKind(raw_kind)
+        kind = ScoreKind.NONE if undoes else ScoreKind(str(raw_kind))
         division = Division(data.get("division", Division.RX.value))
     except ValueError as exc:
         raise ValidationError(f"unknown score kind or division: {exc}") from None
