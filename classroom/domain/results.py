@@ -460,10 +460,10 @@ def progress(standings: Sequence[tuple[str, str, Standing]]) -> Chart:
 # -- drawing ----------------------------------------------------------------------------
 
 WIDTH, HEIGHT = 640, 360
-LEFT, RIGHT, TOP, BOTTOM = 56, 56, 20, 48
+LEFT, RIGHT, TOP, BOTTOM = 64, 56, 36, 48
 DASHES = ("", "10 5", "3 4", "14 4 3 4", "6 6", "18 6", "2 7", "10 3 3 3 3 3")
 MARKERS = ("circle", "square", "triangle", "diamond", "down", "cross", "plus", "bar")
-LABEL_GAP = 15
+LABEL_GAP = 17
 
 
 def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart") -> str:
@@ -489,7 +489,7 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
         f'class="chart" aria-labelledby="{_esc(ident)}-title {_esc(ident)}-desc">',
         f'<title id="{_esc(ident)}-title">{_esc(title)}</title>',
         f'<desc id="{_esc(ident)}-desc">{_esc(desc)}</desc>',
-        '<g class="chart-axes" font-size="12" fill="currentColor">',
+        '<g class="chart-axes" font-size="14" fill="currentColor">',
     ]
     for step in range(5):
         value = top_value * step / 4
@@ -499,7 +499,7 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
             f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
             f"{_esc(_tick(value))}</text>"
         )
-    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 6}" text-anchor="end">{_esc(chart.unit)}</text>')
+    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 18}" text-anchor="end">{_esc(chart.unit)}</text>')
     every = max(1, -(-count // 8))  # at most 8 labels under the axis
     for i, (label, tick) in enumerate(zip(chart.labels, chart.ticks, strict=True)):
         if i % every == 0 or i == count - 1:
@@ -529,7 +529,7 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
         line = chart.lines[n]
         end_x = x(len(line.values) - 1) + 10
         parts.append(
-            f'<text class="chart-key" x="{end_x:.1f}" y="{label_y + 5:.1f}" font-size="14" '
+            f'<text class="chart-key" x="{end_x:.1f}" y="{label_y + 6:.1f}" font-size="16" '
             f'font-weight="700" fill="{_esc(line.colour)}">{_esc(line.key)}</text>'
         )
     parts.append("</svg>")

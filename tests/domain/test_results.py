@@ -404,7 +404,7 @@ def test_the_svg_chart_never_relies_on_colour_alone_and_speaks_to_screen_readers
     keys = [t.text for t in root.findall(f"{SVG}text[@class='chart-key']")]
     assert sorted(keys) == list("ABCDEFGH")  # type: ignore[type-var]
     key_ys = sorted(float(t.get("y", 0)) for t in root.findall(f"{SVG}text[@class='chart-key']"))
-    assert all(b - a >= 15 for a, b in itertools.pairwise(key_ys))  # none overlap
+    assert all(b - a >= 17 for a, b in itertools.pairwise(key_ys))  # none overlap
 
 
 def test_the_svg_chart_escapes_every_text() -> None:
