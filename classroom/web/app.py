@@ -28,7 +28,16 @@ from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
 from classroom.live.scoring import ScoreKeeper
 from classroom.resources import STATIC
-from classroom.web import accounts, console, display, health, participants, routines, sockets
+from classroom.web import (
+    accounts,
+    console,
+    display,
+    health,
+    participants,
+    roster,
+    routines,
+    sockets,
+)
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.templating import render
 from classroom.web.throttle import LoginThrottle
@@ -116,7 +125,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/console/classes/{class_id:int}", console.class_page),
         Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
         *routines.routes,
+        *roster.routes,
         Route("/join", participants.join_page, methods=["GET"]),
+        Route("/join/teams", participants.team_choice, methods=["GET"]),
         Route("/join", participants.join, methods=["POST"]),
         Route("/j/{code}", participants.join_page),
         Route("/play/{class_id:int}", participants.play_page),

@@ -1,92 +1,157 @@
-"""Joining a class from a phone, and the participant's page."""
+"""Joining a class from a phone, rejoining it, and the participant's page.
+
+A phone is known by its device cookie (``classroom_device``, a random id kept
+for a year). Joining stores it on the participant, so the same phone joining
+the same class again (a reload, a lost cookie of the class, the QR scanned
+twice) gets the same participant back, with their team and score, never a
+second one. The participant cookie of a class (a signed token, a day long) is
+what the class's socket checks; it is issued again on every rejoin.
+"""
 
 from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from classroom.db.models import Class, Participant
+from classroom.db.models import Class, Participant, Score, Team
 from classroom.domain.errors import ValidationError
 from classroom.domain.joining import UNKNOWN_CODE, normalize_join_code, normalize_nickname
 from classroom.domain.session import TERMINAL, Phase
-from classroom.domain.timeline import Level
+from classroom.domain.teams import balanced_team
+from classroom.domain.timeline import Level, ScoreKind
 from classroom.hub import wire
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
-from classroom.web.tokens import TokenError
+from classroom.web.tokens import PARTICIPANT_MAX_AGE, TokenError
 
 NICKNAME_TAKEN = "Someone in this class already goes by {nickname}. How about {suggestion}?"
+JOIN_LOCKED = "This class isn't taking new participants. Ask the instructor to open joining."
+REMOVED = "The instructor has taken you out of this class."
+UNKNOWN_TEAM = "Pick one of this class's teams, or Auto."
+TEAMS_LOCKED = (
+    "Teams are set now the class has started: you'll be put in the smallest one. Tap Join again."
+)
+BAD_LEVEL = "Pick beginner, standard or advanced."
+AUTO = "auto"
+
+DEVICE_COOKIE = "classroom_device"
+DEVICE_MAX_AGE = 365 * 24 * 3600
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 def participant_cookie(class_id: int) -> str:
     return f"classroom_p{class_id}"
 
 
-async def join_page(request: Request) -> Response:
-    code = request.path_params.get("code") or request.query_params.get("code", "")
-    return render(request, "pages/join.html", {"code": str(code)[:12]})
+def device_of(request: Request) -> str | None:
+    """The device id the phone's cookie holds, if it holds a well-formed one."""
+    value = request.cookies.get(DEVICE_COOKIE, "")
+    return value if _DEVICE_ID.fullmatch(value) else None
 
 
-async def join(request: Request) -> Response:
-    form = await checked_form(request)
-    raw_code = str(form.get("code", ""))[:32]
-    raw_nickname = str(form.get("nickname", ""))[:400]
-    level = str(form.get("level", Level.STANDARD.value))
+def new_device_id() -> str:
+    return secrets.token_urlsafe(18)
 
-    def refuse(message: str, status: int) -> Response:
-        context = {"code": raw_code, "nickname": raw_nickname[:40], "error": message}
-        return render(request, "pages/join.html", context, status_code=status)
 
-    try:
-        code = normalize_join_code(raw_code)
-        nickname = normalize_nickname(raw_nickname)
-        chosen_level = Level(level)
-    except ValidationError as exc:
-        return refuse(str(exc), 400)
-    except ValueError:
-        return refuse("Pick beginner, standard or advanced.", 400)
-    async with request.app.state.sessions.begin() as db:
-        row = await db.scalar(select(Class).where(Class.join_code == code))
-        if row is None or Phase(row.phase) in TERMINAL:
-            return refuse(UNKNOWN_CODE, 404)
-        taken = await db.scalar(
-            select(Participant.id).where(
-                Participant.class_id == row.id, Participant.nickname == nickname
-            )
-        )
-        if taken is not None:
-            suggestion = await _free_variant(db, row.id, nickname)
-            return refuse(NICKNAME_TAKEN.format(nickname=nickname, suggestion=suggestion), 409)
-        participant = Participant(class_id=row.id, nickname=nickname, level=chosen_level.value)
-        db.add(participant)
-        try:
-            await db.flush()
-        except IntegrityError:
-            return refuse(NICKNAME_TAKEN.format(nickname=nickname, suggestion=nickname + "2"), 409)
-        class_id, participant_id = row.id, participant.id
-        count = await db.scalar(
-            select(func.count()).select_from(Participant).where(Participant.class_id == class_id)
-        )
-    request.app.state.hub.broadcast(class_id, [wire.roster(int(count or 0))])
-    token = request.app.state.tokens.participant(class_id, participant_id)
-    response = RedirectResponse(f"/play/{class_id}", status_code=303)
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _admit(request: Request, response: Response, participant: Participant, device: str) -> None:
+    """Give the phone the participant cookie of the class and keep its device cookie."""
+    token = request.app.state.tokens.participant(participant.class_id, participant.id)
     response.set_cookie(
-        participant_cookie(class_id),
+        participant_cookie(participant.class_id),
         token,
-        max_age=24 * 3600,
+        max_age=PARTICIPANT_MAX_AGE,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
-    return response
+    if request.cookies.get(DEVICE_COOKIE) != device:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            device,
+            max_age=DEVICE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+        )
 
 
-async def _free_variant(db: AsyncSession, class_id: int, nickname: str) -> str:
-    base = nickname[:22]
-    for n in range(2, 100):
+async def _class_by_code(db: AsyncSession, raw: str) -> Class | None:
+    """The open class with this join code (None for a malformed or unknown one)."""
+    try:
+        code = normalize_join_code(raw)
+    except ValidationError:
+        return None
+    row = await db.scalar(select(Class).where(Class.join_code == code))
+    if row is None or Phase(row.phase) in TERMINAL:
+        return None
+    return row
+
+
+async def _on_device(db: AsyncSession, class_id: int, device: str | None) -> Participant | None:
+    """The participant this device already is in the class, removed or not."""
+    if device is None:
+        return None
+    found: Participant | None = await db.scalar(
+        select(Participant)
+        .where(Participant.class_id == class_id, Participant.device_id == device)
+        .order_by(Participant.id)
+        .limit(1)
+    )
+    return found
+
+
+async def _teams(db: AsyncSession, class_id: int) -> list[Team]:
+    rows = await db.scalars(
+        select(Team).where(Team.class_id == class_id).order_by(Team.position, Team.id)
+    )
+    return list(rows)
+
+
+async def team_sizes(db: AsyncSession, class_id: int, teams: Iterable[Team]) -> dict[int, int]:
+    """Each team's member count (removed participants not counted), in display order."""
+    rows = await db.execute(
+        select(Participant.team_id, func.count())
+        .where(Participant.class_id == class_id, Participant.removed.is_(False))
+        .group_by(Participant.team_id)
+    )
+    counts = {team_id: int(n) for team_id, n in rows.all()}
+    return {team.id: counts.get(team.id, 0) for team in teams}
+
+
+async def roster_count(db: AsyncSession, class_id: int) -> int:
+    """How many people are in the class (removed participants not counted)."""
+    count = await db.scalar(
+        select(func.count())
+        .select_from(Participant)
+        .where(Participant.class_id == class_id, Participant.removed.is_(False))
+    )
+    return int(count or 0)
+
+
+async def nickname_suggestion(db: AsyncSession, class_id: int, nickname: str) -> str | None:
+    """None if the nickname is free in the class; otherwise a free variant of it."""
+    taken = await db.scalar(
+        select(Participant.id).where(
+            Participant.class_id == class_id, Participant.nickname == nickname
+        )
+    )
+    if taken is None:
+        return None
+    base = nickname[:21]
+    for n in range(2, 1000):
         candidate = f"{base}{n}"
         exists = await db.scalar(
             select(Participant.id).where(
@@ -98,6 +163,234 @@ async def _free_variant(db: AsyncSession, class_id: int, nickname: str) -> str:
     return base + "!"
 
 
+def team_strengths(
+    members: Iterable[tuple[int, str]], history: Mapping[str, list[float]]
+) -> dict[int, float]:
+    """Each team's strength: the sum of its members' average past class totals.
+
+    ``members`` pairs each member's team with their device; ``history`` lists,
+    per device, the totals of its earlier classes. Members with no history add
+    nothing.
+    """
+    strengths: dict[int, float] = {}
+    for team_id, device in members:
+        past = history.get(device)
+        if past:
+            strengths[team_id] = strengths.get(team_id, 0.0) + sum(past) / len(past)
+    return strengths
+
+
+async def past_strengths(db: AsyncSession, class_id: int) -> dict[int, float]:
+    """Team strengths from the reps their members logged in earlier classes on their devices."""
+    members = [
+        (team_id, str(device))
+        for team_id, device in (
+            await db.execute(
+                select(Participant.team_id, Participant.device_id).where(
+                    Participant.class_id == class_id,
+                    Participant.removed.is_(False),
+                    Participant.team_id.is_not(None),
+                    Participant.device_id.is_not(None),
+                )
+            )
+        ).all()
+        if team_id is not None
+    ]
+    if not members:
+        return {}
+    devices = {device for _, device in members}
+    earlier = (
+        await db.execute(
+            select(Participant.id, Participant.device_id).where(
+                Participant.device_id.in_(devices),
+                Participant.class_id != class_id,
+                Participant.removed.is_(False),
+            )
+        )
+    ).all()
+    if not earlier:
+        return {}
+    totals = dict(
+        (
+            await db.execute(
+                select(Score.participant_id, func.sum(Score.value))
+                .where(
+                    Score.participant_id.in_([pid for pid, _ in earlier]),
+                    Score.kind == ScoreKind.REPS.value,
+                    Score.withdrawn.is_(False),
+                    Score.undoes == "",
+                )
+                .group_by(Score.participant_id)
+            )
+        ).all()
+    )
+    history: dict[str, list[float]] = {}
+    for pid, device in earlier:
+        history.setdefault(str(device), []).append(float(totals.get(pid) or 0))
+    return team_strengths(members, history)
+
+
+def _team_choice(row: Class | None, teams: list[Team]) -> dict[str, Any]:
+    """What the join form offers about teams for this class."""
+    if row is None or not teams:
+        return {"teams": [], "teams_locked": False}
+    return {"teams": teams, "teams_locked": Phase(row.phase) is not Phase.LOBBY}
+
+
+async def join_page(request: Request) -> Response:
+    code = str(request.path_params.get("code") or request.query_params.get("code", ""))[:12]
+    device = device_of(request)
+    async with request.app.state.sessions() as db:
+        row = await _class_by_code(db, code) if code else None
+        known = await _on_device(db, row.id, device) if row is not None else None
+        teams = await _teams(db, row.id) if row is not None else []
+    if row is not None and known is not None and not known.removed and device is not None:
+        response = RedirectResponse(f"/play/{row.id}", status_code=303)
+        _admit(request, response, known, device)
+        return response
+    context = {"code": code, "team": AUTO, **_team_choice(row, teams)}
+    if row is not None and row.join_locked:
+        context["error"] = JOIN_LOCKED
+    return render(request, "pages/join.html", context)
+
+
+async def team_choice(request: Request) -> Response:
+    """The join form's team choice for a typed code (htmx fetches it as the code is typed)."""
+    code = request.query_params.get("code", "")[:32]
+    async with request.app.state.sessions() as db:
+        row = await _class_by_code(db, code)
+        teams = await _teams(db, row.id) if row is not None else []
+    context = {"team": AUTO, **_team_choice(row, teams)}
+    return render(request, "fragments/team_choice.html", context)
+
+
+async def join(request: Request) -> Response:
+    form = await checked_form(request)
+    attempt = _Attempt(
+        code=str(form.get("code", ""))[:32],
+        nickname=str(form.get("nickname", ""))[:400],
+        level=str(form.get("level", Level.STANDARD.value))[:20],
+        team=str(form.get("team", AUTO) or AUTO)[:20],
+        hidden=bool(form.get("hidden")),
+    )
+    try:
+        code = normalize_join_code(attempt.code)
+        nickname = normalize_nickname(attempt.nickname)
+    except ValidationError as exc:
+        return attempt.refuse(request, str(exc), 400)
+    try:
+        level = Level(attempt.level)
+    except ValueError:
+        return attempt.refuse(request, BAD_LEVEL, 400)
+    device = device_of(request) or new_device_id()
+    try:
+        async with request.app.state.sessions.begin() as db:
+            outcome = await _join(db, attempt, code, nickname, level, device)
+            count = (
+                0 if isinstance(outcome, _Refusal) else await roster_count(db, outcome[0].class_id)
+            )
+    except IntegrityError:  # the same nickname, joined a moment ago from another phone
+        message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=nickname[:23] + "2")
+        return attempt.refuse(request, message, 409)
+    if isinstance(outcome, _Refusal):
+        return attempt.refuse(request, outcome.message, outcome.status, outcome.row, outcome.teams)
+    participant, new = outcome
+    if new:
+        await roster_changed(request, participant.class_id, count)
+    response = RedirectResponse(f"/play/{participant.class_id}", status_code=303)
+    _admit(request, response, participant, device)
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """A join form as sent, to fill the form again when it is refused."""
+
+    code: str
+    nickname: str
+    level: str
+    team: str
+    hidden: bool
+
+    def refuse(
+        self,
+        request: Request,
+        message: str,
+        status: int,
+        row: Class | None = None,
+        teams: list[Team] | None = None,
+    ) -> Response:
+        context = {
+            "code": self.code,
+            "nickname": self.nickname[:40],
+            "level": self.level,
+            "hidden": self.hidden,
+            "team": self.team,
+            "error": message,
+            **_team_choice(row, teams or []),
+        }
+        return render(request, "pages/join.html", context, status_code=status)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    message: str
+    status: int
+    row: Class | None = None
+    teams: list[Team] | None = None
+
+
+async def _join(
+    db: AsyncSession, attempt: _Attempt, code: str, nickname: str, level: Level, device: str
+) -> tuple[Participant, bool] | _Refusal:
+    """The participant joined (True) or found again on this device (False), or why not."""
+    # Joins of one class take turns (on PostgreSQL): numbers and team sizes stay exact.
+    row = await db.scalar(select(Class).where(Class.join_code == code).with_for_update())
+    if row is None or Phase(row.phase) in TERMINAL:
+        return _Refusal(UNKNOWN_CODE, 404)
+    teams = await _teams(db, row.id)
+    known = await _on_device(db, row.id, device)
+    if known is not None:
+        return _Refusal(REMOVED, 403, row, teams) if known.removed else (known, False)
+    if row.join_locked:
+        return _Refusal(JOIN_LOCKED, 403, row, teams)
+    team_id: int | None = None
+    if attempt.team != AUTO:
+        if Phase(row.phase) is not Phase.LOBBY:
+            return _Refusal(TEAMS_LOCKED, 409, row, teams)
+        team_id = next((t.id for t in teams if str(t.id) == attempt.team), None)
+        if team_id is None:
+            return _Refusal(UNKNOWN_TEAM, 400, row, teams)
+    elif teams:
+        sizes = await team_sizes(db, row.id, teams)
+        team_id = balanced_team(sizes, await past_strengths(db, row.id))
+    suggestion = await nickname_suggestion(db, row.id, nickname)
+    if suggestion is not None:
+        message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=suggestion)
+        return _Refusal(message, 409, row, teams)
+    last = await db.scalar(
+        select(func.max(Participant.number)).where(Participant.class_id == row.id)
+    )
+    participant = Participant(
+        class_id=row.id,
+        nickname=nickname,
+        level=level.value,
+        team_id=team_id,
+        number=int(last or 0) + 1,
+        device_id=device,
+        hidden=attempt.hidden,
+    )
+    db.add(participant)
+    await db.flush()
+    return participant, True
+
+
+async def roster_changed(request: Request, class_id: int, count: int) -> None:
+    """Tell the class's screens: live boards reload the roster, consoles get the count."""
+    await request.app.state.registry.scores.roster_changed(class_id)
+    request.app.state.hub.broadcast(class_id, [wire.roster(count)])
+
+
 async def play_page(request: Request) -> Response:
     class_id = int(request.path_params["class_id"])
     token = request.cookies.get(participant_cookie(class_id), "")
@@ -105,16 +398,27 @@ async def play_page(request: Request) -> Response:
         grant = request.app.state.tokens.verify(token, class_id)
     except TokenError:
         grant = None
-    if grant is None or grant.role != "participant":
-        return RedirectResponse("/join", status_code=303)
+    device = device_of(request)
     async with request.app.state.sessions() as db:
-        participant = await db.get(Participant, grant.participant_id)
         row = await db.get(Class, class_id)
+        if grant is not None and grant.role == "participant":
+            participant = await db.get(Participant, grant.participant_id)
+        else:  # no cookie of the class, or an expired one: the device may be known
+            participant = await _on_device(db, class_id, device)
+        team = (
+            await db.get(Team, participant.team_id) if participant and participant.team_id else None
+        )
     if participant is None or row is None or participant.class_id != class_id:
         return RedirectResponse("/join", status_code=303)
+    if participant.removed:
+        return render(request, "pages/join.html", {"code": "", "error": REMOVED}, 403)
     context = {
         "cls": row,
         "participant": participant,
+        "team": team,
         "socket_url": f"/ws/classes/{class_id}",
     }
-    return render(request, "pages/play.html", context)
+    response: HTMLResponse = render(request, "pages/play.html", context)
+    if grant is None and device is not None:
+        _admit(request, response, participant, device)
+    return response
