@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -180,54 +181,54 @@ def team_strengths(
     return strengths
 
 
-async def past_strengths(db: AsyncSession, class_id: int) -> dict[int, float]:
-    """Team strengths from the reps their members logged in earlier classes on their devices."""
-    members = [
-        (team_id, str(device))
-        for team_id, device in (
-            await db.execute(
-                select(Participant.team_id, Participant.device_id).where(
-                    Participant.class_id == class_id,
-                    Participant.removed.is_(False),
-                    Participant.team_id.is_not(None),
-                    Participant.device_id.is_not(None),
-                )
-            )
-        ).all()
-        if team_id is not None
-    ]
-    if not members:
-        return {}
-    devices = {device for _, device in members}
+async def past_strengths(db: AsyncSession, class_id: int, teams: Iterable[int]) -> dict[int, float]:
+    """The strengths of ``teams``: the reps their members logged in earlier classes on
+    their devices (see :func:`team_strengths`)."""
+    member = aliased(Participant)
+    members_of = (
+        select(member.team_id, member.device_id)
+        .where(
+            member.class_id == class_id,
+            member.removed.is_(False),
+            member.team_id.in_(list(teams)),
+            member.device_id.is_not(None),
+        )
+        .subquery()
+    )
     earlier = (
+        select(Participant.id, Participant.device_id)
+        .where(
+            Participant.device_id.in_(select(members_of.c.device_id)),
+            Participant.class_id != class_id,
+            Participant.removed.is_(False),
+        )
+        .subquery()
+    )
+    reps = (
+        select(Score.participant_id, func.sum(Score.value).label("reps"))
+        .where(
+            Score.participant_id.in_(select(earlier.c.id)),
+            Score.kind == ScoreKind.REPS.value,
+            Score.withdrawn.is_(False),
+            Score.undoes == "",
+        )
+        .group_by(Score.participant_id)
+        .subquery()
+    )
+    past = (
         await db.execute(
-            select(Participant.id, Participant.device_id).where(
-                Participant.device_id.in_(devices),
-                Participant.class_id != class_id,
-                Participant.removed.is_(False),
+            select(earlier.c.device_id, func.coalesce(reps.c.reps, 0)).outerjoin(
+                reps, reps.c.participant_id == earlier.c.id
             )
         )
     ).all()
-    if not earlier:
+    if not past:
         return {}
-    totals = dict(
-        (
-            await db.execute(
-                select(Score.participant_id, func.sum(Score.value))
-                .where(
-                    Score.participant_id.in_([pid for pid, _ in earlier]),
-                    Score.kind == ScoreKind.REPS.value,
-                    Score.withdrawn.is_(False),
-                    Score.undoes == "",
-                )
-                .group_by(Score.participant_id)
-            )
-        ).all()
-    )
     history: dict[str, list[float]] = {}
-    for pid, device in earlier:
-        history.setdefault(str(device), []).append(float(totals.get(pid) or 0))
-    return team_strengths(members, history)
+    for device, total in past:
+        history.setdefault(str(device), []).append(float(total))
+    members = (await db.execute(select(members_of.c.team_id, members_of.c.device_id))).all()
+    return team_strengths(((int(t), str(d)) for t, d in members), history)
 
 
 def _team_choice(row: Class | None, teams: list[Team]) -> dict[str, Any]:
@@ -363,7 +364,9 @@ async def _join(
             return _Refusal(UNKNOWN_TEAM, 400, row, teams)
     elif teams:
         sizes = await team_sizes(db, row.id, teams)
-        team_id = balanced_team(sizes, await past_strengths(db, row.id))
+        smallest = [team for team, size in sizes.items() if size == min(sizes.values())]
+        strengths = await past_strengths(db, row.id, smallest) if len(smallest) > 1 else {}
+        team_id = balanced_team(sizes, strengths)
     suggestion = await nickname_suggestion(db, row.id, nickname)
     if suggestion is not None:
         message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=suggestion)
