@@ -96,7 +96,9 @@ async def class_page(request: Request) -> Response:
     display_url = f"{base}/display/{row.id}?token={request.app.state.tokens.display(row.id)}"
     async with request.app.state.sessions() as db:
         count = await db.scalar(
-            select(func.count()).select_from(Participant).where(Participant.class_id == row.id)
+            select(func.count())
+            .select_from(Participant)
+            .where(Participant.class_id == row.id, Participant.removed.is_(False))
         )
     context: dict[str, Any] = {
         "instructor": instructor,
