@@ -34,6 +34,7 @@ from classroom.web import (
     display,
     health,
     participants,
+    results,
     roster,
     routines,
     sockets,
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/j/{code}", participants.join_page),
         Route("/play/{class_id:int}", participants.play_page),
         Route("/display/{class_id:int}", display.display_page),
+        *results.routes,
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
