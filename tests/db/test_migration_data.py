@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from classroom.db.migrate import downgrade, upgrade
 
 TIMELINE = {
@@ -42,3 +44,40 @@ def test_0003_moves_each_class_timeline_to_its_own_table_and_back(tmp_path: Path
     with sqlite3.connect(path) as db:
         (back,) = db.execute("SELECT timeline FROM classes WHERE id = 7").fetchone()
     assert json.loads(back) == TIMELINE
+
+
+def test_0005_keys_the_event_log_by_class_and_seq_without_a_rowid_and_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "e.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0004")
+    events = [(7, seq, "cue", 1000 * seq, json.dumps({"index": seq})) for seq in (1, 2, 3)]
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO instructors (id, email, password_hash, display_name, created_at)"
+            " VALUES (1, 'a@b.c', 'x', '', '2026-01-01 00:00:00')"
+        )
+        db.execute(
+            "INSERT INTO classes (id, join_code, instructor_id, title, planned_ms, phase, state,"
+            " last_seq, created_at) VALUES (7, 'ABCDEF', 1, 'T', 1000, 'running', '{}', 3,"
+            " '2026-01-01 00:00:00')"
+        )
+        db.executemany(
+            "INSERT INTO class_events (class_id, seq, type, at_ms, payload) VALUES (?, ?, ?, ?, ?)",
+            events,
+        )
+    upgrade(url, "0005")
+    with sqlite3.connect(path) as db:
+        (table,) = db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'class_events'"
+        ).fetchone()
+        kept = list(db.execute("SELECT * FROM class_events ORDER BY seq"))
+        with pytest.raises(sqlite3.IntegrityError):  # still one event per class and seq
+            db.execute("INSERT INTO class_events VALUES (7, 3, 'cue', 0, '{}')")
+    assert table.rstrip().endswith("WITHOUT ROWID")
+    assert kept == events
+    downgrade(url, "0004")
+    with sqlite3.connect(path) as db:
+        back = list(db.execute("SELECT id, class_id, seq, type, at_ms, payload FROM class_events"))
+    assert [row[1:] for row in back] == events and [row[0] for row in back] == [1, 2, 3]
