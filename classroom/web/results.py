@@ -32,6 +32,7 @@ from starlette.routing import Route
 from classroom.db.models import Class, ClassTimeline, Correction, Participant, Score
 from classroom.db.scores import Roster, ScoreStore
 from classroom.domain import results as results_domain
+from classroom.domain.charts import chart_svg
 from classroom.domain.codec import from_plain
 from classroom.domain.results import Results, Standing
 from classroom.domain.scorebook import ScoreBook
@@ -171,9 +172,7 @@ async def _page(
     results = loaded.results
     history = await _history(request, row, loaded)
     improvement = results_domain.improvement(results, history, loaded.roster.people, public=public)
-    chart = results_domain.chart_svg(
-        results.chart, title=f"Team scores over {results.title}", ident="teams-chart"
-    )
+    chart = chart_svg(results.chart, title=f"Team scores over {results.title}", ident="teams-chart")
     context = {
         "cls": row,
         "results": results,
@@ -345,9 +344,7 @@ async def _my_classes_page(request: Request, error: str = "", status_code: int =
     )
     svg = ""
     if chart.labels:
-        svg = results_domain.chart_svg(
-            chart, title=f"Your total per class ({chart.unit})", ident="progress-chart"
-        )
+        svg = chart_svg(chart, title=f"Your total per class ({chart.unit})", ident="progress-chart")
     context = {
         "past": list(reversed(past)),  # newest first
         "chart": svg,

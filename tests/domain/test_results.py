@@ -15,16 +15,13 @@ from collections.abc import Iterable
 import pytest
 
 from classroom.domain.boards import POINTS, Person, Team, class_board
+from classroom.domain.charts import Chart, Line, chart_svg, describe
 from classroom.domain.codec import to_plain
 from classroom.domain.results import (
     EXPORT_COLUMNS,
     HISTORY_CLASSES,
-    Chart,
-    Line,
     Standing,
-    chart_svg,
     class_results,
-    describe,
     export_data,
     export_rows,
     improvement,
