@@ -65,6 +65,24 @@ class _Line:
     kind: ScoreKind
     inputs: dict[str, Entry] = field(default_factory=dict)  # by client id, in arrival order
     reps: int = 0  # live rep count, for plausibility
+    known: bool = False  # whether ``result`` is up to date with ``inputs``
+    result: Tally | None = None
+
+    def keep(self, entry: Entry) -> None:
+        """Add an input; a sum is kept up to date as it goes (boards read it many times)."""
+        self.inputs[entry.client_id] = entry
+        if entry.withdrawn or entry.undoes:
+            return
+        if self.known and self.kind in RUNNING_SUMS:
+            self.result = _plus(self.kind, self.result, entry)
+        else:
+            self.known = False
+
+    def tally(self) -> Tally | None:
+        if not self.known:
+            self.result = tally(self.kind, _counted(self))
+            self.known = True
+        return self.result
 
     @property
     def division(self) -> Division:
@@ -161,12 +179,13 @@ class ScoreBook:
         if entry.withdrawn or entry.undoes:
             return ""
         line.inputs[target] = _withdrawn(entry)
+        line.known = False
         line.reps -= _reps(entry)
         return target
 
     def _keep(self, line: _Line, entry: Entry, score: ScoreInput) -> None:
         self._seen.add((entry.participant_id, entry.client_id))
-        line.inputs[entry.client_id] = entry
+        line.keep(entry)
         self._lines[(entry.participant_id, score.segment_index)] = line
         self.version += 1
 
@@ -183,7 +202,7 @@ class ScoreBook:
             line = self._lines.setdefault(
                 (entry.participant_id, entry.segment_index), _Line(kind=entry.kind)
             )
-            line.inputs[entry.client_id] = entry
+            line.keep(entry)
             self._seen.add((entry.participant_id, entry.client_id))
             if entry.undoes:
                 undos.append(entry)
@@ -213,7 +232,7 @@ class ScoreBook:
         line = self._lines.get(key)
         if line is None:
             return None
-        return tally(line.kind, _counted(line))
+        return line.tally()
 
     def segment(
         self, segment_index: int, kind: ScoreKind
@@ -260,6 +279,20 @@ def _counted(line: _Line) -> list[Logged]:
         for e in line.inputs.values()
         if not e.withdrawn and not e.undoes
     ]
+
+
+RUNNING_SUMS = frozenset(
+    {ScoreKind.REPS, ScoreKind.ROUNDS_REPS, ScoreKind.CALORIES, ScoreKind.DISTANCE}
+)
+"""Kinds whose result is a sum, kept up to date input by input (see :func:`tally`)."""
+
+
+def _plus(kind: ScoreKind, result: Tally | None, entry: Entry) -> Tally:
+    """``result`` with one more counted input of a summed kind, as :func:`tally` adds up."""
+    before = result or Tally(0)
+    if kind is ScoreKind.ROUNDS_REPS:
+        return Tally(before.first + entry.rounds, before.second + entry.value)
+    return Tally(before.first + entry.value)
 
 
 def _reps(entry: Entry | CheckedScore) -> int:

@@ -592,3 +592,33 @@ def test_shuffled_repeated_and_restarted_delivery_gives_the_clean_results(
     rebuilt = ScoreBook()
     rebuilt.restore(store.entries())
     assert rebuilt.segment(REPS, ScoreKind.REPS) == expected.segment(REPS, ScoreKind.REPS)
+
+
+@settings(max_examples=200)
+@given(sequences())
+def test_a_result_read_after_every_input_matches_one_added_up_afresh(
+    given_sequences: tuple[list[ScoreInput], list[ScoreInput]],
+) -> None:
+    # Sums are kept up to date input by input once read (boards read them often):
+    # after each step they equal the sum a book rebuilt from storage adds up anew.
+    _, delivered = given_sequences
+    book, store = ScoreBook(), Store()
+    for step in delivered:
+        store.write(take(book, step))
+        fresh = ScoreBook()
+        fresh.restore(store.entries())
+        for pid in (1, 2):
+            assert book.result(pid, REPS) == fresh.result(pid, REPS)
+
+
+def test_rounds_and_reps_read_between_inputs_add_up_as_they_come() -> None:
+    book = ScoreBook()
+    results = []
+    for n, (rounds, reps) in enumerate([(1, 0), (0, 7), (2, 3)]):
+        take(book, score(ROUNDS, cid=f"r{n}", rounds=rounds, value=reps, at_s=600))
+        results.append(book.result(1, ROUNDS))
+    take(book, score(ROUNDS, cid="u1", undoes="r1", at_s=600))
+    results.append(book.result(1, ROUNDS))
+    take(book, score(ROUNDS, cid="r3", rounds=1, value=0, at_s=600))
+    results.append(book.result(1, ROUNDS))
+    assert results == [Tally(1, 0), Tally(1, 7), Tally(3, 10), Tally(3, 3), Tally(4, 3)]
