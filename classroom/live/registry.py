@@ -239,6 +239,8 @@ class ClassRegistry:
             )
             self._hub.add(screen)
             return True
+        if self.scores is not None:
+            await self.scores.book(class_id)  # so that a screen joining mid-class sees the board
         missed = None
         if since is not None and epoch == self._hub.epoch(class_id) and since <= actor.last_seq:
             missed = self._hub.replay_since(class_id, since)
@@ -253,6 +255,10 @@ class ClassRegistry:
                 screen.deliver(outgoing)
                 screen.last_seq = outgoing.seq or screen.last_seq
         self._hub.add(screen)
+        if self.scores is not None:
+            board = self.scores.welcome(class_id, public=screen.role != "instructor")
+            if board is not None:
+                screen.send(board)
         return True
 
     @staticmethod

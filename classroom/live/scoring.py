@@ -16,6 +16,7 @@ who asked; the instructor's board shows everyone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ class ScoreKeeper:
         self._rosters: dict[int, Roster] = {}
         self._settings: dict[int, tuple[TeamMode, int]] = {}
         self._previous: dict[tuple[int, bool], boards.Board] = {}
+        self._sent: dict[tuple[int, bool], dict[str, Any]] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self.boards_sent = 0
 
@@ -64,6 +66,8 @@ class ScoreKeeper:
         self._settings.pop(class_id, None)
         self._previous.pop((class_id, True), None)
         self._previous.pop((class_id, False), None)
+        self._sent.pop((class_id, True), None)
+        self._sent.pop((class_id, False), None)
 
     async def book(self, class_id: int) -> ScoreBook:
         """The class's book, rebuilt from storage on first use."""
@@ -200,19 +204,47 @@ class ScoreKeeper:
         )
 
     def _render(self, class_id: int, *, public: bool) -> dict[str, Any]:
+        self.boards_sent += 1
+        message = self._sent[(class_id, public)] = self.latest(
+            class_id, public=public, remember=True
+        )
+        return message
+
+    def welcome(self, class_id: int, *, public: bool) -> dict[str, Any] | None:
+        """The board for a screen that has just connected (None before there is one).
+
+        It is the last board sent (if anything changed since, a newer one is on
+        its way to every screen), so a room of screens reconnecting at once
+        costs one board, not one each.
+        """
+        key = (class_id, public)
+        message = self._sent.get(key)
+        if message is None:
+            message = self._sent[key] = self.latest(class_id, public=public)
+        board = message["class"]
+        return message if board is not None and (board["people"] or board["teams"]) else None
+
+    def latest(self, class_id: int, *, public: bool, remember: bool = False) -> dict[str, Any]:
+        """The newest ``leaderboard`` message; ``remember``: later moves count from it.
+
+        It carries each team's look (colour, letter, pattern) so that screens
+        never show a team by colour alone.
+        """
         book = self._books.get(class_id)
         latest = max(book.segments(), default=None) if book else None
         key = (class_id, public)
         pair = self.boards(class_id, latest, public=public, previous=self._previous.get(key))
-        self.boards_sent += 1
         if pair is None:
-            return {"type": "leaderboard", "segment": None, "class": None}
+            return {"type": "leaderboard", "segment": None, "class": None, "teams": []}
         segment_board, class_board = pair
-        self._previous[key] = class_board
+        if remember:
+            self._previous[key] = class_board
+        roster = self._rosters.get(class_id)
         return {
             "type": "leaderboard",
             "segment": None if segment_board is None else board_message(segment_board),
             "class": board_message(class_board),
+            "teams": [] if roster is None else [to_plain(team) for team in roster.teams],
         }
 
 
@@ -267,6 +299,5 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
 
 def board_message(board: boards.Board, rows: int = BOARD_ROWS) -> dict[str, Any]:
     """A board as it goes over the wire: every team, the top ``rows`` people."""
-    data: dict[str, Any] = to_plain(board)
-    data["people"] = data["people"][:rows]
+    data: dict[str, Any] = to_plain(dataclasses.replace(board, people=board.people[:rows]))
     return data
