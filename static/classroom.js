@@ -5,7 +5,10 @@
 //   keeping the sample with the smallest round trip);
 // - ticks the countdown locally from the server's deadline, so the server never
 //   has to push a message per second;
-// - shows cues and the connection state.
+// - shows cues and the connection state;
+// - on a phone, the score input for the current segment's score kind, and what
+//   this phone has logged (MyScores);
+// - live leaderboards (renderBoards), from `leaderboard` messages.
 // See docs/protocol.md for the messages.
 
 const TICK_MS = 100;
@@ -71,6 +74,210 @@ export class Outbox {
   }
 }
 
+const COUNTED_KEPT = 3000;
+const UNDO_KEPT = 50;
+const UNITS = { calories: "cal", distance: "m", load: "kg" };
+const ADDS_UP = new Set(["reps", "rounds_reps", "calories", "distance"]);
+
+export function formatTime(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  return `${Math.floor(total / 60)}:${pad(total % 60)}`;
+}
+
+// What this phone has logged, per segment, counted from the inputs the server
+// acknowledged (each id once, even if its ack comes twice), kept in localStorage.
+export class MyScores {
+  constructor(key) {
+    this.key = key;
+    let saved = {};
+    try {
+      saved = JSON.parse(localStorage.getItem(key) || "{}") || {};
+    } catch {
+      saved = {};
+    }
+    this.segments = saved.segments || {};
+    this.counted = new Set(saved.counted || []);
+  }
+
+  save() {
+    const counted = [...this.counted].slice(-COUNTED_KEPT);
+    this.counted = new Set(counted);
+    localStorage.setItem(this.key, JSON.stringify({ segments: this.segments, counted }));
+  }
+
+  segment(index, kind = "") {
+    const key = String(index);
+    if (!this.segments[key]) {
+      this.segments[key] = { kind, value: 0, rounds: 0, finished: false, estimate: null, stack: [], undos: {} };
+    }
+    return this.segments[key];
+  }
+
+  // An input has gone into the outbox: reps and rounds can be taken back, newest first.
+  sent(item) {
+    if (item.undo || (item.kind !== "reps" && item.kind !== "rounds_reps")) return;
+    const state = this.segment(item.segment, item.kind);
+    state.stack.push({ id: item.id, value: item.value || 0, rounds: item.rounds || 0 });
+    if (state.stack.length > UNDO_KEPT) state.stack.shift();
+    this.save();
+  }
+
+  canUndo(index) {
+    return Boolean(this.segments[String(index)]?.stack.length);
+  }
+
+  // The latest input of a segment that can still be taken back (null: none), and
+  // remember what the undo that takes it back is worth.
+  takeBack(index, makeUndo) {
+    const state = this.segments[String(index)];
+    const last = state?.stack.pop();
+    if (!last) return null;
+    const undo = makeUndo(last.id);
+    state.undos[undo.id] = { value: last.value, rounds: last.rounds };
+    this.save();
+    return undo;
+  }
+
+  // The server has stored an input: count it, once. Returns the change in reps.
+  acked(item) {
+    if (this.counted.has(item.id)) return 0;
+    this.counted.add(item.id);
+    const state = this.segment(item.segment, item.kind);
+    let reps = 0;
+    if (item.undo) {
+      const undone = state.undos[item.id];
+      if (undone) {
+        state.value -= undone.value;
+        state.rounds -= undone.rounds;
+        delete state.undos[item.id];
+        if (state.kind === "reps") reps = -undone.value;
+      }
+    } else if (item.kind === "load") {
+      state.value = Math.max(state.value, item.value);
+    } else if (item.kind === "effort") {
+      state.value = item.value;
+    } else if (item.kind === "time") {
+      state.finished = true;
+      state.finishStored = true;
+    } else {
+      state.value += item.value || 0;
+      state.rounds += item.rounds || 0;
+      if (item.kind === "reps") reps = item.value;
+    }
+    this.save();
+    return reps;
+  }
+
+  // The class refused an input: it won't count.
+  refused(item) {
+    const state = this.segment(item.segment, item.kind);
+    if (item.undo) delete state.undos[item.id];
+    if (item.kind === "time" && !item.undo && !state.finishStored) {
+      state.finished = /already finished/.test(item.refusal || "");
+    }
+    this.save();
+  }
+
+  // A segment's result as this phone knows it: acknowledged inputs plus those waiting.
+  result(index, kind, waiting) {
+    const state = this.segment(index, kind);
+    let value = state.value;
+    let rounds = state.rounds;
+    for (const item of waiting) {
+      if (item.segment !== index || this.counted.has(item.id)) continue;
+      if (item.undo) {
+        const undone = state.undos[item.id];
+        if (undone) {
+          value -= undone.value;
+          rounds -= undone.rounds;
+        }
+      } else if (kind === "load") value = Math.max(value, item.value || 0);
+      else if (kind === "effort") value = item.value;
+      else if (ADDS_UP.has(kind)) {
+        value += item.value || 0;
+        rounds += item.rounds || 0;
+      }
+    }
+    return { value, rounds, finished: state.finished, estimate: state.estimate };
+  }
+}
+
+function element(tag, className, text = "") {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text) el.textContent = text;
+  return el;
+}
+
+// A team's badge: its colour, letter and pattern, so colour is never the only cue.
+export function teamBadge(look, name = "") {
+  const badge = element("span", `team-badge team-pattern-${look?.pattern || "none"}`);
+  if (look?.colour) badge.style.setProperty("--team-colour", look.colour);
+  badge.textContent = look?.letter || name.trim().charAt(0).toUpperCase() || "?";
+  badge.setAttribute("aria-hidden", "true");
+  return badge;
+}
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th";
+  return `${n}${suffix}`;
+}
+
+function boardRow(row, looks, isTeam) {
+  const li = element("li", "board-row");
+  li.dataset.id = String(row.id);
+  li.dataset.rank = String(row.rank);
+  li.append(element("span", "board-rank", String(row.rank)));
+  const move = element("span", "board-move");
+  if (row.movement) {
+    const up = row.movement > 0;
+    move.dataset.move = up ? "up" : "down";
+    move.textContent = `${up ? "▲" : "▼"}${Math.abs(row.movement)}`;
+    move.title = `${up ? "up" : "down"} ${Math.abs(row.movement)}`;
+  }
+  li.append(move);
+  const teamId = isTeam ? row.id : row.team_id;
+  if (teamId !== null && teamId !== undefined) {
+    const look = looks.get(teamId);
+    li.append(teamBadge(look, isTeam ? row.name : look?.name || ""));
+  }
+  const name = element("span", "board-name", row.name);
+  if (!isTeam && row.division && row.division !== "rx") {
+    name.append(" ", element("span", "board-division", row.division === "scaled" ? "Scaled" : "Beginner"));
+  }
+  li.append(name, element("span", "board-value", row.shown));
+  li.append(element("span", "board-gap", row.gap ? `${row.gap} behind` : ""));
+  return li;
+}
+
+function fill(list, rows, looks, isTeam) {
+  if (!list) return;
+  list.replaceChildren(...rows.map((row) => boardRow(row, looks, isTeam)));
+  const block = list.closest(".board-block");
+  if (block) block.hidden = rows.length === 0;
+}
+
+// Draw a `leaderboard` message into every [data-boards] on the page.
+export function renderBoards(message, currentSegment = null) {
+  const board = message.class;
+  if (!board) return; // a class that has ended keeps its last board
+  const looks = new Map((message.teams || []).map((team) => [team.id, team]));
+  for (const root of document.querySelectorAll("[data-boards]")) {
+    const limit = Number(root.dataset.boardRows || 8);
+    const segment = message.segment;
+    fill(root.querySelector("[data-team-board]"), board.teams, looks, true);
+    fill(root.querySelector("[data-people-board]"), (segment?.people || []).slice(0, limit), looks, false);
+    fill(root.querySelector("[data-class-board]"), board.people.slice(0, limit), looks, false);
+    const title = root.querySelector("[data-people-title]");
+    if (title && segment) {
+      title.textContent = currentSegment === null || segment.segment_index === currentSegment
+        ? "This segment" : "Last scored segment";
+    }
+    root.hidden = [...root.querySelectorAll(".board-block")].every((block) => block.hidden);
+  }
+}
+
 export function reconnectDelay(attempt, base = 500, cap = 5000) {
   const ceiling = Math.min(cap, base * 2 ** attempt);
   return ceiling / 2 + Math.random() * (ceiling / 2);
@@ -92,10 +299,15 @@ class ClassScreen {
     this.sent = new Map();
     this.lastHeard = Date.now();
     this.scored = 0;
+    this.board = null;
+    this.scoringKey = "";
     const owner = root.dataset.participant;
     if (owner) {
-      this.outbox = new Outbox(`classroom.outbox.${root.dataset.classId}.${owner}`, (m) => this.send(m));
+      const classId = root.dataset.classId;
+      this.outbox = new Outbox(`classroom.outbox.${classId}.${owner}`, (m) => this.send(m));
       this.scored = Number(localStorage.getItem(this.scoredKey()) || 0);
+      this.mine = new MyScores(`classroom.mine.${classId}.${owner}`);
+      this.divisionKey = `classroom.division.${classId}`;
     }
     setInterval(() => this.render(), TICK_MS);
     setInterval(() => this.sync(), RESYNC_MS);
@@ -113,21 +325,127 @@ class ClassScreen {
     }
   }
 
-  score(value = 1) {
-    const segment = this.view?.segment;
-    if (!this.outbox || !segment) return;
-    this.outbox.add({ type: "score", segment: segment.index, kind: segment.score_kind, value });
+  division() {
+    const checked = this.root.querySelector('[data-division] input[name="division"]:checked');
+    return checked ? checked.value : "rx";
+  }
+
+  // The segment a phone can score now, if any.
+  scoringSegment() {
+    const view = this.view;
+    const segment = view?.segment;
+    if (!this.outbox || !segment || segment.score_kind === "none") return null;
+    if (view.phase !== "running" && view.phase !== "paused") return null;
+    return segment;
+  }
+
+  // Log an input for the current segment; it waits in the outbox until acknowledged.
+  input(fields) {
+    const segment = this.scoringSegment();
+    if (!segment) return null;
+    const item = this.outbox.add({
+      type: "score",
+      segment: segment.index,
+      kind: segment.score_kind,
+      division: this.division(),
+      ...fields,
+    });
+    this.mine.sent(item);
     this.renderScore();
+    return item;
+  }
+
+  score(value = 1) {
+    this.input({ value });
+  }
+
+  undo() {
+    const segment = this.scoringSegment();
+    if (!segment) return;
+    this.mine.takeBack(segment.index, (target) =>
+      this.outbox.add({ type: "score", segment: segment.index, undo: target }));
+    this.renderScore();
+  }
+
+  finish() {
+    const segment = this.scoringSegment();
+    if (!segment || segment.score_kind !== "time") return;
+    const state = this.mine.segment(segment.index, "time");
+    if (state.finished) return;
+    const view = this.view;
+    const left = view.ends_at ? view.ends_at - this.serverNow() : view.remaining_ms;
+    state.finished = true;
+    state.estimate = typeof left === "number" ? Math.max(0, segment.duration_ms - left) : null;
+    this.mine.save();
+    this.input({});
   }
 
   renderScore() {
     const pending = this.outbox ? this.outbox.items.length : 0;
-    for (const el of document.querySelectorAll("[data-my-score]")) {
-      el.textContent = String(this.scored + pending);
-    }
     for (const el of document.querySelectorAll("[data-pending]")) {
       el.textContent = pending ? `${pending} waiting to send` : "";
     }
+    if (!this.mine) return;
+    const segment = this.scoringSegment();
+    const kind = segment ? segment.score_kind : "";
+    for (const el of this.root.querySelectorAll("[data-input-kind]")) {
+      el.hidden = el.dataset.inputKind !== kind;
+    }
+    if (!segment) {
+      this.renderTeam();
+      return;
+    }
+    const mine = this.mine.result(segment.index, kind, this.outbox.items);
+    const own = this.ownRow(this.board?.segment, segment.index);
+    let text;
+    if (kind === "reps") text = String(mine.value);
+    else if (kind === "rounds_reps") text = `${mine.rounds} + ${mine.value}`;
+    else if (kind === "time") {
+      if (own) text = own.shown;
+      else if (mine.finished) text = mine.estimate === null ? "Finished" : `≈ ${formatTime(mine.estimate)}`;
+      else text = "—";
+    } else if (kind === "effort") text = mine.value ? `RPE ${mine.value}` : "—";
+    else text = `${mine.value} ${UNITS[kind] || ""}`.trim();
+    for (const el of this.root.querySelectorAll("[data-my-score]")) el.textContent = text;
+    for (const button of this.root.querySelectorAll("[data-undo]")) {
+      button.disabled = !this.mine.canUndo(segment.index);
+    }
+    for (const button of this.root.querySelectorAll("[data-finish]")) {
+      button.disabled = mine.finished;
+      button.textContent = mine.finished ? "Finished ✓" : "Finish";
+    }
+    for (const button of this.root.querySelectorAll("[data-rpe]")) {
+      button.setAttribute("aria-pressed", String(kind === "effort" && Number(button.dataset.rpe) === mine.value));
+    }
+    for (const el of this.root.querySelectorAll("[data-my-board]")) {
+      el.textContent = own ? `On the board: ${ordinal(own.rank)} · ${own.shown}` : "";
+    }
+    this.renderTeam();
+  }
+
+  ownRow(board, segmentIndex = null) {
+    if (!board || (segmentIndex !== null && board.segment_index !== segmentIndex)) return null;
+    const me = Number(this.root.dataset.participant);
+    return board.people.find((row) => row.id === me) || null;
+  }
+
+  // "Team Blue: 2nd of 3 · 12 reps behind", from the class board.
+  renderTeam() {
+    const line = this.root.querySelector("[data-my-team]");
+    const board = this.board?.class;
+    if (!line || !board) return;
+    const own = this.ownRow(board);
+    const teamId = own?.team_id ?? (this.root.dataset.team ? Number(this.root.dataset.team) : null);
+    const team = board.teams.find((row) => row.id === teamId);
+    if (!team) {
+      line.replaceChildren();
+      return;
+    }
+    const look = (this.board.teams || []).find((t) => t.id === team.id);
+    const standing = team.rank === 1 ? "leading" : team.gap ? `${team.gap} behind` : "";
+    const text = `${team.name}: ${ordinal(team.rank)} of ${board.teams.length} · ${team.shown}` +
+      (standing ? ` · ${standing}` : "");
+    line.replaceChildren(teamBadge(look, team.name), " ", text);
   }
 
   serverNow() {
@@ -201,13 +519,24 @@ class ClassScreen {
         return;
       case "ack": {
         const item = this.outbox?.settle(message.id);
-        if (item && !message.duplicate) {
-          this.scored += item.value;
-          localStorage.setItem(this.scoredKey(), String(this.scored));
+        if (item && item.type === "score" && this.mine) {
+          // A repeat whose first ack never arrived still counts here, once.
+          const reps = this.mine.acked(item);
+          if (reps) {
+            this.scored += reps;
+            localStorage.setItem(this.scoredKey(), String(this.scored));
+          }
         }
         this.renderScore();
         return;
       }
+      case "leaderboard":
+        if (!message.class) return;
+        this.board = message;
+        renderBoards(message, this.view?.segment?.index ?? null);
+        this.renderScore();
+        document.dispatchEvent(new CustomEvent("classroom:leaderboard", { detail: message }));
+        return;
       case "presence":
         for (const el of document.querySelectorAll("[data-presence]")) {
           const n = message.participants.length;
@@ -255,9 +584,13 @@ class ClassScreen {
         }
         return;
       case "error":
-        if (message.id && this.outbox?.settle(message.id)) {
-          this.showCue(message.message); // an input the class refused: it won't be retried
-          this.renderScore();
+        if (message.id) {
+          const item = this.outbox?.settle(message.id);
+          if (item) {
+            this.showCue(message.message); // an input the class refused: it won't be retried
+            this.mine?.refused({ ...item, refusal: message.message });
+            this.renderScore();
+          }
         }
         console.warn("classroom:", message.code, message.message);
         return;
@@ -329,6 +662,11 @@ class ClassScreen {
     const scoring = this.root.querySelector("[data-scoring]");
     if (scoring) {
       scoring.hidden = !(showSegment && segment.score_kind !== "none");
+      const key = `${view.phase}:${segment?.index}:${segment?.score_kind}`;
+      if (key !== this.scoringKey) {
+        this.scoringKey = key;
+        this.renderScore();
+      }
     }
     const nextLine = this.field("next-line");
     if (nextLine) nextLine.hidden = !(showSegment && segment.next);
@@ -361,8 +699,59 @@ if (root) {
   window.classroomScreen = screen;
   screen.connect();
   if (root.querySelector("[data-controls]")) bindShortcuts(root);
-  for (const button of root.querySelectorAll("[data-score-button]")) {
-    button.addEventListener("click", () => screen.score(Number(button.dataset.value || 1)));
+  const initial = root.querySelector("[data-board-initial]");
+  if (initial) {
+    try {
+      const message = JSON.parse(initial.textContent);
+      screen.board = message;
+      renderBoards(message);
+    } catch (error) {
+      console.warn("classroom: unreadable board", error);
+    }
+  }
+  if (screen.outbox) bindScoreInputs(root, screen);
+}
+
+// The phone's score inputs (templates/fragments/score_inputs.html).
+function bindScoreInputs(root, screen) {
+  const on = (selector, handler) => {
+    for (const el of root.querySelectorAll(selector)) el.addEventListener("click", () => handler(el));
+  };
+  on("[data-score-button]", (button) => screen.score(Number(button.dataset.value || 1)));
+  on("[data-undo]", () => screen.undo());
+  on("[data-round-button]", () => screen.input({ rounds: 1, value: 0 }));
+  on("[data-finish]", () => screen.finish());
+  on("[data-rpe]", (button) => screen.input({ value: Number(button.dataset.rpe) }));
+  on("[data-step]", (button) => {
+    const input = document.getElementById(button.dataset.target);
+    const next = (Number(input.value) || 0) + Number(button.dataset.step);
+    input.value = String(Math.min(Number(input.max), Math.max(Number(input.min), next)));
+  });
+  const amount = (input) => {
+    const value = Number(input.value);
+    if (!Number.isInteger(value) || value < Number(input.min) || value > Number(input.max)) {
+      screen.showCue(`Enter a whole number from ${input.min} to ${input.max}.`);
+      input.focus();
+      return null;
+    }
+    return value;
+  };
+  on("[data-log-reps]", () => {
+    const value = amount(root.querySelector("#rr-reps"));
+    if (value !== null) screen.input({ rounds: 0, value });
+  });
+  on("[data-log]", (button) => {
+    const value = amount(document.getElementById(button.dataset.log));
+    if (value !== null) screen.input({ value });
+  });
+  // The division is remembered per class; a beginner starts in the beginner division.
+  const saved = localStorage.getItem(screen.divisionKey);
+  const chosen = saved || (root.dataset.level === "beginner" ? "beginner" : "rx");
+  for (const radio of root.querySelectorAll('[data-division] input[name="division"]')) {
+    radio.checked = radio.value === chosen;
+    radio.addEventListener("change", () => {
+      if (radio.checked) localStorage.setItem(screen.divisionKey, radio.value);
+    });
   }
 }
 

@@ -31,6 +31,7 @@ from classroom.resources import STATIC
 from classroom.web import (
     accounts,
     console,
+    corrections,
     display,
     health,
     participants,
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/console/classes/{class_id:int}", console.class_page),
         Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
         *routines.routes,
+        *corrections.routes,
         *roster.routes,
         Route("/join", participants.join_page, methods=["GET"]),
         Route("/join/teams", participants.team_choice, methods=["GET"]),

@@ -1,0 +1,391 @@
+"""The instructor's score sheet: every result of a class, flagged inputs, and corrections.
+
+A correction replaces a participant's result for a scored segment (or deletes
+it) through the class's score book, so live boards move at once; every
+correction is kept with who made it, when, and what the result was before.
+Only the class's own instructor sees the sheet or changes it, with the console's
+CSRF-checked forms. A bad correction is refused with a sentence saying why and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from classroom.db.models import Class, Instructor, Participant
+from classroom.domain.scorebook import Fix, ScoreBook
+from classroom.domain.scoring import MAX_INPUT, MAX_ROUNDS, UNITS, Tally, show
+from classroom.domain.session import TERMINAL, Phase
+from classroom.domain.timeline import ScoreKind, Timeline
+from classroom.live.scoring import ScoreKeeper
+from classroom.web.accounts import require_instructor
+from classroom.web.csrf import checked_form
+from classroom.web.templating import render
+
+NO_SUCH_CLASS = "No such class."
+UNKNOWN_PARTICIPANT = "That participant isn't in this class."
+NOT_SCORED = "That segment isn't scored."
+NOTHING_TO_DELETE = "There is no result to delete."
+NOT_WHOLE = "{what} must be a whole number."
+NEGATIVE = "{what} can't be negative."
+TOO_BIG = "{what} can be at most {limit:,}."
+BAD_TIME = "A time is minutes and seconds, like 4:07 (or 1:02:30)."
+TIME_RANGE = "A time is between 0:01 and 10:00:00."
+NO_ROUNDS = "A {unit} result has no rounds."
+EMPTY_ROUNDS = "Give at least one round or one rep."
+BAD_EFFORT = "Effort (RPE) is a whole number from 1 to 10."
+BAD_ACTION = "Choose to correct or to delete the result."
+
+RESULT_LIMITS: dict[ScoreKind, int] = {
+    ScoreKind.REPS: 10_000,
+    ScoreKind.ROUNDS_REPS: MAX_INPUT[ScoreKind.ROUNDS_REPS],  # the reps beside the rounds
+    ScoreKind.LOAD: MAX_INPUT[ScoreKind.LOAD],
+    ScoreKind.CALORIES: 10_000,
+    ScoreKind.DISTANCE: 1_000_000,
+    ScoreKind.EFFORT: MAX_INPUT[ScoreKind.EFFORT],
+}
+"""The most a corrected result may be, per kind: a whole segment's worth, not one input's."""
+MAX_TIME_MS = 10 * 3600 * 1000
+FLAGGED_SHOWN = 50
+
+WHOLE = re.compile(r"^\d{1,12}\Z")
+NEGATIVE_NUMBER = re.compile(r"^-\d+\Z")
+TIME = re.compile(r"^(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)\Z")
+
+
+class Refused(Exception):
+    """A correction that can't be made; the message says why, for the instructor."""
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRow:
+    participant_id: int
+    name: str
+    shown: str
+    value: str  # the result as the correction form is prefilled
+    rounds: str
+
+
+@dataclass(frozen=True, slots=True)
+class SheetSegment:
+    index: int
+    title: str
+    kind: ScoreKind
+    unit: str
+    rows: tuple[SheetRow, ...]
+
+
+# -- parsing a correction -----------------------------------------------------------------
+
+
+def whole(text: str, what: str, limit: int, *, least: int = 0) -> int:
+    """A whole number from a form field, between ``least`` and ``limit``."""
+    text = text.strip()
+    if NEGATIVE_NUMBER.match(text):
+        raise Refused(NEGATIVE.format(what=what))
+    if not WHOLE.match(text):
+        raise Refused(NOT_WHOLE.format(what=what))
+    number = int(text)
+    if number > limit:
+        raise Refused(TOO_BIG.format(what=what, limit=limit))
+    if number < least:
+        raise Refused(NOT_WHOLE.format(what=what))
+    return number
+
+
+def parse_time(text: str) -> int:
+    """A time like "4:07" or "1:02:30", in milliseconds."""
+    match = TIME.match(text.strip())
+    if match is None:
+        raise Refused(BAD_TIME)
+    hours, minutes, seconds = (int(part) if part else 0 for part in match.groups())
+    if hours and minutes > 59:
+        raise Refused(BAD_TIME)
+    ms = ((hours * 60 + minutes) * 60 + seconds) * 1000
+    if not 1000 <= ms <= MAX_TIME_MS:
+        raise Refused(TIME_RANGE)
+    return ms
+
+
+def parse_result(kind: ScoreKind, value: str, rounds: str) -> Tally:
+    """The result a correction form gives, for a segment scored in ``kind``."""
+    if kind is ScoreKind.ROUNDS_REPS:
+        counted_rounds = whole(rounds or "0", "Rounds", MAX_ROUNDS)
+        reps = whole(value or "0", "Reps", RESULT_LIMITS[kind])
+        if counted_rounds == 0 and reps == 0:
+            raise Refused(EMPTY_ROUNDS)
+        return Tally(counted_rounds, reps)
+    if rounds.strip():
+        raise Refused(NO_ROUNDS.format(unit=UNITS[kind]))
+    if kind is ScoreKind.TIME:
+        return Tally(parse_time(value))
+    if kind is ScoreKind.EFFORT:
+        text = value.strip()
+        if not WHOLE.match(text) or not 1 <= int(text) <= 10:
+            raise Refused(BAD_EFFORT)
+        return Tally(int(text))
+    what = UNITS[kind].capitalize()
+    return Tally(whole(value, what, RESULT_LIMITS[kind]))
+
+
+def form_values(kind: ScoreKind, result: Tally) -> tuple[str, str]:
+    """A result as the correction form shows it: (value, rounds)."""
+    if kind is ScoreKind.ROUNDS_REPS:
+        return str(result.second), str(result.first)
+    if kind is ScoreKind.TIME:
+        return show(kind, result), ""
+    return str(result.first), ""
+
+
+# -- the class, its timeline and its book ---------------------------------------------------
+
+
+async def owned_class(request: Request) -> tuple[Instructor, Class]:
+    """The signed-in instructor and their class; 404 for anyone else's class."""
+    instructor = await require_instructor(request)
+    try:
+        class_id = int(request.path_params["class_id"])
+    except (KeyError, ValueError):
+        raise HTTPException(404, NO_SUCH_CLASS) from None
+    async with request.app.state.sessions() as db:
+        row: Class | None = await db.get(Class, class_id)
+    if row is None or row.instructor_id != instructor.id:
+        raise HTTPException(404, NO_SUCH_CLASS)
+    return instructor, row
+
+
+async def timeline_of(request: Request, class_id: int) -> Timeline:
+    loaded = await request.app.state.registry.store.load(class_id)
+    if loaded is None:
+        raise HTTPException(404, NO_SUCH_CLASS)
+    timeline: Timeline = loaded.timeline
+    return timeline
+
+
+async def book_of(keeper: ScoreKeeper, row: Class) -> ScoreBook:
+    """The class's book: the live one, or (for an ended class) one read for this request."""
+    if Phase(row.phase) not in TERMINAL:
+        return await keeper.book(row.id)
+    entries, fixes = await keeper.store.load(row.id)
+    book = ScoreBook()
+    book.restore(entries, fixes)
+    for pid in await keeper.store.removed(row.id):
+        book.remove(pid)
+    return book
+
+
+def scored(timeline: Timeline, index: int) -> ScoreKind:
+    if not 0 <= index < len(timeline.segments):
+        raise Refused(NOT_SCORED)
+    kind = timeline.segments[index].score_kind
+    if kind is ScoreKind.NONE:
+        raise Refused(NOT_SCORED)
+    return kind
+
+
+def segment_title(timeline: Timeline, index: int) -> str:
+    segment = timeline.segments[index]
+    label = f" · {segment.label}" if segment.label else ""
+    return f"{index + 1}. {segment.name}{label}"
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+async def sheet_context(
+    request: Request, instructor: Instructor, row: Class, **extra: Any
+) -> dict[str, Any]:
+    keeper: ScoreKeeper = request.app.state.registry.scores
+    timeline = await timeline_of(request, row.id)
+    book = await book_of(keeper, row)
+    async with request.app.state.sessions() as db:
+        people = list(
+            await db.scalars(
+                select(Participant)
+                .where(Participant.class_id == row.id, Participant.removed.is_(False))
+                .order_by(Participant.number, Participant.id)
+            )
+        )
+    names = {p.id: p.nickname for p in people}
+    segments = []
+    for index in sorted(book.segments()):
+        if index >= len(timeline.segments):
+            continue
+        kind = timeline.segments[index].score_kind
+        if kind is ScoreKind.NONE:
+            continue
+        results, _ = book.segment(index, kind)
+        rows = []
+        for pid in sorted(results, key=lambda p: names.get(p, "").casefold()):
+            value, rounds = form_values(kind, results[pid])
+            rows.append(
+                SheetRow(pid, names.get(pid, f"#{pid}"), show(kind, results[pid]), value, rounds)
+            )
+        segments.append(
+            SheetSegment(index, segment_title(timeline, index), kind, UNITS[kind], tuple(rows))
+        )
+    scored_segments = [
+        (i, segment_title(timeline, i), s.score_kind.value)
+        for i, s in enumerate(timeline.segments)
+        if s.score_kind is not ScoreKind.NONE
+    ]
+    return {
+        "instructor": instructor,
+        "cls": row,
+        "segments": segments,
+        "scored_segments": scored_segments,
+        "people": people,
+        "flagged": flagged_rows(book, timeline, names),
+        "audit": await audit_rows(request, keeper, row.id, timeline, names),
+        "error": "",
+        **extra,
+    }
+
+
+def flagged_rows(
+    book: ScoreBook, timeline: Timeline, names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Implausible inputs, newest first: who, which segment, what, and when in the segment."""
+    rows = []
+    for entry in reversed(book.flagged()):
+        if entry.participant_id in book.removed:
+            continue
+        seconds = entry.elapsed_ms // 1000
+        shown = (
+            f"{entry.rounds} rounds + {entry.value} reps"
+            if entry.kind is ScoreKind.ROUNDS_REPS
+            else f"{entry.value} {UNITS[entry.kind]}"
+        )
+        rows.append(
+            {
+                "participant_id": entry.participant_id,
+                "name": names.get(entry.participant_id, f"#{entry.participant_id}"),
+                "segment_index": entry.segment_index,
+                "segment": segment_title(timeline, entry.segment_index)
+                if entry.segment_index < len(timeline.segments)
+                else str(entry.segment_index + 1),
+                "input": shown,
+                "at": f"{seconds // 60}:{seconds % 60:02d}",
+                "result": _shown_result(book, timeline, entry.participant_id, entry.segment_index),
+            }
+        )
+        if len(rows) >= FLAGGED_SHOWN:
+            break
+    return rows
+
+
+def _shown_result(book: ScoreBook, timeline: Timeline, pid: int, index: int) -> str:
+    result = book.result(pid, index)
+    if result is None or index >= len(timeline.segments):
+        return "—"
+    return show(timeline.segments[index].score_kind, result)
+
+
+async def audit_rows(
+    request: Request, keeper: ScoreKeeper, class_id: int, timeline: Timeline, names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Every correction of the class, newest first: who, when, from what to what."""
+    corrections = await keeper.store.corrections(class_id)
+    ids = {c.instructor_id for c in corrections if c.instructor_id is not None}
+    who: dict[int, str] = {}
+    if ids:
+        async with request.app.state.sessions() as db:
+            for instructor in await db.scalars(select(Instructor).where(Instructor.id.in_(ids))):
+                who[instructor.id] = instructor.display_name or instructor.email
+    rows = []
+    for c in reversed(corrections):
+        kind = (
+            timeline.segments[c.segment_index].score_kind
+            if c.segment_index < len(timeline.segments)
+            else ScoreKind.REPS
+        )
+        rows.append(
+            {
+                "at": c.corrected_at,
+                "by": who.get(c.instructor_id or 0, "—"),
+                "name": names.get(c.participant_id, f"#{c.participant_id}"),
+                "segment": segment_title(timeline, c.segment_index)
+                if c.segment_index < len(timeline.segments)
+                else str(c.segment_index + 1),
+                "before": c.previous or "—",
+                "after": "deleted" if c.deleted else show(kind, Tally(c.value, c.rounds)),
+            }
+        )
+    return rows
+
+
+async def sheet_page(request: Request) -> Response:
+    instructor, row = await owned_class(request)
+    context = await sheet_context(request, instructor, row)
+    return render(request, "pages/score_sheet.html", context)
+
+
+async def flagged_fragment(request: Request) -> Response:
+    """The console's list of flagged inputs, refreshed as the leaderboard moves."""
+    _, row = await owned_class(request)
+    keeper: ScoreKeeper = request.app.state.registry.scores
+    timeline = await timeline_of(request, row.id)
+    book = await book_of(keeper, row)
+    async with request.app.state.sessions() as db:
+        people = await db.scalars(select(Participant).where(Participant.class_id == row.id))
+        names = {p.id: p.nickname for p in people}
+    context = {"cls": row, "flagged": flagged_rows(book, timeline, names)}
+    return render(request, "fragments/score_flagged.html", context)
+
+
+async def correct(request: Request) -> Response:
+    """Correct or delete one participant's result for one segment."""
+    instructor, row = await owned_class(request)
+    form = await checked_form(request)
+    try:
+        fix, kind = await _fix(request, row, form)
+        keeper: ScoreKeeper = request.app.state.registry.scores
+        await keeper.correct(row.id, fix, kind, instructor.id)
+        if Phase(row.phase) in TERMINAL:
+            keeper.forget(row.id)  # the book was read for this; the class won't need it again
+    except Refused as exc:
+        context = await sheet_context(request, instructor, row, error=str(exc))
+        return render(request, "pages/score_sheet.html", context, status_code=400)
+    return RedirectResponse(f"/console/classes/{row.id}/scores", status_code=303)
+
+
+async def _fix(request: Request, row: Class, form: FormData) -> tuple[Fix, ScoreKind]:
+    action = str(form.get("action", "correct"))
+    if action not in ("correct", "delete"):
+        raise Refused(BAD_ACTION)
+    pid_text = str(form.get("participant_id", "")).strip()
+    if not WHOLE.match(pid_text):
+        raise Refused(UNKNOWN_PARTICIPANT)
+    async with request.app.state.sessions() as db:
+        participant = await db.get(Participant, int(pid_text))
+    if participant is None or participant.class_id != row.id or participant.removed:
+        raise Refused(UNKNOWN_PARTICIPANT)
+    index_text = str(form.get("segment_index", "")).strip()
+    if not WHOLE.match(index_text):
+        raise Refused(NOT_SCORED)
+    index = int(index_text)
+    timeline = await timeline_of(request, row.id)
+    kind = scored(timeline, index)
+    if action == "delete":
+        book = await book_of(request.app.state.registry.scores, row)
+        if book.result(participant.id, index) is None:
+            raise Refused(NOTHING_TO_DELETE)
+        return Fix(participant_id=participant.id, segment_index=index, result=None), kind
+    result = parse_result(kind, str(form.get("value", ""))[:40], str(form.get("rounds", ""))[:40])
+    return Fix(participant_id=participant.id, segment_index=index, result=result), kind
+
+
+routes = [
+    Route("/console/classes/{class_id:int}/scores", sheet_page, methods=["GET"]),
+    Route("/console/classes/{class_id:int}/scores/flagged", flagged_fragment, methods=["GET"]),
+    Route("/console/classes/{class_id:int}/scores/corrections", correct, methods=["POST"]),
+]
