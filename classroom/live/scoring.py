@@ -39,6 +39,9 @@ BOARD_ROWS = 10
 """People shown on a live board (every team is always shown)."""
 PUBLIC = ("display", "participant")
 
+#: A class's live boards: the current segment's (None if it isn't scored) and the class's.
+Boards = tuple["boards.Board | None", "boards.Board | None"]
+
 
 class ScoreKeeper:
     def __init__(self, store: ScoreStore, hub: Hub | None = None) -> None:
@@ -49,7 +52,8 @@ class ScoreKeeper:
         self._timelines: dict[int, Timeline] = {}
         self._rosters: dict[int, Roster] = {}
         self._settings: dict[int, tuple[TeamMode, int]] = {}
-        self._previous: dict[tuple[int, bool], boards.Board] = {}
+        # The boards last sent, (segment, class), that rank moves are counted from.
+        self._previous: dict[tuple[int, bool], Boards] = {}
         self._sent: dict[tuple[int, bool], dict[str, Any]] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self.boards_sent = 0
@@ -183,8 +187,8 @@ class ScoreKeeper:
         segment_index: int | None,
         *,
         public: bool,
-        previous: boards.Board | None = None,
-    ) -> tuple[boards.Board | None, boards.Board] | None:
+        previous: Boards = (None, None),
+    ) -> Boards | None:
         """The segment's board (if it is scored) and the class's board, from live scores."""
         book = self._books.get(class_id)
         timeline = self._timelines.get(class_id)
@@ -233,12 +237,15 @@ class ScoreKeeper:
         book = self._books.get(class_id)
         latest = max(book.segments(), default=None) if book else None
         key = (class_id, public)
-        pair = self.boards(class_id, latest, public=public, previous=self._previous.get(key))
+        pair = self.boards(
+            class_id, latest, public=public, previous=self._previous.get(key, (None, None))
+        )
         if pair is None:
             return {"type": "leaderboard", "segment": None, "class": None, "teams": []}
         segment_board, class_board = pair
+        assert class_board is not None
         if remember:
-            self._previous[key] = class_board
+            self._previous[key] = pair
         roster = self._rosters.get(class_id)
         return {
             "type": "leaderboard",
@@ -256,10 +263,17 @@ def live_boards(
     settings: tuple[TeamMode, int],
     *,
     public: bool,
-    previous: boards.Board | None = None,
-) -> tuple[boards.Board | None, boards.Board]:
-    """A class's live boards: the given segment's (None if it isn't scored) and the class's."""
+    previous: Boards = (None, None),
+) -> Boards:
+    """A class's live boards: the given segment's (None if it isn't scored) and the class's.
+
+    Rank moves count from ``previous``, the boards last sent (a segment's board
+    only from the same segment's).
+    """
     mode, best_n = settings
+    previous_segment, previous_class = previous
+    if previous_segment is not None and previous_segment.segment_index != segment_index:
+        previous_segment = None
     scored = [
         _scored(book, timeline, index)
         for index in sorted(book.segments())
@@ -277,9 +291,16 @@ def live_boards(
             mode=mode,
             best_n=best_n,
             public=public,
+            previous=previous_segment,
         )
     class_board = boards.class_board(
-        scored, roster.people, teams, mode=mode, best_n=best_n, public=public, previous=previous
+        scored,
+        roster.people,
+        teams,
+        mode=mode,
+        best_n=best_n,
+        public=public,
+        previous=previous_class,
     )
     return segment_board, class_board
 
