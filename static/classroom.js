@@ -13,6 +13,7 @@
 
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
+const RESULTS_AFTER_MS = 10_000; // a wall display moves on to the results this long after the end
 const SYNC_SAMPLES = 5;
 const SILENCE_MS = 40_000; // the server beats every 15 s; this long without a word means it's gone
 
@@ -557,7 +558,10 @@ class ClassScreen {
           view.remaining_ms = view.ends_at - message.at;
           view.ends_at = null;
         }
-        if (message.phase === "finished" || message.phase === "cancelled") view.ends_at = null;
+        if (message.phase === "finished" || message.phase === "cancelled") {
+          view.ends_at = null;
+          this.showResultsSoon();
+        }
         view.phase = message.phase;
         break;
       case "segment":
@@ -600,6 +604,14 @@ class ClassScreen {
     if (typeof message.seq === "number" && this.view) this.view.seq = message.seq;
     this.render();
     document.dispatchEvent(new CustomEvent("classroom:message", { detail: message }));
+  }
+
+  // A wall display shows the class's results a little after it ends (it has no one to tap).
+  showResultsSoon() {
+    const url = this.root.dataset.resultsUrl;
+    if (url && !this.resultsTimer) {
+      this.resultsTimer = setTimeout(() => window.location.assign(url), RESULTS_AFTER_MS);
+    }
   }
 
   pong(message) {

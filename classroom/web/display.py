@@ -32,5 +32,6 @@ async def display_page(request: Request) -> Response:
         "join_url": join_url,
         "qr": qr_svg(join_url),
         "socket_url": f"/ws/classes/{class_id}?token={token}",
+        "results_url": f"/display/{class_id}/results?token={token}",
     }
     return render(request, "pages/display.html", context)

@@ -497,3 +497,29 @@ async def test_deleting_my_history_needs_confirmation_and_leaves_other_phones_al
     assert re.findall(r"<td data-total>([^<]*)</td>", theirs.text) == ["15 reps"]
     page = await console.get(f"/console/classes/{class_id}/results")
     assert "Ann" not in people_rows(page.text) and HIDDEN in people_rows(page.text)
+
+
+async def test_every_screen_leads_to_its_results_and_the_links_work_once_the_class_ends(
+    live_server: LiveServer, console: httpx.AsyncClient
+) -> None:
+    class_id = await open_class(console)
+    seeded = await seed_class(live_server, class_id, [Seat("Ann", None, [])])
+    cookie = participant_cookie(live_server, class_id, seeded.people["Ann"])
+    token = display_token(live_server, class_id)
+    console_page = (await console.get(f"/console/classes/{class_id}")).text
+    phone_page = (await fetch(live_server, f"/play/{class_id}", cookie)).text
+    wall_page = (await fetch(live_server, f"/display/{class_id}", params={"token": token})).text
+    assert f'href="/console/classes/{class_id}/results"' in console_page
+    assert f'href="/play/{class_id}/results"' in phone_page and 'href="/me"' in phone_page
+    wall_link = f"/display/{class_id}/results?token={token}"
+    assert f'data-results-url="{wall_link}"' in wall_page
+    assert (await command(console, class_id, "start")).status_code == 200
+    assert (await command(console, class_id, "finish")).status_code == 200
+    history = (await console.get("/console/history")).text
+    assert f'href="/console/classes/{class_id}/results"' in history
+    for response in (
+        await console.get(f"/console/classes/{class_id}/results"),
+        await fetch(live_server, f"/play/{class_id}/results", cookie),
+        await fetch(live_server, wall_link),
+    ):
+        assert response.status_code == 200, response.text[:200]
