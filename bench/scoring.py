@@ -1,0 +1,947 @@
+"""Benchmark: thousands of phones logging reps into one class, every input acknowledged.
+
+Run ``python -m bench.scoring``. For each of ``--runs`` runs it:
+
+1. seeds a fresh SQLite database in a temp directory, before the server starts:
+   an instructor, a routine of one long reps segment, a class in the lobby with
+   ``--teams`` teams, and ``--participants`` participants spread over the teams
+   (rows inserted directly: 5,000 joins through the join page would take minutes
+   and are not what this measures), whose participant tokens are minted with the
+   server's secret (:class:`classroom.web.tokens.Tokens`);
+2. starts the server as a process of its own (``python -m classroom.cli serve``,
+   127.0.0.1, a free port) and the load generator as another (this module with
+   ``--generate``: picows clients on uvloop); with two CPUs or more each is
+   pinned to a CPU of its own (``--pin``), so the two never take turns on a core;
+3. connects every phone (a participant socket each) and one display socket,
+   starts the class with the console's start control (HTTP, with its CSRF token);
+4. has every phone log ``--rate`` reps a second (one ``score`` message of kind
+   ``reps``, value 1, a unique client id each) for ``--seconds`` seconds, the
+   sends spread evenly over time and phones, whatever the acks do (open loop);
+5. waits (bounded) for every acknowledgement and then for the final leaderboard.
+
+It checks that every input was acknowledged once, as new; that the stored
+inputs (the database, read after the server has stopped) add up, participant
+by participant, to exactly what was sent; and that the last leaderboard the
+display got shows those totals: every team's total and every person on it.
+
+It reports the ack latency (from a score's send to its ack, on the generator's
+monotonic clock) p50/p99/max, the leaderboard updates the display received per
+second while inputs flowed (target 2 to 4), the server's CPU (% of one core,
+while inputs flowed) and its largest RSS, and the generator's own CPU. It
+prints progress on stderr, a table on stdout, then one JSON object with the
+figures as the very last line (medians across runs, inputs and acks summed).
+
+Every wait is bounded, and each run has a hard time limit (``--timeout``); the
+server and the generator are stopped and the temp directory removed whatever
+happens (they also die with this process). Only loopback traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.fanout import (
+    Children,
+    Generator,
+    cpu_model,
+    cpu_seconds,
+    free_port,
+    log_problems,
+    machine_busy_s,
+    median_of,
+    pinning,
+    tail,
+)
+from bench.peers.common import raise_nofile
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "scoring-benchmark-secret-key-not-for-production"
+EMAIL = "scoring@example.com"
+PASSWORD = "scoring benchmark password"
+SLUG = "scoring-bench"
+TITLE = "Scoring benchmark"
+TARGET_ACK_P99_MS = 100.0
+TARGET_BOARDS_PER_S = (2.0, 4.0)
+JOIN_TIMEOUT_S = 30.0
+BOARD_QUIET_S = 1.0  # after the last ack, the final board is the one after this long quiet
+
+
+def progress(message: str) -> None:
+    print(f"[scoring {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def routine_yaml(segment_s: int) -> str:
+    """One work segment scored in reps, long enough for the run; nothing generated."""
+    return (
+        f"title: {TITLE}\n"
+        "lead_in: 0\n"
+        "auto_cues: {countdown: false, halfway: false, next: false, last_round: false,"
+        " lead_in: false}\n"
+        "blocks:\n"
+        "  - type: work\n"
+        "    name: Burpees\n"
+        f"    duration: {segment_s}s\n"
+        "    score: reps\n"
+    )
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile of already sorted figures (NaN if there are none)."""
+    if not ordered:
+        return math.nan
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def finite(value: float | None, digits: int = 3) -> float | None:
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return round(value, digits)
+
+
+# -- the load generator (a process of its own) ------------------------------------------------
+#
+# Its parent drives it with one line at a time on stdin; it answers on stdout:
+#     (start)  -> ready {..}   every phone and the display connected (or failed)
+#     go       -> done {..}    every input sent, and acknowledged (or the wait ran out)
+#              -> result {..}  the figures, once the final leaderboard is in
+
+
+ACK = b'{"type":"ack",'
+LEADERBOARD = b'{"type":"leaderboard",'
+SCORE = '{"type":"score","id":"p%d-%d","segment":0,"kind":"reps","value":1}'
+
+
+def _load_generator() -> Any:
+    """The generator's classes, built on picows (imported here: only the child needs it)."""
+    from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+    text_frame, close_frame = WSMsgType.TEXT, WSMsgType.CLOSE
+    now = time.perf_counter
+
+    class Phone(WSListener):  # type: ignore[misc]
+        """A participant's socket (``index`` >= 0) or the display's (``index`` -1)."""
+
+        def __init__(self, gen: ScoreGenerator, index: int) -> None:
+            super().__init__()
+            self.gen = gen
+            self.index = index
+            self.transport: WSTransport | None = None
+            loop = asyncio.get_running_loop()
+            self.joined: asyncio.Future[None] = loop.create_future()
+            self.gone: asyncio.Future[None] = loop.create_future()
+            self.sent_at: list[float] = []  # by input number k
+            self.acked: list[bool] = []
+            self.acks = 0
+
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            self.transport = transport
+
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            received = now()
+            if frame.msg_type is text_frame:
+                payload = frame.get_payload_as_bytes()
+                # The hot path: acks (parsed: they carry the id) and the phones' copies of
+                # the leaderboard (only counted); everything else goes the slow way.
+                if payload.startswith(ACK):
+                    self.gen.ack(self, payload, received)
+                elif payload.startswith(LEADERBOARD) and self.index >= 0:
+                    self.gen.phone_boards += 1
+                else:
+                    self.gen.other(self, payload, received)
+            elif frame.msg_type is close_frame:
+                self.gen.close_codes[int(frame.get_close_code().value)] += 1
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            if not self.gen.closing and self.joined.done():
+                self.gen.dropped += 1
+            if not self.gone.done():
+                self.gone.set_result(None)
+            if not self.joined.done():
+                self.joined.set_exception(ConnectionError("closed before its snapshot"))
+
+    class ScoreGenerator:
+        def __init__(self, config: dict[str, Any]) -> None:
+            self.config = config
+            self.phones: list[Phone] = []
+            self.display: Phone | None = None
+            self.latencies: list[float] = []
+            self.pending = 0
+            self.all_acked = asyncio.Event()
+            self.last_ack = 0.0
+            self.duplicates = 0  # acks that said "duplicate": none are, every id is new
+            self.acked_twice = 0
+            self.unknown_acks = 0
+            self.errors: Counter[str] = Counter()
+            self.error_samples: list[str] = []
+            self.boards: list[tuple[float, bytes]] = []  # the display's, as received
+            self.phone_boards = 0
+            self.other_types: Counter[str] = Counter()
+            self.close_codes: Counter[int] = Counter()
+            self.dropped = 0
+            self.closing = False
+            self.connect_errors = 0
+
+        # -- receiving ---------------------------------------------------------------------
+
+        def ack(self, phone: Phone, payload: bytes, received: float) -> None:
+            message = json.loads(payload)
+            ident = message.get("id")
+            number = ident.rpartition("-")[2] if isinstance(ident, str) else ""
+            k = int(number) if number.isdigit() else -1
+            if not 0 <= k < len(phone.sent_at) or ident != f"p{phone.index}-{k}":
+                self.unknown_acks += 1
+                return
+            if message.get("duplicate") is not False:
+                self.duplicates += 1
+            if phone.acked[k]:
+                self.acked_twice += 1
+                return
+            phone.acked[k] = True
+            phone.acks += 1
+            self.latencies.append(received - phone.sent_at[k])
+            self.last_ack = received
+            self.pending -= 1
+            if self.pending == 0:
+                self.all_acked.set()
+
+        def other(self, phone: Phone, payload: bytes, received: float) -> None:
+            message = json.loads(payload)
+            kind = str(message.get("type"))
+            self.other_types[kind] += 1
+            if kind == "snapshot":
+                if not phone.joined.done():
+                    phone.joined.set_result(None)
+            elif kind == "leaderboard":  # the display's
+                self.boards.append((received, payload))
+            elif kind in ("error", "notice"):
+                self.errors[str(message.get("code"))] += 1
+                if len(self.error_samples) < 10:
+                    self.error_samples.append(f"socket {phone.index}: {payload[:200]!r}")
+
+        # -- connecting ----------------------------------------------------------------------
+
+        async def connect_one(self, index: int, url: str) -> Phone | None:
+            try:
+                _, phone = await ws_connect(
+                    lambda: Phone(self, index),
+                    url,
+                    websocket_handshake_timeout=JOIN_TIMEOUT_S,
+                    max_frame_size=1 << 20,
+                )
+                await asyncio.wait_for(phone.joined, JOIN_TIMEOUT_S)
+            except Exception as exc:
+                self.connect_errors += 1
+                if len(self.error_samples) < 10:
+                    self.error_samples.append(f"socket {index}: {type(exc).__name__}: {exc}"[:300])
+                return None
+            return phone  # type: ignore[no-any-return]
+
+        async def connect_all(self) -> float:
+            config = self.config
+            tokens = config["token_list"]
+            gate = asyncio.Semaphore(config["concurrency"])
+            slots: list[Phone | None] = [None] * len(tokens)
+
+            async def one(index: int) -> None:
+                async with gate:
+                    slots[index] = await self.connect_one(index, config["url"] + tokens[index])
+
+            started = time.perf_counter()
+            self.display = await self.connect_one(-1, config["display_url"])
+            await asyncio.gather(*(one(i) for i in range(len(tokens))))
+            self.phones = [phone for phone in slots if phone is not None]
+            return time.perf_counter() - started
+
+        # -- sending -------------------------------------------------------------------------
+
+        async def send_all(self) -> dict[str, float]:
+            """Every phone's inputs, spread evenly: input j goes out at j * period / phones."""
+            phones = self.phones
+            count = len(phones)
+            per_phone = round(self.config["seconds"] * self.config["rate"])
+            total = count * per_phone
+            for phone in phones:
+                phone.acked = [False] * per_phone
+            self.pending = total
+            if not total:
+                self.all_acked.set()
+                return {"first": now(), "last": now(), "behind_max_ms": 0.0}
+            step = 1.0 / self.config["rate"] / count
+            encode = str.encode
+            start = now() + 0.05
+            behind = 0.0
+            j = 0
+            last = start
+            while j < total:
+                elapsed = now() - start
+                due = min(total, int(elapsed / step) + 1)
+                if due <= j:
+                    await asyncio.sleep(max(0.0005, j * step - elapsed))
+                    continue
+                behind = max(behind, elapsed - j * step)
+                while j < due:
+                    k, i = divmod(j, count)
+                    phone = phones[i]
+                    transport = phone.transport
+                    assert transport is not None
+                    phone.sent_at.append(now())
+                    transport.send(text_frame, encode(SCORE % (phone.index, k)))
+                    j += 1
+                last = now()
+                await asyncio.sleep(0)  # let the acks in
+            first = phones[0].sent_at[0]  # input 0 is phone 0's first
+            return {"first": first, "last": last, "behind_max_ms": behind * 1000}
+
+        async def close_all(self) -> None:
+            self.closing = True
+            sockets = [*self.phones, *([self.display] if self.display else [])]
+            for phone in sockets:
+                transport = phone.transport
+                if transport is not None and not transport.is_disconnected:
+                    transport.send_close(WSCloseCode.OK)
+                    transport.disconnect()
+            waiting = [phone.gone for phone in sockets if not phone.gone.done()]
+            if waiting:
+                await asyncio.wait(waiting, timeout=10)
+
+    return ScoreGenerator
+
+
+def say(word: str, payload: dict[str, Any] | None = None) -> None:
+    line = word if payload is None else f"{word} {json.dumps(payload, allow_nan=False)}"
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def hear(expected: str, timeout_s: float) -> None:
+    line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), timeout_s)
+    if line.strip() != expected:
+        raise SystemExit(f"generator: expected {expected!r} on stdin, got {line.strip()!r}")
+
+
+async def generate(config: dict[str, Any]) -> None:
+    raise_nofile(max(65_536, 2 * config["participants"] + 1_024))
+    gen = _load_generator()(config)
+    connect_s = await gen.connect_all()
+    say(
+        "ready",
+        {
+            "phones": len(gen.phones),
+            "display": gen.display is not None,
+            "connect_errors": gen.connect_errors,
+            "connect_s": round(connect_s, 3),
+            "errors": gen.error_samples,
+        },
+    )
+    await hear("go", config["timeout"])
+    # No collection while the inputs flow: a full one over 5,000 sockets' objects would
+    # stall every receipt behind it. This process lives for one run.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    times_before = os.times()
+    sent = await gen.send_all()
+    timed_out = False
+    try:
+        await asyncio.wait_for(gen.all_acked.wait(), config["ack_wait"])
+    except TimeoutError:
+        timed_out = True
+    times_after = os.times()
+    say("done", {"timed_out": timed_out})
+    gc.enable()
+    cpu_s = (times_after.user - times_before.user) + (times_after.system - times_before.system)
+    window_s = max(1e-9, (gen.last_ack or sent["last"]) - sent["first"])
+
+    # The final leaderboard: the display's latest, once none has come for a while.
+    quiet_until = time.perf_counter() + 15
+    while time.perf_counter() < quiet_until:
+        latest = gen.boards[-1][0] if gen.boards else 0.0
+        if time.perf_counter() - max(latest, gen.last_ack) >= BOARD_QUIET_S:
+            break
+        await asyncio.sleep(0.1)
+    flowing = [at for at, _ in gen.boards if sent["first"] <= at <= sent["last"]]
+    gaps = sorted(b - a for a, b in itertools.pairwise(flowing))
+    sending_s = max(1e-9, sent["last"] - sent["first"])
+    latencies = sorted(gen.latencies)
+    final = json.loads(gen.boards[-1][1]) if gen.boards else None
+    result = {
+        "phones": len(gen.phones),
+        "inputs": sum(len(phone.sent_at) for phone in gen.phones),
+        "acked": len(latencies),
+        "sent_per_phone": {str(phone.index): len(phone.sent_at) for phone in gen.phones},
+        "acked_per_phone": {str(phone.index): phone.acks for phone in gen.phones},
+        "duplicates": gen.duplicates,
+        "acked_twice": gen.acked_twice,
+        "unknown_acks": gen.unknown_acks,
+        "timed_out": timed_out,
+        "ack_p50_ms": finite(percentile(latencies, 50) * 1000),
+        "ack_p90_ms": finite(percentile(latencies, 90) * 1000),
+        "ack_p99_ms": finite(percentile(latencies, 99) * 1000),
+        "ack_max_ms": finite(latencies[-1] * 1000) if latencies else None,
+        "sending_s": round(sending_s, 3),
+        "send_rate_per_s": round(sum(len(p.sent_at) for p in gen.phones) / sending_s, 1),
+        "generator_behind_max_ms": round(sent["behind_max_ms"], 2),
+        "leaderboards_while_flowing": len(flowing),
+        # One over the mean gap between the boards that came while inputs flowed.
+        "leaderboard_updates_per_s": (
+            round((len(flowing) - 1) / (flowing[-1] - flowing[0]), 3) if len(flowing) > 1 else 0.0
+        ),
+        "leaderboard_gap_p50_ms": finite(percentile(gaps, 50) * 1000, 1),
+        "leaderboard_gap_max_ms": finite(gaps[-1] * 1000, 1) if gaps else None,
+        "leaderboards_at_display": len(gen.boards),
+        "leaderboards_at_phones": gen.phone_boards,
+        "final_board": final,
+        "errors": dict(gen.errors),
+        "error_samples": gen.error_samples,
+        "other_messages": dict(gen.other_types),
+        "close_codes": {str(k): v for k, v in gen.close_codes.items()},
+        "dropped": gen.dropped,
+        "generator_cpu_percent": round(100 * cpu_s / window_s, 1),
+    }
+    await gen.close_all()
+    # Too large for one line on a pipe (a count per phone, the final board): a file.
+    text = json.dumps(result, allow_nan=False)
+    await asyncio.to_thread(Path(config["result"]).write_text, text)
+    say("result")
+
+
+# -- the database, before the server starts and after it has stopped --------------------------
+
+
+async def seed(url: str, participants: int, teams: int, segment_s: int) -> dict[str, Any]:
+    """An instructor, the routine, a class in the lobby with its teams and participants."""
+    from sqlalchemy import insert, select
+
+    from classroom.db.classes import open_class
+    from classroom.db.engine import make_engine, make_sessionmaker
+    from classroom.db.models import Participant, Routine, Team
+    from classroom.db.routines import RoutineSource, seed_builtin
+    from classroom.domain.teams import default_team_names, team_specs
+    from classroom.web.auth import create_instructor
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine).begin() as db:
+            instructor = await create_instructor(db, EMAIL, PASSWORD, "Bench")
+            await seed_builtin(db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml(segment_s))])
+            routine = await db.scalar(select(Routine).where(Routine.slug == SLUG))
+            assert routine is not None
+            row = await open_class(db, instructor.id, routine, now_ms=int(time.time() * 1000))
+            class_id = row.id
+            specs = team_specs(default_team_names(teams))
+            await db.execute(
+                insert(Team),
+                [
+                    {
+                        "class_id": class_id,
+                        "name": spec.name,
+                        "colour": spec.look.colour,
+                        "letter": spec.look.letter,
+                        "pattern": spec.look.pattern,
+                        "position": position,
+                    }
+                    for position, spec in enumerate(specs)
+                ],
+            )
+            team_ids = list(
+                await db.scalars(
+                    select(Team.id).where(Team.class_id == class_id).order_by(Team.position)
+                )
+            )
+            await db.execute(
+                insert(Participant),
+                [
+                    {
+                        "class_id": class_id,
+                        "nickname": f"athlete-{i + 1}",
+                        "level": "standard",
+                        "number": i + 1,
+                        "team_id": team_ids[i % len(team_ids)],
+                    }
+                    for i in range(participants)
+                ],
+            )
+            rows = (
+                await db.execute(
+                    select(Participant.id, Participant.team_id)
+                    .where(Participant.class_id == class_id)
+                    .order_by(Participant.number)
+                )
+            ).all()
+        return {
+            "class_id": class_id,
+            "participants": [pid for pid, _ in rows],
+            "team_of": {pid: team for pid, team in rows},
+            "teams": team_ids,
+        }
+    finally:
+        await engine.dispose()
+
+
+def stored_totals(path: Path, class_id: int) -> dict[int, tuple[int, int, int]]:
+    """Per participant: stored inputs, the reps they add up to, and how many were withdrawn."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT participant_id, COUNT(*), SUM(CASE WHEN withdrawn THEN 0 ELSE value END),"
+            " SUM(CASE WHEN withdrawn THEN 1 ELSE 0 END) FROM scores WHERE class_id = ?"
+            " GROUP BY participant_id",
+            (class_id,),
+        ).fetchall()
+    return {int(pid): (int(n), int(total), int(withdrawn)) for pid, n, total, withdrawn in rows}
+
+
+def check_totals(
+    seeded: dict[str, Any],
+    sent: dict[int, int],
+    stored: dict[int, tuple[int, int, int]],
+    board: dict[str, Any] | None,
+) -> list[str]:
+    """Every way the stored inputs and the final board differ from what was sent."""
+    problems: list[str] = []
+    for pid in seeded["participants"]:
+        expected = sent.get(pid, 0)
+        count, total, withdrawn = stored.get(pid, (0, 0, 0))
+        if (count, total, withdrawn) != (expected, expected, 0):
+            problems.append(
+                f"participant {pid}: sent {expected}, stored {count} inputs"
+                f" ({withdrawn} withdrawn) adding up to {total}"
+            )
+    for pid in stored.keys() - set(seeded["participants"]):
+        problems.append(f"stored inputs of participant {pid}, who is not in the class")
+    if board is None or not isinstance(board.get("class"), dict):
+        return [*problems, "the display got no leaderboard of the class"]
+    whole = board["class"]
+    members: dict[int, list[int]] = {team: [] for team in seeded["teams"]}
+    for pid, team in seeded["team_of"].items():
+        members[team].append(pid)
+    teams = {row["id"]: row for row in whole.get("teams", [])}
+    if set(teams) != set(seeded["teams"]):
+        problems.append(f"the board's teams {sorted(teams)} are not {seeded['teams']}")
+    for team, pids in members.items():
+        row = teams.get(team)
+        expected_total = sum(sent.get(pid, 0) for pid in pids)
+        active = sum(1 for pid in pids if sent.get(pid, 0) > 0)
+        if row is None or row["value"] != expected_total or row.get("members") != active:
+            problems.append(
+                f"team {team}: the board shows {row and (row['value'], row.get('members'))},"
+                f" sent {expected_total} by {active} members"
+            )
+    people = whole.get("people", [])
+    if not people and any(sent.values()):
+        problems.append("the board shows nobody")
+    for row in people:
+        if row["value"] != sent.get(row["id"], -1):
+            problems.append(f"participant {row['id']}: the board shows {row['value']}")
+    top = max(sent.values(), default=0)
+    if people and people[0]["value"] != top:
+        problems.append(f"the board's leader has {people[0]['value']}, the most sent is {top}")
+    return problems
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+
+async def sign_in(http: httpx.AsyncClient) -> str:
+    await http.get("/login")
+    csrf = http.cookies.get("classroom_csrf")
+    response = await http.post(
+        "/login",
+        data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD, "next": "/console"},
+    )
+    if response.status_code != 303 or not csrf:
+        raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")
+    return csrf
+
+
+async def wait_ready(
+    process: asyncio.subprocess.Process, http: httpx.AsyncClient, log: Path
+) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"the server exited early:\n{tail(log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/readyz", timeout=2)).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server was not ready within 30 s:\n{tail(log)}")
+
+
+async def run_once(
+    args: argparse.Namespace, workdir: Path, children: Children, run: int
+) -> dict[str, Any]:
+    from classroom.db.migrate import upgrade
+    from classroom.web.tokens import Tokens
+
+    await asyncio.to_thread(workdir.mkdir, parents=True)
+    database = workdir / "classroom.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    await asyncio.to_thread(upgrade, url)
+    segment_s = int(args.seconds) + 120
+    seeded = await seed(url, args.participants, args.teams, segment_s)
+    class_id = seeded["class_id"]
+    tokens = Tokens(SECRET)
+    tokens_path = workdir / "tokens.txt"
+    tokens_path.write_text(
+        "\n".join(tokens.participant(class_id, pid) for pid in seeded["participants"])
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CLASSROOM_DATABASE_URL": url,
+        "CLASSROOM_SECRET_KEY": SECRET,
+        "CLASSROOM_HOST": "127.0.0.1",
+        "CLASSROOM_PORT": str(port),
+        "CLASSROOM_DATA_DIR": str(workdir),
+        "CLASSROOM_NODE": "scoring-bench",
+    }
+    ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
+    config = {
+        "url": ws,
+        "display_url": ws + tokens.display(class_id),
+        "tokens": str(tokens_path),
+        "participants": args.participants,
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "ack_wait": args.ack_wait,
+        "result": str(workdir / "result.json"),
+    }
+    config_path = workdir / "generator.json"
+    config_path.write_text(json.dumps(config))
+    server_log, gen_log = workdir / "server.log", workdir / "generator.log"
+    server = await children.spawn(
+        [sys.executable, "-m", "classroom.cli", "serve"], server_log, env, cpus=args.server_cpus
+    )
+    generator: Generator | None = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            await wait_ready(server, http, server_log)
+            proc = psutil.Process(server.pid)
+            csrf = await sign_in(http)
+            process = await children.spawn(
+                [sys.executable, "-m", "bench.scoring", "--generate", str(config_path)],
+                gen_log,
+                env,
+                pipes=True,
+                cpus=args.generator_cpus,
+            )
+            generator = Generator(process, gen_log)
+            ready = await generator.hear("ready", args.timeout)
+            progress(
+                f"run {run}: {ready['phones']}/{args.participants} phones connected in"
+                f" {ready['connect_s']:.1f} s ({ready['connect_errors']} failed)"
+            )
+            if ready["connect_errors"] or not ready["display"]:
+                raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
+            await asyncio.sleep(1.0 + args.participants / 5000)  # let the server settle
+            rss_connected = proc.memory_info().rss
+            response = await http.post(
+                f"/console/classes/{class_id}/commands",
+                data={"csrf_token": csrf, "command": "start"},
+                headers={"HX-Request": "true"},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"the class did not start: HTTP {response.status_code}")
+            cpu_before, wall_before = cpu_seconds(proc), time.perf_counter()
+            machine_before = machine_busy_s()
+            await generator.say("go")
+            done = asyncio.ensure_future(generator.hear("done", args.seconds + args.ack_wait + 30))
+            rss_max = rss_connected
+            while not done.done():
+                await asyncio.wait([done], timeout=0.5)
+                with contextlib.suppress(psutil.Error):
+                    rss_max = max(rss_max, proc.memory_info().rss)
+            finished = done.result()
+            window_cpu_s = cpu_seconds(proc) - cpu_before
+            window_s = time.perf_counter() - wall_before
+            machine_s = machine_busy_s() - machine_before
+            await generator.hear("result", 60 + args.participants / 100)
+            result = json.loads(await asyncio.to_thread((workdir / "result.json").read_text))
+    finally:
+        if generator is not None:
+            await children.stop(generator.process)
+        await children.stop(server)
+    sent = {
+        seeded["participants"][int(index)]: count
+        for index, count in result.pop("sent_per_phone").items()
+    }
+    acked_per_phone = result.pop("acked_per_phone")
+    stored = await asyncio.to_thread(stored_totals, database, class_id)
+    board = result.pop("final_board")
+    problems = check_totals(seeded, sent, stored, board)
+    unacked = sum(
+        count - acked_per_phone.get(str(i), 0)
+        for i, count in enumerate(sent[pid] for pid in seeded["participants"])
+    )
+    if unacked:
+        problems.append(f"{unacked} inputs never acknowledged")
+    gen_cpu = result["generator_cpu_percent"] * window_s / 100
+    result |= {
+        "run": run,
+        "participants": args.participants,
+        "timed_out": finished.get("timed_out", False) or result["timed_out"],
+        "stored_inputs": sum(n for n, _, _ in stored.values()),
+        "stored_reps": sum(total for _, total, _ in stored.values()),
+        "totals_exact": not problems,
+        "problems": problems[:20],
+        "server_cpu_percent": round(100 * window_cpu_s / window_s, 1),
+        "server_rss_connected_mib": round(rss_connected / 2**20, 1),
+        "server_rss_max_mib": round(rss_max / 2**20, 1),
+        "other_cpu_percent": round(
+            100 * max(0.0, machine_s - window_cpu_s - gen_cpu) / window_s, 1
+        ),
+        "server_log_problems": log_problems(server_log)[:10],
+    }
+    return result
+
+
+# -- summary ------------------------------------------------------------------------------------
+
+MEDIANS = (
+    "ack_p50_ms",
+    "ack_p90_ms",
+    "ack_p99_ms",
+    "ack_max_ms",
+    "leaderboard_updates_per_s",
+    "leaderboard_gap_p50_ms",
+    "leaderboard_gap_max_ms",
+    "send_rate_per_s",
+    "generator_behind_max_ms",
+    "server_cpu_percent",
+    "server_rss_connected_mib",
+    "server_rss_max_mib",
+    "generator_cpu_percent",
+    "other_cpu_percent",
+)
+SUMS = ("inputs", "acked", "stored_inputs", "duplicates", "acked_twice", "dropped")
+
+ROWS = (
+    ("inputs sent / acknowledged", lambda r: f"{r['inputs']:,} / {r['acked']:,}"),
+    ("inputs sent a second", lambda r: f"{r['send_rate_per_s']:,.0f}"),
+    ("stored totals exact (DB and final board)", lambda r: "yes" if r["totals_exact"] else "NO"),
+    ("ack latency p50 ms", lambda r: r["ack_p50_ms"]),
+    ("ack latency p90 ms", lambda r: r["ack_p90_ms"]),
+    ("ack latency p99 ms", lambda r: r["ack_p99_ms"]),
+    ("ack latency max ms", lambda r: r["ack_max_ms"]),
+    ("leaderboard updates a second (display)", lambda r: r["leaderboard_updates_per_s"]),
+    (
+        "leaderboard gap p50 / max ms",
+        lambda r: f"{r['leaderboard_gap_p50_ms']} / {r['leaderboard_gap_max_ms']}",
+    ),
+    ("server CPU, % of one core", lambda r: r["server_cpu_percent"]),
+    (
+        "server RSS connected / max MiB",
+        lambda r: f"{r['server_rss_connected_mib']} / {r['server_rss_max_mib']}",
+    ),
+    ("generator CPU, % of one core", lambda r: r["generator_cpu_percent"]),
+    ("generator behind schedule, max ms", lambda r: r["generator_behind_max_ms"]),
+    ("rest of the machine, % of one core", lambda r: r["other_cpu_percent"]),
+)
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {key: median_of([run.get(key) for run in runs]) for key in MEDIANS}
+    for key in SUMS:
+        summary[key] = sum(int(run.get(key) or 0) for run in runs)
+    summary["totals_exact"] = bool(runs) and all(run["totals_exact"] for run in runs)
+    summary["errors"] = sum(sum(run["errors"].values()) for run in runs)
+    summary["timed_out_runs"] = sum(1 for run in runs if run["timed_out"])
+    summary["server_log_problems"] = sum(len(run["server_log_problems"]) for run in runs)
+    return summary
+
+
+def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
+    print(
+        f"classroom scoring benchmark · Python {platform.python_version()} · {platform.machine()}"
+        f" · {os.cpu_count()} CPUs · {cpu_model()}"
+    )
+    print(
+        f"{args.participants} participants in one class, {args.rate:g} reps a second each for"
+        f" {args.seconds:g} s (one input per rep), {args.teams} teams; participants inserted in"
+        " the database, their tokens minted with the server's secret"
+    )
+    if args.server_cpus:
+        print(
+            f"server pinned to CPU {','.join(map(str, args.server_cpus))}, load generator to CPU"
+            f" {','.join(map(str, args.generator_cpus))}"
+        )
+    print()
+    summary = summarize(runs)
+    width = 42
+    header = f"{'figure':<{width}}" + "".join(f" {'run ' + str(r['run']):>15}" for r in runs)
+    print(header + (f" {'median':>15}" if len(runs) > 1 else ""))
+    for label, show in ROWS:
+        cells = "".join(f" {show(r)!s:>15}" for r in runs)
+        median = ""
+        if len(runs) > 1:
+            try:
+                median = f" {show(summary)!s:>15}"
+            except (KeyError, TypeError, ValueError):
+                median = f" {'':>15}"
+        print(f"{label:<{width}}{cells}{median}")
+    print()
+    p99 = summary["ack_p99_ms"]
+    rate = summary["leaderboard_updates_per_s"]
+    low, high = TARGET_BOARDS_PER_S
+    if p99 is not None:
+        verdict = "met" if p99 < TARGET_ACK_P99_MS else "MISSED"
+        print(f"target ack p99 < {TARGET_ACK_P99_MS:g} ms: {verdict} ({p99} ms)")
+    if rate is not None:
+        verdict = "met" if low <= rate <= high else "MISSED"
+        print(f"target leaderboard updates {low:g}-{high:g} a second: {verdict} ({rate})")
+    for run in runs:
+        for problem in run["problems"]:
+            print(f"run {run['run']}: {problem}")
+        if run["errors"]:
+            print(f"run {run['run']}: error messages {run['errors']}: {run['error_samples'][:3]}")
+        for line in run["server_log_problems"]:
+            print(f"run {run['run']}: server log: {line}")
+    for error in errors:
+        print(f"error: {error}")
+    result: dict[str, Any] = {
+        "participants": args.participants,
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "teams": args.teams,
+        "runs": len(runs),
+        "failed_runs": len(errors),
+        "participants_created": "rows inserted in the database; tokens minted with Tokens",
+        **summary,
+        "target_ack_p99_ms": TARGET_ACK_P99_MS,
+        "target_leaderboard_updates_per_s": list(TARGET_BOARDS_PER_S),
+        "per_run": [
+            {key: run.get(key) for key in ("run", *MEDIANS, *SUMS, "totals_exact", "timed_out")}
+            for run in runs
+        ],
+    }
+    print(json.dumps(result))
+    failed = errors or not summary["totals_exact"] or summary["acked"] != summary["inputs"]
+    return 1 if failed else 0
+
+
+async def run_all(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    children = Children()
+    runs: list[dict[str, Any]] = []
+    errors: list[str] = []
+    try:
+        for run in range(1, args.runs + 1):
+            progress(f"run {run}/{args.runs}: {args.participants} participants, {args.seconds:g} s")
+            try:
+                result = await asyncio.wait_for(
+                    run_once(args, workdir / f"run-{run}", children, run), args.timeout
+                )
+            except Exception as exc:
+                message = f"run {run}: {type(exc).__name__}: {exc}"[:2000]
+                errors.append(message)
+                progress(message)
+                continue
+            runs.append(result)
+            progress(
+                f"run {run}: {result['acked']:,}/{result['inputs']:,} acknowledged, totals"
+                f" {'exact' if result['totals_exact'] else 'WRONG'}, ack p50"
+                f" {result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms, leaderboards"
+                f" {result['leaderboard_updates_per_s']}/s, server CPU"
+                f" {result['server_cpu_percent']} %"
+            )
+    finally:
+        children.kill_all()
+    return runs, errors
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=5000, help="phones (5000)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long inputs flow (60)")
+    parser.add_argument("--rate", type=float, default=2.0, help="reps a second per phone (2)")
+    parser.add_argument("--teams", type=int, default=4, help="teams, 2 to 8 (4)")
+    parser.add_argument("--runs", type=int, default=1, help="runs; figures are medians (1)")
+    parser.add_argument("--concurrency", type=int, default=100, help="handshakes at a time (100)")
+    parser.add_argument(
+        "--ack-wait",
+        type=float,
+        default=0,
+        help="after the last input, how long acks may still take, s (30 + 4 x --seconds)",
+    )
+    parser.add_argument("--timeout", type=float, default=0, help="hard limit per run, s (by size)")
+    parser.add_argument(
+        "--pin",
+        default="auto",
+        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1),"
+        " or 'none'; 'auto' gives each its own one of the first two CPUs (the default)",
+    )
+    parser.add_argument("--generate", metavar="CONFIG", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate:
+        return args
+    if not 1 <= args.participants <= 20_000:
+        parser.error("--participants must be between 1 and 20,000")
+    if not 0 < args.seconds <= 600:
+        parser.error("--seconds must be above 0 and at most 600")
+    if not 0 < args.rate <= 10:
+        parser.error("--rate must be above 0 and at most 10 (the server's limit is 20 a second)")
+    if not 2 <= args.teams <= 8:
+        parser.error("--teams must be between 2 and 8")
+    if not 1 <= args.runs <= 10:
+        parser.error("--runs must be between 1 and 10")
+    args.concurrency = max(1, min(args.concurrency, 1000))
+    args.server_cpus, args.generator_cpus = pinning(args.pin)
+    if args.ack_wait <= 0:
+        args.ack_wait = 30 + 4 * args.seconds
+    if args.timeout <= 0:
+        args.timeout = 120 + args.seconds + args.ack_wait + args.participants / 50
+    return args
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the clean-up below, unlike the default
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.generate:
+        import uvloop
+
+        config = json.loads(Path(args.generate).read_text())
+        config["token_list"] = Path(config["tokens"]).read_text().split()
+        uvloop.run(generate(config))
+        return 0
+    signal.signal(signal.SIGTERM, _terminated)
+    raise_nofile(max(65_536, 2 * args.participants + 1_024))
+    workdir = Path(tempfile.mkdtemp(prefix="classroom-scoring-"))
+    try:
+        runs, errors = asyncio.run(run_all(args, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report(args, runs, errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
