@@ -13,7 +13,9 @@
 
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
-const RESULTS_AFTER_MS = 10_000; // a wall display moves on to the results this long after the end
+const RESULTS_AFTER_MS = 10_000;
+const OUTBOX_PACE = 8; // queued inputs sent per second (the server takes 10 a second per person)
+const OUTBOX_RETRY_MS = 5000; // an input unanswered this long is sent again // a wall display moves on to the results this long after the end
 const SYNC_SAMPLES = 5;
 const SILENCE_MS = 40_000; // the server beats every 15 s; this long without a word means it's gone
 
@@ -41,6 +43,8 @@ export class Outbox {
     this.key = key;
     this.send = send;
     this.items = [];
+    this.sentAt = new Map();
+    this.pacing = null;
     try {
       this.items = JSON.parse(localStorage.getItem(key) || "[]");
     } catch {
@@ -56,12 +60,34 @@ export class Outbox {
     const message = { ...item, id: clientId() };
     this.items.push(message);
     this.save();
+    this.sentAt.set(message.id, Date.now());
     this.send(message);
     return message;
   }
 
+  // Send everything still unanswered, a few a second: a long queue (a phone that was
+  // offline for a while) must not trip the server's rate limits. Sending an input
+  // twice is safe: the server counts each id once.
   flush() {
-    for (const item of this.items) this.send(item);
+    clearTimeout(this.pacing);
+    const waiting = [...this.items];
+    const step = () => {
+      for (const item of waiting.splice(0, OUTBOX_PACE)) {
+        if (!this.items.includes(item)) continue; // answered meanwhile
+        this.sentAt.set(item.id, Date.now());
+        this.send(item);
+      }
+      if (waiting.length) this.pacing = setTimeout(step, 1000);
+    };
+    step();
+  }
+
+  // Anything sent a while ago and still unanswered (dropped by a rate limit, or lost
+  // with a connection that looked open) goes again.
+  retry(now = Date.now()) {
+    if (this.items.some((item) => now - (this.sentAt.get(item.id) ?? 0) > OUTBOX_RETRY_MS)) {
+      this.flush();
+    }
   }
 
   // Forget an input the server has answered; returns it, or undefined if unknown.
@@ -321,9 +347,12 @@ class ClassScreen {
 
   // A socket that has heard nothing for too long is dead even if it looks open.
   watch() {
-    if (this.ws?.readyState === WebSocket.OPEN && Date.now() - this.lastHeard > SILENCE_MS) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - this.lastHeard > SILENCE_MS) {
       this.ws.close();
+      return;
     }
+    this.outbox?.retry();
   }
 
   division() {

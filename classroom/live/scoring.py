@@ -27,6 +27,7 @@ from classroom.domain.scorebook import Fix, ScoreBook
 from classroom.domain.scoring import CheckedScore, ScoreInput, show
 from classroom.domain.teams import TeamMode
 from classroom.domain.timeline import ScoreKind, Timeline
+from classroom.hub.limits import TokenBucket
 
 if TYPE_CHECKING:
     from classroom.hub.hub import Hub
@@ -38,6 +39,9 @@ BOARD_INTERVAL_S = 0.25
 BOARD_ROWS = 10
 """People shown on a live board (every team is always shown)."""
 PUBLIC = ("display", "participant")
+INPUTS_PER_S = 10.0
+INPUT_BURST = 40
+"""Inputs a participant may send: 10 a second on average, 40 at once."""
 
 #: A class's live boards: the current segment's (None if it isn't scored) and the class's.
 Boards = tuple["boards.Board | None", "boards.Board | None"]
@@ -56,6 +60,7 @@ class ScoreKeeper:
         self._previous: dict[tuple[int, bool], Boards] = {}
         self._sent: dict[tuple[int, bool], dict[str, Any]] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
+        self._buckets: dict[tuple[int, int], TokenBucket] = {}
         self.boards_sent = 0
 
     def follow(self, class_id: int, timeline: Timeline) -> None:
@@ -68,6 +73,8 @@ class ScoreKeeper:
         self._timelines.pop(class_id, None)
         self._rosters.pop(class_id, None)
         self._settings.pop(class_id, None)
+        for key in [key for key in self._buckets if key[0] == class_id]:
+            del self._buckets[key]
         self._previous.pop((class_id, True), None)
         self._previous.pop((class_id, False), None)
         self._sent.pop((class_id, True), None)
@@ -94,6 +101,18 @@ class ScoreKeeper:
         self._settings[class_id] = await self.store.team_settings(class_id)
         self._books[class_id] = book
         return book
+
+    def allow(self, class_id: int, participant_id: int, now_s: float) -> bool:
+        """Whether a participant may send another input now (on every socket they have).
+
+        The limit is well above anyone's real pace (a +1 button mashed, a queue of
+        inputs sent after a dropped connection) and well below a script's.
+        """
+        key = (class_id, participant_id)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(INPUTS_PER_S, INPUT_BURST)
+        return bucket.allow(now_s)
 
     async def record(
         self, class_id: int, score: ScoreInput, checked: CheckedScore

@@ -204,8 +204,14 @@ async def _score(
     assert screen.identity is not None  # participants always have one
     if not isinstance(reply_id, str):
         raise ValidationError(BAD_CLIENT_ID)
-    score = _score_input(data, screen.identity, reply_id, app.state.registry.clock.now_ms())
-    stored = await app.state.registry.score(screen.class_id, score)
+    registry = app.state.registry
+    if registry.scores is not None and not registry.scores.allow(
+        screen.class_id, screen.identity, time.monotonic()
+    ):
+        # No id: the phone keeps the input queued and sends it again later.
+        return wire.error("rate_limited", INPUTS_TOO_FAST)
+    score = _score_input(data, screen.identity, reply_id, registry.clock.now_ms())
+    stored = await registry.score(screen.class_id, score)
     return {"type": "ack", "id": reply_id, "duplicate": not stored}
 
 
@@ -266,3 +272,4 @@ FORBIDDEN = {
     "score": "Only a participant can log a score.",
 }
 RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."
+INPUTS_TOO_FAST = "Too many scores at once; the rest will be sent again in a moment."

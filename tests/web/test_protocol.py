@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections import deque
@@ -19,7 +20,7 @@ from classroom.domain.scoring import NOT_RUNNING, WRONG_SEGMENT
 from classroom.hub import hub as hub_module
 from classroom.hub.screens import DirectScreen
 from tests.conftest import SECRET, LiveServer, run_server, seed, settings_for
-from tests.helpers import command, join, join_code, open_class, sign_in
+from tests.helpers import command, csrf, join, join_code, open_class, sign_in
 
 Message = dict[str, Any]
 
@@ -397,3 +398,90 @@ async def test_a_score_after_the_class_has_finished_is_refused(cls: Class) -> No
     assert reply["type"] == "error" and reply["code"] == "rejected"
     assert reply["message"] == NOT_RUNNING
     assert score_rows(cls.server) == []
+
+
+async def test_a_participant_over_the_input_limit_on_two_sockets_is_told_and_nothing_is_lost(
+    cls: Class,
+) -> None:
+    await command(cls.console, cls.id, "start")
+    async with cls.phone() as first, cls.phone() as second:
+        await until(first, "snapshot")
+        await until(second, "snapshot")
+        for i in range(35):  # under each socket's own limit, over the participant's together
+            await first.send(tap(f"a{i}"))
+            await second.send(tap(f"b{i}"))
+        replies: list[Message] = []
+        async with asyncio.timeout(10):
+            while len(replies) < 70:
+                for ws in (first, second):
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            message = await until(ws, "ack", "error")
+                            replies.append(message)
+    acked = {m["id"] for m in replies if m["type"] == "ack"}
+    limited = [m for m in replies if m["type"] == "error"]
+    assert limited and all(m["code"] == "rate_limited" and "id" not in m for m in limited)
+    assert len(acked) + len(limited) == 70
+    assert {row[1] for row in score_rows(cls.server)} == acked
+
+
+async def test_a_hidden_name_never_reaches_a_public_screen_and_boards_come_at_most_4_a_second(
+    cls: Class,
+) -> None:
+    code = await join_code(cls.console, cls.id)
+    async with httpx.AsyncClient(base_url=cls.server.base_url) as phone:
+        token = await csrf(phone, "/join")
+        joined = await phone.post(
+            "/join",
+            data={
+                "csrf_token": token,
+                "code": code,
+                "nickname": "Secret Sam",
+                "level": "standard",
+                "hidden": "1",
+            },
+        )
+        assert joined.status_code == 303
+        cookie = "; ".join(f"{k}={v}" for k, v in phone.cookies.items())
+    await command(cls.console, cls.id, "start")
+    sam = websockets.connect(cls.url(), additional_headers={"Cookie": cookie})
+    console_cookie = "; ".join(f"{k}={v}" for k, v in cls.console.cookies.items())
+    instructor = websockets.connect(
+        cls.url(), additional_headers={"Cookie": console_cookie, "Origin": cls.server.base_url}
+    )
+    async with cls.display() as wall, cls.phone() as robin, sam as ws, instructor as console:
+        for screen in (wall, robin, ws, console):
+            await until(screen, "snapshot")
+        started = asyncio.get_running_loop().time()
+        for i in range(30):  # 30 inputs in about 1.5 s
+            await ws.send(tap(f"s{i}"))
+            await robin.send(tap(f"r{i}"))
+            await asyncio.sleep(0.05)
+        public: list[str] = []
+        async with asyncio.timeout(5):
+            while True:
+                raw = await wall.recv()
+                if '"leaderboard"' not in raw:
+                    continue
+                public.append(str(raw))
+                people = json.loads(raw)["class"]["people"]
+                if sum(person["value"] for person in people) == 60:
+                    break
+        elapsed = asyncio.get_running_loop().time() - started
+        async with asyncio.timeout(5):
+            while True:
+                board = await until(console, "leaderboard")
+                if sum(person["value"] for person in board["class"]["people"]) == 60:
+                    break
+        async with asyncio.timeout(5):
+            while True:
+                mine = await until(robin, "leaderboard")
+                if sum(person["value"] for person in mine["class"]["people"]) == 60:
+                    break
+    assert all("Secret Sam" not in message for message in public)
+    assert "Secret Sam" not in json.dumps(mine)
+    names = {person["name"] for person in json.loads(public[-1])["class"]["people"]}
+    assert names == {"Robin", "Athlete 2"}
+    assert {person["name"] for person in board["class"]["people"]} == {"Robin", "Secret Sam"}
+    # 60 inputs, yet at most one board per 250 ms (and one more that was already due).
+    assert len(public) <= elapsed * 4 + 2
