@@ -45,7 +45,8 @@ class ClassStore:
     ) -> None:
         self._sessions = sessions
         self._writer = writer or EngineWriter(sessions.kw["bind"])
-        self._stamped: dict[int, tuple[int | None, int | None]] = {}
+        # What each class's row holds: its phase and its start and end instants.
+        self._written: dict[int, tuple[str, int | None, int | None]] = {}
 
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
@@ -78,17 +79,25 @@ class ClassStore:
         stored number differs anyway, another writer got in and nothing is written.
         """
         seqs = list(range(last_seq + 1, last_seq + 1 + len(events)))
-        # The start and end instants are written once, when they first appear.
-        stamped = self._stamped.get(class_id)
-        stamps = (state.started_at_ms, state.ended_at_ms)
+        # The phase is written when it changes, the start and end instants once,
+        # when they first appear: the class's row is rewritten on every cue, and
+        # what is left alone costs nothing.
+        written = (state.phase.value, state.started_at_ms, state.ended_at_ms)
+        phase: str | None = written[0]
+        started, ended = written[1], written[2]
+        before = self._written.get(class_id)
+        if before is not None:
+            phase = None if before[0] == phase else phase
+            started = None if before[1] == started else started
+            ended = None if before[2] == ended else ended
         await self._writer.write(
             Transition(
                 class_id=class_id,
                 last_seq=last_seq,
                 state=to_plain(state),
-                phase=state.phase.value,
-                started_at_ms=None if stamped and stamped[0] == stamps[0] else stamps[0],
-                ended_at_ms=None if stamped and stamped[1] == stamps[1] else stamps[1],
+                phase=phase,
+                started_at_ms=started,
+                ended_at_ms=ended,
                 events=[
                     (seq, event.type, event.at_ms, event_payload(event))
                     for seq, event in zip(seqs, events, strict=True)
@@ -96,9 +105,9 @@ class ClassStore:
             )
         )
         if state.phase in TERMINAL:
-            self._stamped.pop(class_id, None)
+            self._written.pop(class_id, None)
         else:
-            self._stamped[class_id] = stamps
+            self._written[class_id] = written
         return seqs
 
     async def close(self) -> None:

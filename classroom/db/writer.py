@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
@@ -44,7 +45,7 @@ class Transition:
     class_id: int
     last_seq: int  # the class's last stored seq before this transition
     state: dict[str, Any]
-    phase: str
+    phase: str | None  # None: the same as the class's last stored transition
     started_at_ms: int | None
     ended_at_ms: int | None
     events: Sequence[tuple[int, str, int, dict[str, Any]]]  # (seq, type, at_ms, payload)
@@ -59,19 +60,30 @@ class TransitionWriter(Protocol):
 
 
 class _Batching:
-    """Gathers transitions while a batch is being written; writes them as the next one."""
+    """Gathers transitions while a batch is being written; writes them as the next one.
+
+    The first transition of a batch schedules a flush (a plain callback, not a
+    task: most batches are written without waiting for anything); every
+    transition handed over before it runs joins the same batch.
+    """
 
     def __init__(self) -> None:
         self._pending: list[tuple[Transition, asyncio.Future[None]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._flushing = False  # a flush is scheduled, or a batch is being written
 
     async def write(self, transition: Transition) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((transition, done))
-        if self._drainer is None:
-            self._drainer = loop.create_task(self._drain(), name="transition-writer")
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush)
         await done
+
+    def _flush(self) -> None:
+        """Write the gathered batch; by default in a task (the write awaits)."""
+        task = asyncio.get_running_loop().create_task(self._drain(), name="transition-writer")
+        task.add_done_callback(_log_crash)
 
     async def _drain(self) -> None:
         try:
@@ -80,24 +92,35 @@ class _Batching:
                 try:
                     stored = await self._write_batch([t for t, _ in batch])
                 except Exception as exc:  # the whole batch failed: every actor hears
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
+                    _fail(batch, exc)
                     continue
-                for (transition, done), ok in zip(batch, stored, strict=True):
-                    if done.done():
-                        continue
-                    if ok:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(
-                            LookupError(CONFLICT.format(class_id=transition.class_id))
-                        )
+                _settle(batch, stored)
         finally:
-            self._drainer = None
+            self._flushing = False
 
     async def _write_batch(self, batch: list[Transition]) -> list[bool]:
         raise NotImplementedError
+
+
+def _settle(batch: list[tuple[Transition, asyncio.Future[None]]], stored: list[bool]) -> None:
+    for (transition, done), ok in zip(batch, stored, strict=True):
+        if done.done():
+            continue
+        if ok:
+            done.set_result(None)
+        else:
+            done.set_exception(LookupError(CONFLICT.format(class_id=transition.class_id)))
+
+
+def _fail(batch: list[tuple[Transition, asyncio.Future[None]]], exc: BaseException) -> None:
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(exc)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the transition writer crashed", exc_info=task.exception())
 
 
 def _stamp(ms: int | None) -> datetime | None:
@@ -116,11 +139,9 @@ class EngineWriter(_Batching):
         async with self._engine.begin() as db:
             rows = []
             for t in batch:
-                values: dict[str, Any] = {
-                    "state": t.state,
-                    "phase": t.phase,
-                    "last_seq": t.last_seq + len(t.events),
-                }
+                values: dict[str, Any] = {"state": t.state, "last_seq": t.last_seq + len(t.events)}
+                if t.phase is not None:
+                    values["phase"] = t.phase
                 if t.started_at_ms is not None:
                     values["started_at"] = _stamp(t.started_at_ms)
                 if t.ended_at_ms is not None:
@@ -145,12 +166,21 @@ class EngineWriter(_Batching):
         return None
 
 
-_UPDATE = (
-    "UPDATE classes SET state = ?, phase = ?, last_seq = ?,"
-    " started_at = COALESCE(?, started_at), ended_at = COALESCE(?, ended_at)"
-    " WHERE id = ? AND last_seq = ?"
-)
 _INSERT = "INSERT INTO class_events (class_id, seq, type, at_ms, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+@functools.cache
+def _update(phase: bool, started: bool, ended: bool) -> str:
+    """The UPDATE of a class's row, setting only what the transition changes.
+
+    A column left out is a page left alone: the phase is indexed, so setting it
+    to the same value would rewrite a page of ``ix_classes_phase`` on every cue.
+    """
+    sets = ["state = ?", "last_seq = ?"]
+    sets += ["phase = ?"] if phase else []
+    sets += ["started_at = ?"] if started else []
+    sets += ["ended_at = ?"] if ended else []
+    return f"UPDATE classes SET {', '.join(sets)} WHERE id = ? AND last_seq = ?"
 
 
 def _sqlite_stamp(ms: int | None) -> str | None:
@@ -180,6 +210,7 @@ class SqliteWriter(_Batching):
         self._path = path
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="classroom-writer")
         self._db: sqlite3.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None  # used on the thread only
         self._commits = 0
         self._busy_timeout_ms = -1
         self._checkpointing: asyncio.Future[None] | None = None
@@ -194,19 +225,44 @@ class SqliteWriter(_Batching):
             self._db = db
         return self._db
 
+    def _flush(self) -> None:
+        """Write the batch right here, on the loop, unless another connection holds the lock."""
+        batch, self._pending = self._pending, []
+        try:
+            stored = self._write([t for t, _ in batch], wait_ms=0)
+        except sqlite3.OperationalError as exc:
+            if _locked(exc):  # the writer's thread waits for the lock instead
+                self._pending[:0] = batch
+                super()._flush()
+                return
+            self._flushing = False
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            self._flushing = False
+            _fail(batch, exc)
+            return
+        self._flushing = False
+        self._committed()
+        _settle(batch, stored)
+
     async def _write_batch(self, batch: list[Transition]) -> list[bool]:
-        loop = asyncio.get_running_loop()
         try:
             stored = self._write(batch, wait_ms=0)  # on the loop: only if nobody holds the lock
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _locked(exc):
                 raise
+            loop = asyncio.get_running_loop()
             stored = await loop.run_in_executor(self._thread, self._write, batch, 15_000)
+        self._committed()
+        return stored
+
+    def _committed(self) -> None:
         self._commits += 1
         if self._commits % self.CHECKPOINT_EVERY == 0 and self._checkpointing is None:
+            loop = asyncio.get_running_loop()
             self._checkpointing = loop.run_in_executor(self._thread, self._checkpoint)
             self._checkpointing.add_done_callback(self._checkpointed)
-        return stored
 
     def _write(self, batch: list[Transition], wait_ms: int) -> list[bool]:
         db = self._connection()
@@ -214,29 +270,28 @@ class SqliteWriter(_Batching):
             db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
             self._busy_timeout_ms = wait_ms
         stored = []
-        db.execute("BEGIN IMMEDIATE")
+        execute = db.execute
+        dumps = json.dumps
+        execute("BEGIN IMMEDIATE")
         try:
             for t in batch:
-                cursor = db.execute(
-                    _UPDATE,
-                    (
-                        json.dumps(t.state),
-                        t.phase,
-                        t.last_seq + len(t.events),
-                        _sqlite_stamp(t.started_at_ms),
-                        _sqlite_stamp(t.ended_at_ms),
-                        t.class_id,
-                        t.last_seq,
-                    ),
-                )
-                ok = cursor.rowcount == 1
+                started, ended = t.started_at_ms, t.ended_at_ms
+                params: list[Any] = [dumps(t.state), t.last_seq + len(t.events)]
+                if t.phase is not None:
+                    params.append(t.phase)
+                if started is not None:
+                    params.append(_sqlite_stamp(started))
+                if ended is not None:
+                    params.append(_sqlite_stamp(ended))
+                params += (t.class_id, t.last_seq)
+                sql = _update(t.phase is not None, started is not None, ended is not None)
+                ok = execute(sql, params).rowcount == 1
                 stored.append(ok)
-                if ok and t.events:
-                    db.executemany(
-                        _INSERT,
-                        [(t.class_id, s, k, at, json.dumps(p)) for s, k, at, p in t.events],
-                    )
-            db.execute("COMMIT")
+                if ok:
+                    class_id = t.class_id
+                    for seq, kind, at_ms, payload in t.events:
+                        execute(_INSERT, (class_id, seq, kind, at_ms, dumps(payload)))
+            execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -245,11 +300,11 @@ class SqliteWriter(_Batching):
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database, without waiting for anyone (on the thread)."""
-        db = sqlite3.connect(self._path, isolation_level=None, timeout=1)
-        try:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            db.close()
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(
+                self._path, isolation_level=None, timeout=1, check_same_thread=False
+            )
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = None
@@ -262,12 +317,17 @@ class SqliteWriter(_Batching):
                 await self._checkpointing
 
         def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            for db in (self._db, self._checkpointer):
+                if db is not None:
+                    db.close()
+            self._db = self._checkpointer = None
 
         await asyncio.get_running_loop().run_in_executor(self._thread, shut)
         self._thread.shutdown(wait=True)
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def writer_for(engine: AsyncEngine) -> TransitionWriter:
