@@ -84,6 +84,7 @@ TITLE = "Scoring benchmark"
 TARGET_ACK_P99_MS = 100.0
 TARGET_BOARDS_PER_S = (2.0, 4.0)
 JOIN_TIMEOUT_S = 30.0
+ACK_QUIET_S = 20.0  # acks still due but none for this long: the rest are not coming
 BOARD_QUIET_S = 1.0  # after the last ack, the final board is the one after this long quiet
 
 
@@ -191,6 +192,7 @@ def _load_generator() -> Any:
             self.pending = 0
             self.all_acked = asyncio.Event()
             self.last_ack = 0.0
+            self.sent_last = 0.0  # when the last input went out
             self.duplicates = 0  # acks that said "duplicate": none are, every id is new
             self.acked_twice = 0
             self.unknown_acks = 0
@@ -299,7 +301,7 @@ def _load_generator() -> Any:
                 elapsed = now() - start
                 due = min(total, int(elapsed / step) + 1)
                 if due <= j:
-                    await asyncio.sleep(max(0.0005, j * step - elapsed))
+                    await asyncio.sleep(max(0.001, j * step - elapsed))  # uvloop: 1 ms ticks
                     continue
                 behind = max(behind, elapsed - j * step)
                 while j < due:
@@ -313,6 +315,7 @@ def _load_generator() -> Any:
                 last = now()
                 await asyncio.sleep(0)  # let the acks in
             first = phones[0].sent_at[0]  # input 0 is phone 0's first
+            self.sent_last = last
             return {"first": first, "last": last, "behind_max_ms": behind * 1000}
 
         async def close_all(self) -> None:
@@ -342,6 +345,21 @@ async def hear(expected: str, timeout_s: float) -> None:
         raise SystemExit(f"generator: expected {expected!r} on stdin, got {line.strip()!r}")
 
 
+async def wait_for_acks(gen: Any, limit_s: float, quiet_s: float = ACK_QUIET_S) -> bool:
+    """Wait for every ack, at most ``limit_s``; stop early once none has come for ``quiet_s``.
+
+    True if some never came (an input the server refused, or dropped, is never acked).
+    """
+    deadline = time.perf_counter() + limit_s
+    while not gen.all_acked.is_set():
+        now = time.perf_counter()
+        if now >= deadline or now - max(gen.last_ack, gen.sent_last) >= quiet_s:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gen.all_acked.wait(), min(1.0, deadline - now))
+    return False
+
+
 async def generate(config: dict[str, Any]) -> None:
     raise_nofile(max(65_536, 2 * config["participants"] + 1_024))
     gen = _load_generator()(config)
@@ -364,11 +382,7 @@ async def generate(config: dict[str, Any]) -> None:
     gc.disable()
     times_before = os.times()
     sent = await gen.send_all()
-    timed_out = False
-    try:
-        await asyncio.wait_for(gen.all_acked.wait(), config["ack_wait"])
-    except TimeoutError:
-        timed_out = True
+    timed_out = await wait_for_acks(gen, config["ack_wait"])
     times_after = os.times()
     say("done", {"timed_out": timed_out})
     gc.enable()
@@ -820,6 +834,12 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
             print(f"run {run['run']}: {problem}")
         if run["errors"]:
             print(f"run {run['run']}: error messages {run['errors']}: {run['error_samples'][:3]}")
+        if run["dropped"]:
+            print(
+                f"run {run['run']}: {run['dropped']} sockets closed mid-run (close codes"
+                f" {run['close_codes'] or 'none sent'}); inputs in flight then are never"
+                " acknowledged (some of them were stored)"
+            )
         for line in run["server_log_problems"]:
             print(f"run {run['run']}: server log: {line}")
     for error in errors:
@@ -836,7 +856,10 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
         "target_ack_p99_ms": TARGET_ACK_P99_MS,
         "target_leaderboard_updates_per_s": list(TARGET_BOARDS_PER_S),
         "per_run": [
-            {key: run.get(key) for key in ("run", *MEDIANS, *SUMS, "totals_exact", "timed_out")}
+            {
+                key: run.get(key)
+                for key in ("run", *MEDIANS, *SUMS, "totals_exact", "timed_out", "close_codes")
+            }
             for run in runs
         ],
     }
