@@ -28,7 +28,7 @@ instructor's boards show every name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from classroom.domain.scoring import (
     ADDITIVE,
@@ -96,6 +96,9 @@ class Board:
     people: tuple[Row, ...]
     teams: tuple[Row, ...]
     segment_index: int | None = None
+    # Everyone's rank by participant id, also those past ``limit`` who have no row:
+    # the next board counts rank moves from it. Not part of what screens get.
+    ranks: Mapping[int, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,20 +128,23 @@ def segment_board(
     best_n: int = 3,
     public: bool = True,
     previous: Board | None = None,
+    limit: int | None = None,
 ) -> Board:
-    """The board of one segment."""
+    """The board of one segment (rows for the first ``limit`` people; all by default)."""
     kind = scored.kind
     worse = lower_is_better(kind)
-
-    def key(pid: int) -> tuple[int, float]:
-        value = amount(kind, scored.results[pid], scored.reps_per_round)
-        division = DIVISION_ORDER[scored.divisions.get(pid, Division.RX)]
-        return division, value if worse else -value
-
-    ranked = _ranks(sorted(scored.results, key=lambda pid: (key(pid), pid)), key)
+    per_round = scored.reps_per_round
+    keys = {
+        pid: (
+            DIVISION_ORDER[scored.divisions.get(pid, Division.RX)],
+            amount(kind, result, per_round) * (1 if worse else -1),
+        )
+        for pid, result in scored.results.items()
+    }
+    ranked = _ranks(sorted(keys, key=lambda pid: (keys[pid], pid)), keys.__getitem__)
     moved = _previous_ranks(previous, "people")
     rows: list[Row] = []
-    for rank, pid in ranked:
+    for rank, pid in ranked[:limit]:
         person = people.get(pid) or Person(id=pid, name=f"#{pid}", number=pid)
         result = scored.results[pid]
         rows.append(
@@ -162,6 +168,7 @@ def segment_board(
         people=tuple(rows),
         teams=team_rows,
         segment_index=scored.index,
+        ranks={pid: rank for rank, pid in ranked},
     )
 
 
@@ -216,8 +223,9 @@ def class_board(
     best_n: int = 3,
     public: bool = True,
     previous: Board | None = None,
+    limit: int | None = None,
 ) -> Board:
-    """The board of the whole class so far."""
+    """The board of the whole class so far (rows for the first ``limit`` people)."""
     unit, values = class_values(segments)
     order = sorted(values, key=lambda pid: (-values[pid], pid))
     ranked = _ranks(order, lambda pid: (0, -round(values[pid], 6)))
@@ -232,7 +240,7 @@ def class_board(
             team_id=people[pid].team_id if pid in people else None,
             movement=moved.get(pid, rank) - rank,
         )
-        for rank, pid in ranked
+        for rank, pid in ranked[:limit]
     ]
     rows = _with_value_gaps(rows, unit)
     member_values = {
@@ -241,7 +249,13 @@ def class_board(
         if pid in people and people[pid].team_id is not None
     }
     team_rows = _team_board(member_values, teams, mode, best_n, None, previous, unit)
-    return Board(scope="class", unit=unit, people=tuple(rows), teams=team_rows)
+    return Board(
+        scope="class",
+        unit=unit,
+        people=tuple(rows),
+        teams=team_rows,
+        ranks={pid: rank for rank, pid in ranked},
+    )
 
 
 def improvement_board(
@@ -305,6 +319,8 @@ def _ranks(order: Sequence[int], key: Callable[[int], object]) -> list[tuple[int
 def _previous_ranks(previous: Board | None, which: str) -> dict[int, int]:
     if previous is None:
         return {}
+    if which == "people" and previous.ranks:
+        return dict(previous.ranks)
     rows = previous.people if which == "people" else previous.teams
     return {row.id: row.rank for row in rows}
 

@@ -207,8 +207,12 @@ class ScoreKeeper:
         *,
         public: bool,
         previous: Boards = (None, None),
+        limit: int | None = None,
     ) -> Boards | None:
-        """The segment's board (if it is scored) and the class's board, from live scores."""
+        """The segment's board (if it is scored) and the class's board, from live scores.
+
+        ``limit``: rows for that many people only (everyone is still ranked).
+        """
         book = self._books.get(class_id)
         timeline = self._timelines.get(class_id)
         roster = self._rosters.get(class_id)
@@ -224,6 +228,7 @@ class ScoreKeeper:
             self._settings.get(class_id, (TeamMode.TOTAL, 3)),
             public=public,
             previous=previous,
+            limit=limit,
         )
 
     def _render(self, class_id: int, *, public: bool) -> dict[str, Any]:
@@ -257,7 +262,11 @@ class ScoreKeeper:
         latest = max(book.segments(), default=None) if book else None
         key = (class_id, public)
         pair = self.boards(
-            class_id, latest, public=public, previous=self._previous.get(key, (None, None))
+            class_id,
+            latest,
+            public=public,
+            previous=self._previous.get(key, (None, None)),
+            limit=BOARD_ROWS,
         )
         if pair is None:
             return {"type": "leaderboard", "segment": None, "class": None, "teams": []}
@@ -283,6 +292,7 @@ def live_boards(
     *,
     public: bool,
     previous: Boards = (None, None),
+    limit: int | None = None,
 ) -> Boards:
     """A class's live boards: the given segment's (None if it isn't scored) and the class's.
 
@@ -293,33 +303,35 @@ def live_boards(
     previous_segment, previous_class = previous
     if previous_segment is not None and previous_segment.segment_index != segment_index:
         previous_segment = None
-    scored = [
-        _scored(book, timeline, index)
+    scored = {
+        index: _scored(book, timeline, index)
         for index in sorted(book.segments())
         if timeline.segments[index].score_kind is not ScoreKind.NONE
-    ]
+    }
     teams = roster.teams
     segment_board = None
     if segment_index is not None and timeline.segments[segment_index].score_kind is not (
         ScoreKind.NONE
     ):
         segment_board = boards.segment_board(
-            _scored(book, timeline, segment_index),
+            scored.get(segment_index) or _scored(book, timeline, segment_index),
             roster.people,
             teams,
             mode=mode,
             best_n=best_n,
             public=public,
             previous=previous_segment,
+            limit=limit,
         )
     class_board = boards.class_board(
-        scored,
+        list(scored.values()),
         roster.people,
         teams,
         mode=mode,
         best_n=best_n,
         public=public,
         previous=previous_class,
+        limit=limit,
     )
     return segment_board, class_board
 
@@ -340,4 +352,5 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
 def board_message(board: boards.Board, rows: int = BOARD_ROWS) -> dict[str, Any]:
     """A board as it goes over the wire: every team, the top ``rows`` people."""
     data: dict[str, Any] = to_plain(dataclasses.replace(board, people=board.people[:rows]))
+    del data["ranks"]  # everyone's rank: kept for the next board, not sent
     return data

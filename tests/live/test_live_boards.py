@@ -70,3 +70,20 @@ def test_a_new_segment_board_starts_without_moves() -> None:
     second = live_boards(book, TIMELINE, ROSTER, 1, MODE, public=True, previous=first)
     assert second[0] is not None
     assert ranks(second[0].people) == {"Bo": (1, 0)}
+
+
+def test_a_limited_board_ranks_everyone_and_counts_moves_from_past_the_limit() -> None:
+    people = {pid: Person(id=pid, name=f"P{pid}", number=pid) for pid in range(1, 31)}
+    roster = Roster(people=people, teams=())
+    book = ScoreBook()
+    for pid in people:
+        add(book, pid, f"c{pid}", 0, pid)  # P30 leads, P1 is last
+    first = live_boards(book, TIMELINE, roster, 0, MODE, public=True, limit=10)
+    assert first[1] is not None
+    assert len(first[1].people) == 10 and len(first[1].ranks) == 30
+    assert first[1].ranks[1] == 30
+    add(book, 1, "big", 0, 100)  # P1 jumps from 30th to 1st
+    second = live_boards(book, TIMELINE, roster, 0, MODE, public=True, previous=first, limit=10)
+    assert second[0] is not None and second[1] is not None
+    assert ranks(second[1].people)["P1"] == (1, 29)
+    assert ranks(second[0].people)["P1"] == (1, 29)
