@@ -8,7 +8,9 @@ input is acknowledged only after the batch that holds it has committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -16,7 +18,8 @@ from typing import cast
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classroom.db.models import Class, Correction, Participant, Score, Team
+from classroom.db.models import Class, Correction, Participant, Score, Team, utcnow
+from classroom.db.writer import SqliteWriter
 from classroom.domain.boards import Person
 from classroom.domain.boards import Team as BoardTeam
 from classroom.domain.scorebook import Entry, Fix, Taken
@@ -37,8 +40,13 @@ class Roster:
 
 
 class ScoreStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], direct: SqliteWriter | None = None
+    ) -> None:
         self._sessions = sessions
+        # On SQLite, batches go through a connection of their own, like transitions:
+        # on the loop's thread when the database is free, no ORM, no thread hand-off.
+        self._direct = direct
         self._queue: list[tuple[int, Taken, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -74,6 +82,9 @@ class ScoreStore:
             for _, taken, _ in batch
             if taken.entry is not None and taken.withdraws
         ]
+        if self._direct is not None:
+            await self._direct.run(functools.partial(_write_sqlite, rows, withdrawals))
+            return
         async with self._sessions.begin() as db:
             if rows:  # the table's insert: one executemany, without the ORM's per-row work
                 await db.execute(insert(SCORES), rows)
@@ -178,6 +189,26 @@ class ScoreStore:
                     for t in teams
                 ),
             )
+
+
+_INSERT = (
+    "INSERT INTO scores (class_id, participant_id, client_id, segment_index, kind, value,"
+    " rounds, division, elapsed_ms, undoes, withdrawn, flagged, created_at)"
+    " VALUES (:class_id, :participant_id, :client_id, :segment_index, :kind, :value,"
+    " :rounds, :division, :elapsed_ms, :undoes, :withdrawn, :flagged, :created_at)"
+)
+_WITHDRAW = "UPDATE scores SET withdrawn = 1 WHERE participant_id = ? AND client_id = ?"
+
+
+def _write_sqlite(
+    rows: list[dict[str, object]], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
+) -> None:
+    if rows:
+        # A DateTime as SQLAlchemy stores it in SQLite, so the ORM reads it back.
+        stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+        db.executemany(_INSERT, [{**row, "created_at": stamp} for row in rows])
+    if withdrawals:
+        db.executemany(_WITHDRAW, withdrawals)
 
 
 def _row(class_id: int, entry: Entry) -> dict[str, object]:

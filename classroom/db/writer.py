@@ -21,11 +21,11 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import make_url
@@ -36,6 +36,7 @@ from classroom.db.models import Class, ClassEvent
 CONFLICT = "class {class_id} is gone or was changed by another writer"
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,38 @@ class SqliteWriter(_Batching):
             raise
         return stored
 
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one transaction on this writer's connection.
+
+        As with transitions: on the loop's thread when the database is free, else
+        on the writer's thread, which waits for the lock. Use one writer for
+        either transitions or ``run``, never both: both use the one connection.
+        """
+        try:
+            result = self._transaction(work, 0)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._thread, self._transaction, work, 15_000)
+        self._committed()
+        return result
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], wait_ms: int) -> T:
+        db = self._connection()
+        if wait_ms != self._busy_timeout_ms:
+            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            self._busy_timeout_ms = wait_ms
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return result
+
     def _checkpoint(self) -> None:
         """Copy the WAL into the database, without waiting for anyone (on the thread)."""
         if self._checkpointer is None:
@@ -330,9 +363,15 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-def writer_for(engine: AsyncEngine) -> TransitionWriter:
-    """The fastest writer for the engine's database."""
+def sqlite_path(engine: AsyncEngine) -> str | None:
+    """The file of an SQLite engine (None for any other database, or one in memory)."""
     url = make_url(str(engine.url))
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return SqliteWriter(url.database)
-    return EngineWriter(engine)
+        return url.database
+    return None
+
+
+def writer_for(engine: AsyncEngine) -> TransitionWriter:
+    """The fastest writer for the engine's database."""
+    path = sqlite_path(engine)
+    return EngineWriter(engine) if path is None else SqliteWriter(path)

@@ -21,7 +21,7 @@ from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
 from classroom.db.scores import ScoreStore
-from classroom.db.writer import writer_for
+from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
 from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
@@ -84,12 +84,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         class_clock = clock or MonotonicClock()
         broker = broker_for(settings.broker_url)
         hub = Hub(broker, clock=class_clock.now_ms)
+        database_file = sqlite_path(engine)
+        score_writer = None if database_file is None else SqliteWriter(database_file)
         registry = ClassRegistry(
             ClassStore(sessions, writer_for(engine)),
             hub,
             class_clock,
             heartbeats=HeartbeatStore(sessions),
-            scores=ScoreKeeper(ScoreStore(sessions), hub),
+            scores=ScoreKeeper(ScoreStore(sessions, score_writer), hub),
             node=settings.node,
         )
         app.state.engine = engine
@@ -110,6 +112,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                     await task
             await registry.close()
             await registry.store.close()
+            if score_writer is not None:
+                await score_writer.close()
             await hub.close()
             await broker.close()
             await engine.dispose()
