@@ -276,12 +276,13 @@ async def seed(url: str, clients: int, cues: int) -> tuple[int, list[int]]:
         await engine.dispose()
 
 
-async def sign_in(http: httpx.AsyncClient) -> str:
+async def sign_in(http: httpx.AsyncClient, email: str = EMAIL, password: str = PASSWORD) -> str:
+    """Sign the instructor in on ``http``; returns the CSRF token for later forms."""
     await http.get("/login")
     csrf = http.cookies.get("classroom_csrf")
     response = await http.post(
         "/login",
-        data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD, "next": "/console"},
+        data={"csrf_token": csrf, "email": email, "password": password, "next": "/console"},
     )
     if response.status_code != 303 or not csrf:
         raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")

@@ -71,6 +71,7 @@ from bench.fanout import (
     machine_busy_s,
     median_of,
     pinning,
+    sign_in,
     tail,
 )
 from bench.peers.common import raise_nofile
@@ -578,18 +579,6 @@ def check_totals(
 # -- one run ------------------------------------------------------------------------------------
 
 
-async def sign_in(http: httpx.AsyncClient) -> str:
-    await http.get("/login")
-    csrf = http.cookies.get("classroom_csrf")
-    response = await http.post(
-        "/login",
-        data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD, "next": "/console"},
-    )
-    if response.status_code != 303 or not csrf:
-        raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")
-    return csrf
-
-
 async def wait_ready(
     process: asyncio.subprocess.Process, http: httpx.AsyncClient, log: Path
 ) -> None:
@@ -657,7 +646,7 @@ async def run_once(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             await wait_ready(server, http, server_log)
             proc = psutil.Process(server.pid)
-            csrf = await sign_in(http)
+            csrf = await sign_in(http, EMAIL, PASSWORD)
             process = await children.spawn(
                 [sys.executable, "-m", "bench.scoring", "--generate", str(config_path)],
                 gen_log,

@@ -1,10 +1,14 @@
-"""Small steps the web tests share: sign in, open a class, join it."""
+"""Small steps the web tests share: sign in, open a class, join it, read a socket."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from typing import Any
 
 import httpx
+import websockets
 
 from tests.conftest import INSTRUCTOR_EMAIL, INSTRUCTOR_PASSWORD
 
@@ -66,3 +70,21 @@ async def join(
     return await client.post(
         "/join", data={"csrf_token": token, "code": code, "nickname": nickname, "level": level}
     )
+
+
+Message = dict[str, Any]
+
+
+async def receive(ws: websockets.ClientConnection) -> Message:
+    """The next message on ``ws`` (within 8 s)."""
+    async with asyncio.timeout(8):
+        message: Message = json.loads(await ws.recv())
+        return message
+
+
+async def until(ws: websockets.ClientConnection, *types: str) -> Message:
+    """The next message on ``ws`` of one of ``types``, skipping others."""
+    while True:
+        message = await receive(ws)
+        if message["type"] in types:
+            return message

@@ -28,7 +28,7 @@ instructor's boards show every name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from classroom.domain.scoring import (
     ADDITIVE,
@@ -340,30 +340,15 @@ def _with_gaps(rows: list[Row], kind: ScoreKind) -> list[Row]:
             gap = _show_value(diff, "rounds")
         else:
             gap = _show_value(diff, UNITS[kind])
-        out.append(_replace_gap(row, gap))
+        out.append(replace(row, gap=gap))
     return out
 
 
 def _with_value_gaps(rows: list[Row], unit: str) -> list[Row]:
     return [
-        row if i == 0 else _replace_gap(row, _show_value(rows[i - 1].value - row.value, unit))
+        row if i == 0 else replace(row, gap=_show_value(rows[i - 1].value - row.value, unit))
         for i, row in enumerate(rows)
     ]
-
-
-def _replace_gap(row: Row, gap: str) -> Row:
-    return Row(
-        rank=row.rank,
-        id=row.id,
-        name=row.name,
-        value=row.value,
-        shown=row.shown,
-        team_id=row.team_id,
-        division=row.division,
-        movement=row.movement,
-        gap=gap,
-        members=row.members,
-    )
 
 
 def _show_value(value: float, unit: str) -> str:

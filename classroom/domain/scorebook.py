@@ -14,7 +14,7 @@ soon as it comes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from classroom.domain.errors import CommandRejected
 from classroom.domain.scoring import (
@@ -178,7 +178,7 @@ class ScoreBook:
             return ""
         if entry.withdrawn or entry.undoes:
             return ""
-        line.inputs[target] = _withdrawn(entry)
+        line.inputs[target] = replace(entry, withdrawn=True)
         line.known = False
         line.reps -= _reps(entry)
         return target
@@ -297,19 +297,3 @@ def _plus(kind: ScoreKind, result: Tally | None, entry: Entry) -> Tally:
 
 def _reps(entry: Entry | CheckedScore) -> int:
     return entry.value if entry.kind in (ScoreKind.REPS, ScoreKind.ROUNDS_REPS) else 0
-
-
-def _withdrawn(entry: Entry) -> Entry:
-    return Entry(
-        participant_id=entry.participant_id,
-        client_id=entry.client_id,
-        segment_index=entry.segment_index,
-        kind=entry.kind,
-        value=entry.value,
-        rounds=entry.rounds,
-        division=entry.division,
-        elapsed_ms=entry.elapsed_ms,
-        undoes=entry.undoes,
-        withdrawn=True,
-        flagged=entry.flagged,
-    )

@@ -61,7 +61,6 @@ class ScoreKeeper:
         self._sent: dict[tuple[int, bool], dict[str, Any]] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self._buckets: dict[tuple[int, int], TokenBucket] = {}
-        self.boards_sent = 0
 
     def follow(self, class_id: int, timeline: Timeline) -> None:
         """Keep scores for a live class running ``timeline``."""
@@ -232,7 +231,6 @@ class ScoreKeeper:
         )
 
     def _render(self, class_id: int, *, public: bool) -> dict[str, Any]:
-        self.boards_sent += 1
         message = self._sent[(class_id, public)] = self.latest(
             class_id, public=public, remember=True
         )

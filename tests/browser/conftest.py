@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from classroom.db.routines import RoutineSource
 from tests.conftest import IN_CI, LiveServer, run_server, seed, settings_for
@@ -83,3 +83,9 @@ def showcase_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     asyncio.run(seed(migrated_url, [routine]))
     settings = settings_for(migrated_url, tmp_path, public_url="https://classroom.example.com")
     yield from run_server(settings)
+
+
+async def live(page: Page) -> None:
+    """Wait until ``page``'s socket is live and its screen has the class's state."""
+    await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
+    await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import PHONE, TABLET, WALL, NewPage
+from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live
 from tests.conftest import INSTRUCTOR_EMAIL, INSTRUCTOR_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -75,12 +75,6 @@ async def display_link(console: Page) -> str:
     return f"{url.path}?{url.query}"
 
 
-async def connected(page: Page) -> None:
-    """Wait until the screen's socket is live and it has the class's snapshot."""
-    await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
-    await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")
-
-
 async def start(console: Page) -> None:
     await console.get_by_role("button", name="Start", exact=True).tap()
 
@@ -123,19 +117,19 @@ async def test_console_phone_and_display_show_the_same_running_class(
     console = await new_page(live_server, TABLET)
     await sign_in(console)
     code = await open_class(console)
-    await connected(console)
+    await live(console)
 
     phone = await new_page(live_server, PHONE)
     await join(phone, code, "Alex")
-    await connected(phone)
+    await live(phone)
     # The console counts participants when the page loads (joins aren't pushed live yet).
     await console.reload()
     await expect(console.locator("[data-participant-count]")).to_have_text("1")
-    await connected(console)
+    await live(console)
 
     display = await new_page(live_server, WALL)
     await display.goto(await display_link(console))
-    await connected(display)
+    await live(display)
     lobby = display.locator("[data-lobby]")
     await expect(lobby).to_be_visible()
     await expect(lobby.locator(".qr svg")).to_be_visible()
@@ -187,7 +181,7 @@ async def test_screenshots_for_the_readme(showcase_server: LiveServer, new_page:
     await display.goto(await display_link(console))
     await console.reload()
     for page in (console, phone, display):
-        await connected(page)
+        await live(page)
     await expect(console.locator("[data-participant-count]")).to_have_text("1")
     await expect(display.locator("[data-lobby] .qr svg")).to_be_visible()
     await save(display, "display-lobby.png")

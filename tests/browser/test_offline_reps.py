@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, expect
 
 from classroom.db.routines import RoutineSource
-from tests.browser.conftest import PHONE, NewPage
+from tests.browser.conftest import PHONE, NewPage, live
 from tests.helpers import command, join_code, open_class, sign_in
 from tests.processes import Server, serving
 
@@ -71,11 +71,6 @@ async def stored(context: BrowserContext, origin: str, key: str) -> Any:
                 if item["name"] == key:
                     return json.loads(item["value"])
     return None
-
-
-async def live(page: Page) -> None:
-    await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
-    await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")
 
 
 async def test_reps_tapped_offline_survive_a_reload_and_count_once(

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from classroom.db.routines import RoutineSource
-from tests.browser.conftest import PHONE, NewPage
+from tests.browser.conftest import PHONE, NewPage, live
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, join_code, open_class, sign_in
 
@@ -75,9 +75,7 @@ async def test_rounds_and_reps_a_load_and_an_effort_each_go_in_as_their_kind(
         await phone.get_by_label("Nickname").fill("Kim")
         await phone.get_by_role("button", name="Join").tap()
         await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
-        await expect(phone.locator("[data-connection]")).to_have_attribute(
-            "data-connection", "live"
-        )
+        await live(phone)
         assert (await command(console, class_id, "start")).status_code == 200
 
         # AMRAP: two rounds, then 3 reps of the next one.

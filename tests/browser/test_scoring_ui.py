@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from classroom.db.routines import RoutineSource
-from tests.browser.conftest import PHONE, TABLET, WALL, NewPage
+from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, csrf, join_code, open_class, sign_in
 
@@ -51,11 +51,6 @@ def server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         seed(migrated_url, [RoutineSource("sprint", "Reps then a sprint", "yaml", ROUTINE)])
     )
     yield from run_server(settings_for(migrated_url, tmp_path))
-
-
-async def live(page: Page) -> None:
-    await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
-    await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")
 
 
 def participant(server: LiveServer, nickname: str) -> tuple[int, int, bool]:

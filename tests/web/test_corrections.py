@@ -27,9 +27,16 @@ from classroom.web import corrections
 from classroom.web.auth import create_instructor
 from classroom.web.csrf import CSRF_FAILED
 from tests.conftest import LiveServer, run_server, seed, settings_for
-from tests.helpers import command, csrf, join, join_code, open_class, sign_in
-
-Message = dict[str, Any]
+from tests.helpers import (
+    Message,
+    command,
+    csrf,
+    join,
+    join_code,
+    open_class,
+    sign_in,
+    until,
+)
 
 SCORED = """\
 title: Scored
@@ -74,19 +81,6 @@ def corrections_in(server: LiveServer) -> list[tuple[Any, ...]]:
                 " instructor_id, corrected_at FROM score_corrections ORDER BY id"
             )
         )
-
-
-async def receive(ws: websockets.ClientConnection) -> Message:
-    async with asyncio.timeout(8):
-        message: Message = json.loads(await ws.recv())
-        return message
-
-
-async def until(ws: websockets.ClientConnection, *types: str) -> Message:
-    while True:
-        message = await receive(ws)
-        if message["type"] in types:
-            return message
 
 
 async def board_where(ws: websockets.ClientConnection, check: Callable[[Message], bool]) -> Message:

@@ -6,7 +6,6 @@ directly to check what was stored, and that a refused join stored nothing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from classroom.web.participants import (
     UNKNOWN_TEAM,
 )
 from tests.conftest import LiveServer
-from tests.helpers import command, csrf, join_code, open_class, sign_in
+from tests.helpers import command, csrf, join_code, open_class, sign_in, until
 
 
 def shown(message: str) -> str:
@@ -71,19 +70,6 @@ async def console_post(
         data={"csrf_token": token, **fields},
         headers={"HX-Request": "true"},
     )
-
-
-async def receive(ws: websockets.ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(8):
-        message: dict[str, Any] = json.loads(await ws.recv())
-        return message
-
-
-async def until(ws: websockets.ClientConnection, *types: str) -> dict[str, Any]:
-    while True:
-        message = await receive(ws)
-        if message["type"] in types:
-            return message
 
 
 def cookie_header(phone: httpx.AsyncClient) -> str:

@@ -20,23 +20,17 @@ from classroom.domain.scoring import NOT_RUNNING, WRONG_SEGMENT
 from classroom.hub import hub as hub_module
 from classroom.hub.screens import DirectScreen
 from tests.conftest import SECRET, LiveServer, run_server, seed, settings_for
-from tests.helpers import command, csrf, join, join_code, open_class, sign_in
-
-Message = dict[str, Any]
-
-
-async def receive(ws: websockets.ClientConnection) -> Message:
-    async with asyncio.timeout(8):
-        message: Message = json.loads(await ws.recv())
-        return message
-
-
-async def until(ws: websockets.ClientConnection, *types: str) -> Message:
-    while True:
-        message = await receive(ws)
-        if message["type"] in types:
-            return message
-
+from tests.helpers import (
+    Message,
+    command,
+    csrf,
+    join,
+    join_code,
+    open_class,
+    receive,
+    sign_in,
+    until,
+)
 
 BAD = "must be a whole number"
 
