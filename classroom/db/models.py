@@ -71,11 +71,40 @@ class InstructorSession(Base):
 
 
 class Room(Base):
+    """A studio space of an instructor's; displays paired to it follow its classes."""
+
     __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("instructor_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    instructor_id: Mapped[int] = mapped_column(
+        ForeignKey("instructors.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Display(Base):
+    """A wall screen, paired to a room or waiting to be (see classroom.domain.rooms).
+
+    Its cookie holds a random secret; we store its hash. Its pairing code stays
+    on the row once used, so a second use can be told apart from a typo.
+    """
+
+    __tablename__ = "displays"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    pairing_code: Mapped[str] = mapped_column(String(12), unique=True)
+    code_expires_at: Mapped[datetime]
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paired_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Routine(Base):
@@ -123,7 +152,9 @@ class Class(Base):
     instructor_id: Mapped[int] = mapped_column(
         ForeignKey("instructors.id", ondelete="CASCADE"), index=True
     )
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
     routine_id: Mapped[int | None] = mapped_column(ForeignKey("routines.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(120))
     planned_ms: Mapped[int] = mapped_column(BigInteger)  # lead-in and timeline, as planned
@@ -137,6 +168,8 @@ class Class(Base):
     join_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     team_mode: Mapped[str] = mapped_column(String(16), default="total", server_default="total")
     best_n: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
+    # When the class is due to start in its room (displays show it as the next class).
+    scheduled_at: Mapped[datetime | None]
 
 
 class ClassTimeline(Base):

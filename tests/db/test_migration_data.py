@@ -81,3 +81,53 @@ def test_0005_keys_the_event_log_by_class_and_seq_without_a_rowid_and_back(
     with sqlite3.connect(path) as db:
         back = list(db.execute("SELECT id, class_id, seq, type, at_ms, payload FROM class_events"))
     assert [row[1:] for row in back] == events and [row[0] for row in back] == [1, 2, 3]
+
+
+def test_0006_gives_each_room_an_instructor_and_back(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0005")
+    with sqlite3.connect(path) as db:
+        for instructor in (1, 2):
+            db.execute(
+                "INSERT INTO instructors (id, email, password_hash, display_name, created_at)"
+                f" VALUES ({instructor}, 'i{instructor}@b.c', 'x', '', '2026-01-01 00:00:00')"
+            )
+        db.executemany(
+            "INSERT INTO rooms (id, name, created_at) VALUES (?, ?, '2026-01-01 00:00:00')",
+            [(1, "Studio A"), (2, "Studio B")],
+        )
+        db.execute(  # a class of instructor 2 was held in Studio B
+            "INSERT INTO classes (id, join_code, instructor_id, room_id, title, planned_ms, phase,"
+            " state, last_seq, created_at) VALUES (7, 'ABCDEF', 2, 2, 'T', 1000, 'finished', '{}',"
+            " 0, '2026-01-01 00:00:00')"
+        )
+    upgrade(url, "0006")
+    with sqlite3.connect(path) as db:
+        owners = dict(db.execute("SELECT name, instructor_id FROM rooms"))
+        (room,) = db.execute("SELECT room_id FROM classes WHERE id = 7").fetchone()
+        # Instructor 1 may now have a Studio B of their own, but not a second one.
+        db.execute("INSERT INTO rooms (instructor_id, name, created_at) VALUES (1, 'Studio B', 0)")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute(
+                "INSERT INTO rooms (instructor_id, name, created_at) VALUES (1, 'Studio B', 0)"
+            )
+    assert owners == {"Studio A": 1, "Studio B": 2}
+    assert room == 2
+    downgrade(url, "0005")
+    with sqlite3.connect(path) as db:
+        names = [name for (name,) in db.execute("SELECT name FROM rooms ORDER BY id")]
+        (room,) = db.execute("SELECT room_id FROM classes WHERE id = 7").fetchone()
+    assert names == ["Studio A", "Studio B", "Studio B (room 3)"]
+    assert room == 2
+
+
+def test_0006_drops_rooms_nobody_could_own(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0005")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO rooms (id, name, created_at) VALUES (1, 'Studio A', 0)")
+    upgrade(url, "0006")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM rooms").fetchone() == (0,)
