@@ -215,6 +215,23 @@ async def _score(
     return {"type": "ack", "id": reply_id, "duplicate": not stored}
 
 
+async def _sound(
+    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> wire.Message:
+    """Switch the sound of the class's wall displays on or off (the console's "Wall sound").
+
+    A setting of the displays, not of the class: no class event, no ``seq``. Each
+    display remembers it; the ack says how many displays were told.
+    """
+    on = data.get("on")
+    if not isinstance(on, bool):
+        raise ValidationError(SOUND_NEEDS_ON)
+    hub = app.state.hub
+    displays = sum(1 for other in hub.screens(screen.class_id) if other.role == "display")
+    hub.broadcast(screen.class_id, [{"type": "sound", "on": on}], roles=["display"])
+    return {"type": "ack", "id": reply_id, "displays": displays}
+
+
 def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now: int) -> ScoreInput:
     """A ``score`` message as an input; the participant is the socket's own, never the message's."""
     segment = data.get("segment")
@@ -257,6 +274,7 @@ HANDLERS: dict[str, Handler] = {
     "command": _command,
     "mark_finished": _mark_finished,
     "score": _score,
+    "sound": _sound,
 }
 EVERYONE = frozenset({"instructor", "participant", "display"})
 ROLES: dict[str, frozenset[str]] = {
@@ -265,11 +283,14 @@ ROLES: dict[str, frozenset[str]] = {
     "command": frozenset({"instructor"}),
     "mark_finished": frozenset({"participant"}),
     "score": frozenset({"participant"}),
+    "sound": frozenset({"instructor"}),
 }
 FORBIDDEN = {
     "command": "Only the instructor can control the class.",
     "mark_finished": "Only a participant can mark their finish.",
     "score": "Only a participant can log a score.",
+    "sound": "Only the instructor can switch the wall's sound.",
 }
 RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."
+SOUND_NEEDS_ON = "a sound message needs on: true or false"
 INPUTS_TOO_FAST = "Too many scores at once; the rest will be sent again in a moment."
