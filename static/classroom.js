@@ -11,6 +11,8 @@
 // - live leaderboards (renderBoards), from `leaderboard` messages.
 // See docs/protocol.md for the messages.
 
+import { attachCues } from "./cues.js"; // sound, speech, vibration, wake lock
+
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
 const RESULTS_AFTER_MS = 10_000;
@@ -532,6 +534,7 @@ class ClassScreen {
   }
 
   receive(message) {
+    if (this.intercept?.(message)) return; // taken by static/cues.js (`sound`)
     const view = this.view;
     if (message.type !== "snapshot" && typeof message.seq === "number" && view) {
       if (message.seq <= view.seq) return; // already have it
@@ -738,6 +741,7 @@ const root = document.querySelector("[data-socket]");
 if (root) {
   const screen = new ClassScreen(root);
   window.classroomScreen = screen;
+  attachCues(screen);
   screen.connect();
   if (root.querySelector("[data-controls]")) bindShortcuts(root);
   const initial = root.querySelector("[data-board-initial]");
