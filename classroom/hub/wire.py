@@ -7,6 +7,7 @@ class's ``seq`` (gap-free, per class). See docs/protocol.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from classroom.domain import session
@@ -123,9 +124,12 @@ def notice(code: str, text: str) -> Message:
     return {"type": "notice", "code": code, "message": text}
 
 
-def roster(count: int) -> Message:
-    """How many participants have joined (not a class event: no ``seq``)."""
-    return {"type": "roster", "count": count}
+def roster(count: int, teams: Sequence[Mapping[str, Any]] = ()) -> Message:
+    """How many participants have joined, in all and per team (not a class event: no ``seq``).
+
+    ``teams`` are each team's look (id, name, letter, colour, pattern) and its ``count``.
+    """
+    return {"type": "roster", "count": count, "teams": [dict(team) for team in teams]}
 
 
 def resumed(since: int, epoch: str, now_ms: int) -> Message:

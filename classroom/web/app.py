@@ -13,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from classroom.broker import broker_for
 from classroom.config import Settings
@@ -27,7 +26,7 @@ from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
 from classroom.live.scoring import ScoreKeeper
-from classroom.resources import STATIC
+from classroom.resources import STATIC, TEMPLATES
 from classroom.web import (
     accounts,
     console,
@@ -40,6 +39,7 @@ from classroom.web import (
     routines,
     sockets,
 )
+from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.templating import render
 from classroom.web.throttle import LoginThrottle
@@ -77,6 +77,8 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+    version = asset_version((STATIC, TEMPLATES), settings.asset_salt)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
@@ -93,6 +95,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             heartbeats=HeartbeatStore(sessions),
             scores=ScoreKeeper(ScoreStore(sessions, score_writer), hub),
             node=settings.node,
+            asset_version=version,
         )
         app.state.engine = engine
         app.state.sessions = sessions
@@ -141,7 +144,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/display/{class_id:int}", display.display_page),
         *results.routes,
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
-        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+        Mount("/static", CachedStatic(STATIC, version), name="static"),
     ]
     app = Starlette(
         routes=routes,
@@ -150,6 +153,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.login_throttle = LoginThrottle()
     app.state.class_policy = ClassPolicy(

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from classroom.db.models import Class
 from classroom.web.console import public_base, qr_svg
+from classroom.web.participants import joined_by_team, roster_count
 from classroom.web.templating import render
 from classroom.web.tokens import TokenError
 
@@ -24,6 +25,8 @@ async def display_page(request: Request) -> Response:
         )
     async with request.app.state.sessions() as db:
         row = await db.get(Class, class_id)
+        joined = await joined_by_team(db, class_id)
+        count = await roster_count(db, class_id)
     if row is None:
         return render(request, "pages/error.html", {"message": "No such class."}, 404)
     join_url = f"{public_base(request)}/j/{row.join_code}"
@@ -31,6 +34,8 @@ async def display_page(request: Request) -> Response:
         "cls": row,
         "join_url": join_url,
         "qr": qr_svg(join_url),
+        "joined": joined,
+        "participant_count": count,
         "socket_url": f"/ws/classes/{class_id}?token={token}",
         "results_url": f"/display/{class_id}/results?token={token}",
     }

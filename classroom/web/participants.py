@@ -132,6 +132,23 @@ async def team_sizes(db: AsyncSession, class_id: int, teams: Iterable[Team]) -> 
     return {team.id: counts.get(team.id, 0) for team in teams}
 
 
+async def joined_by_team(db: AsyncSession, class_id: int) -> list[dict[str, Any]]:
+    """Each team's look and how many people are in it, in display order (for the lobby)."""
+    teams = await _teams(db, class_id)
+    sizes = await team_sizes(db, class_id, teams)
+    return [
+        {
+            "id": t.id,
+            "name": t.name,
+            "letter": t.letter,
+            "colour": t.colour,
+            "pattern": t.pattern,
+            "count": sizes[t.id],
+        }
+        for t in teams
+    ]
+
+
 async def roster_count(db: AsyncSession, class_id: int) -> int:
     """How many people are in the class (removed participants not counted)."""
     count = await db.scalar(
@@ -389,9 +406,12 @@ async def _join(
 
 
 async def roster_changed(request: Request, class_id: int, count: int) -> None:
-    """Tell the class's screens: live boards reload the roster, consoles get the count."""
+    """Tell the class's screens: live boards reload the roster; every screen gets the
+    count, and how many are in each team (the wall's lobby shows them)."""
     await request.app.state.registry.scores.roster_changed(class_id)
-    request.app.state.hub.broadcast(class_id, [wire.roster(count)])
+    async with request.app.state.sessions() as db:
+        teams = await joined_by_team(db, class_id)
+    request.app.state.hub.broadcast(class_id, [wire.roster(count, teams)])
 
 
 async def play_page(request: Request) -> Response:
