@@ -307,6 +307,26 @@ export function renderBoards(message, currentSegment = null) {
   }
 }
 
+// The console's roster: whose phone is connected now (from `presence` messages).
+function markPresence(present) {
+  for (const cell of document.querySelectorAll("[data-present-of]")) {
+    const here = present.has(Number(cell.dataset.presentOf));
+    cell.dataset.present = String(here);
+    cell.textContent = here ? "● connected" : "○ away";
+  }
+}
+
+// The wall's lobby: how many have joined each team (from `roster` messages).
+function renderJoined(teams) {
+  const item = (team) => {
+    const li = element("li", "");
+    li.append(teamBadge(team, team.name), " ", element("span", "wall-joined-name", team.name), " ",
+      element("strong", "", String(team.count)));
+    return li;
+  };
+  for (const list of document.querySelectorAll("[data-joined-teams]")) list.replaceChildren(...teams.map(item));
+}
+
 export function reconnectDelay(attempt, base = 500, cap = 5000) {
   const ceiling = Math.min(cap, base * 2 ** attempt);
   return ceiling / 2 + Math.random() * (ceiling / 2);
@@ -571,6 +591,8 @@ class ClassScreen {
         document.dispatchEvent(new CustomEvent("classroom:leaderboard", { detail: message }));
         return;
       case "presence":
+        this.present = new Set(message.participants);
+        markPresence(this.present);
         for (const el of document.querySelectorAll("[data-presence]")) {
           const n = message.participants.length;
           el.textContent = `${n} connected · ${message.displays} display${message.displays === 1 ? "" : "s"}`;
@@ -618,6 +640,7 @@ class ClassScreen {
         for (const el of document.querySelectorAll("[data-participant-count]")) {
           el.textContent = String(message.count);
         }
+        if (message.teams) renderJoined(message.teams);
         return;
       case "error":
         if (message.id) {
@@ -703,6 +726,11 @@ class ClassScreen {
       fill.style.width = `${(done * 100).toFixed(2)}%`;
       fill.parentElement?.setAttribute("aria-valuenow", String(Math.round(done * 100)));
     }
+    const bar = this.field("segment-progress"); // how far into the segment, 0 to 1
+    if (bar) {
+      const part = showSegment && remaining !== null && segment.duration_ms > 0 ? 1 - remaining / segment.duration_ms : 0;
+      bar.style.transform = `scaleX(${Math.min(1, Math.max(0, part)).toFixed(4)})`;
+    }
     const scoring = this.root.querySelector("[data-scoring]");
     if (scoring) {
       scoring.hidden = !(showSegment && segment.score_kind !== "none");
@@ -744,6 +772,7 @@ if (root) {
   attachCues(screen);
   screen.connect();
   if (root.querySelector("[data-controls]")) bindShortcuts(root);
+  document.addEventListener("htmx:afterSwap", () => screen.present && markPresence(screen.present));
   const initial = root.querySelector("[data-board-initial]");
   if (initial) {
     try {
