@@ -14,6 +14,7 @@ CLASSROOM_NODE             this server process's name in the database (host name
 CLASSROOM_BROKER_URL       how class events cross processes (memory://)
 CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
 CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
+CLASSROOM_ASSET_SALT       mixed into the asset version: change it to reload every screen ("")
 =========================  ==================================================
 """
 
@@ -52,6 +53,7 @@ class Settings:
     broker_url: str = "memory://"
     lobby_timeout_min: int = 360
     pause_timeout_min: int = 120
+    asset_salt: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,6 +111,7 @@ class Settings:
             broker_url=get("BROKER_URL", "memory://"),
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
             pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
+            asset_salt=get("ASSET_SALT")[:200],
         )
 
 

@@ -11,14 +11,17 @@
 // - live leaderboards (renderBoards), from `leaderboard` messages.
 // See docs/protocol.md for the messages.
 
+import { reloadIfUpgraded, versionOf } from "./upgrade.js";
 import { attachCues } from "./cues.js"; // sound, speech, vibration, wake lock
 
+const PAGE_VERSION = versionOf(import.meta.url); // the assets this page was loaded with
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
 const RESULTS_AFTER_MS = 10_000;
 const OUTBOX_PACE = 8; // queued inputs sent per second (the server takes 10 a second per person)
 const OUTBOX_RETRY_MS = 5000; // an input unanswered this long is sent again // a wall display moves on to the results this long after the end
 const SYNC_SAMPLES = 5;
+const CONNECT_TIMEOUT_MS = 10_000;
 const SILENCE_MS = 40_000; // the server beats every 15 s; this long without a word means it's gone
 
 const pad = (n) => String(n).padStart(2, "0");
@@ -327,7 +330,9 @@ function renderJoined(teams) {
   for (const list of document.querySelectorAll("[data-joined-teams]")) list.replaceChildren(...teams.map(item));
 }
 
-export function reconnectDelay(attempt, base = 500, cap = 5000) {
+// Half to all of min(cap, base·2^attempt): the room's phones don't all come back at
+// once, and a screen is never more than `cap` away from noticing the server is back.
+export function reconnectDelay(attempt, base = 500, cap = 4000) {
   const ceiling = Math.min(cap, base * 2 ** attempt);
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
@@ -361,6 +366,9 @@ class ClassScreen {
     setInterval(() => this.render(), TICK_MS);
     setInterval(() => this.sync(), RESYNC_MS);
     setInterval(() => this.watch(), 5000);
+    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("offline", () => this.drop());
+    document.addEventListener("visibilitychange", () => document.hidden || this.reconnectNow());
   }
 
   scoredKey() {
@@ -371,7 +379,7 @@ class ClassScreen {
   watch() {
     if (this.ws?.readyState !== WebSocket.OPEN) return;
     if (Date.now() - this.lastHeard > SILENCE_MS) {
-      this.ws.close();
+      this.drop();
       return;
     }
     this.outbox?.retry();
@@ -518,8 +526,9 @@ class ClassScreen {
     }
     const ws = new WebSocket(url);
     this.ws = ws;
+    // A server whose network is gone may leave a connection opening for minutes.
+    setTimeout(() => this.ws === ws && ws.readyState === WebSocket.CONNECTING && this.drop(), CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
-      this.attempt = 0;
       this.bestRtt = Infinity;
       this.lastHeard = Date.now();
       this.setConnection("live", "Live");
@@ -528,15 +537,36 @@ class ClassScreen {
       this.renderScore();
     };
     ws.onmessage = (event) => {
+      this.attempt = 0; // only a server that talks resets the delay, not one that hangs up
       this.lastHeard = Date.now();
       this.receive(JSON.parse(event.data));
     };
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      const delay = reconnectDelay(this.attempt++);
-      this.setConnection("reconnecting", "Reconnecting…");
-      setTimeout(() => this.connect(), delay);
-    };
+    ws.onclose = () => this.lost(ws);
+  }
+
+  // The socket is gone: try again after a capped, jittered delay, for ever.
+  lost(ws) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    this.setConnection("reconnecting", "Reconnecting…");
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), reconnectDelay(this.attempt++));
+  }
+
+  // Give up on the socket now: a dead network may never finish closing it.
+  drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.lost(ws);
+    ws.close();
+  }
+
+  // Back online, or woken up: try now rather than at the end of the current delay.
+  reconnectNow() {
+    if (this.ws) return; // open, or on its way
+    clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.connect();
   }
 
   send(message) {
@@ -568,6 +598,7 @@ class ClassScreen {
     switch (message.type) {
       case "pong": return this.pong(message);
       case "resumed":
+        reloadIfUpgraded(message.version, PAGE_VERSION);
         if (view) view.epoch = message.epoch;
         return;
       case "ack": {
@@ -601,6 +632,7 @@ class ClassScreen {
       case "heartbeat":
         return;
       case "snapshot":
+        reloadIfUpgraded(message.version, PAGE_VERSION);
         this.view = { ...message };
         if (typeof message.server_now === "number" && this.bestRtt === Infinity) {
           this.offsetMs = message.server_now - Date.now();
@@ -713,6 +745,7 @@ class ClassScreen {
     this.setText("label", label);
     const remaining = this.remainingMs();
     this.setText("countdown", remaining === null ? "--:--" : formatRemaining(remaining));
+    this.flipOnTheSecond(remaining);
     for (const input of this.root.querySelectorAll("[data-from-segment]")) {
       input.value = segment ? String(segment.index) : "";
     }
@@ -743,6 +776,15 @@ class ClassScreen {
     const nextLine = this.field("next-line");
     if (nextLine) nextLine.hidden = !(showSegment && segment.next);
     this.setText("next", showSegment && segment.next ? segment.next : "");
+  }
+
+  // Change the digits on the second itself, not up to a tick later: screens side by
+  // side flip together.
+  flipOnTheSecond(remaining) {
+    clearTimeout(this.flipTimer);
+    if (remaining === null || remaining <= 0 || this.view?.phase === "paused") return;
+    const wait = remaining - (Math.ceil(remaining / 1000) - 1) * 1000;
+    if (wait <= TICK_MS) this.flipTimer = setTimeout(() => this.render(), wait + 1);
   }
 
   setText(name, text) {

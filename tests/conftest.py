@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,6 +90,12 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def state(self) -> Any:
+        """The running app's ``app.state``: its registry, tokens, asset version."""
+        app: Any = self.server.config.app
+        return app.state
 
 
 def run_server(settings: Settings) -> Iterator[LiveServer]:

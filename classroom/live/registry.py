@@ -45,6 +45,7 @@ class ClassRegistry:
         heartbeats: HeartbeatStore | None = None,
         scores: ScoreKeeper | None = None,
         node: str = "local",
+        asset_version: str = "",
     ) -> None:
         self.store = store
         self.scores = scores
@@ -59,6 +60,9 @@ class ClassRegistry:
         self._background: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._closing = False
+        # Every snapshot and resumed message names the screens' assets: a screen
+        # whose page is older reloads itself (see classroom/web/assets.py).
+        self._welcome = {"version": asset_version} if asset_version else {}
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -249,7 +253,7 @@ class ClassRegistry:
         if missed is None:
             self._send_snapshot(screen, self._snapshot(class_id, actor))
         else:
-            screen.send(wire.resumed(since or 0, epoch, self.clock.now_ms()))
+            screen.send({**wire.resumed(since or 0, epoch, self.clock.now_ms()), **self._welcome})
             screen.last_seq = since or 0
             for outgoing in missed:
                 screen.deliver(outgoing)
@@ -261,9 +265,8 @@ class ClassRegistry:
                 screen.send(board)
         return True
 
-    @staticmethod
-    def _send_snapshot(screen: Screen, snapshot: wire.Message) -> None:
-        screen.send(snapshot)
+    def _send_snapshot(self, screen: Screen, snapshot: wire.Message) -> None:
+        screen.send({**snapshot, **self._welcome})
         screen.last_seq = int(snapshot["seq"])
 
     async def close(self) -> None:

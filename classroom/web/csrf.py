@@ -29,7 +29,8 @@ class CSRFMiddleware:
         self.signer = Signer(secret, salt="classroom.csrf")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            # Static files need no token, and a cookie would keep caches from sharing them.
             await self.app(scope, receive, send)
             return
         token = self._valid_cookie(scope)

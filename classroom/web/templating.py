@@ -8,15 +8,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from classroom import __version__
 from classroom.resources import TEMPLATES
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
-templates.env.globals["version"] = __version__
 
 
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    ctx = {"csrf_token": request.state.csrf_token, **(context or {})}
+    ctx = {
+        "csrf_token": request.state.csrf_token,
+        "version": request.app.state.asset_version,  # see classroom/web/assets.py
+        **(context or {}),
+    }
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

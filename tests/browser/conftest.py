@@ -85,6 +85,12 @@ def showcase_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     yield from run_server(settings)
 
 
+def routine_server(migrated_url: str, tmp_path: Path, slug: str, yaml: str) -> Iterator[LiveServer]:
+    """A live server whose only routine is ``yaml`` (its title is the routine's own)."""
+    asyncio.run(seed(migrated_url, [RoutineSource(slug, slug, "yaml", yaml)]))
+    yield from run_server(settings_for(migrated_url, tmp_path))
+
+
 async def live(page: Page) -> None:
     """Wait until ``page``'s socket is live and its screen has the class's state."""
     await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")

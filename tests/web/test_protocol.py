@@ -96,6 +96,7 @@ async def test_a_screen_resumes_after_a_disconnect_with_no_gap_and_no_duplicate(
             "since": last,
             "epoch": epoch,
             "server_now": resumed["server_now"],
+            "version": cls.server.state.asset_version,
         }
         replayed = [await receive(ws) for _ in range(3)]
     seqs = [m["seq"] for m in replayed]
