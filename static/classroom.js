@@ -890,6 +890,12 @@ function bindShortcuts(root) {
   });
 }
 
+// static/wall.js (a wall display paired to a room; the console's time zones) only where
+// it has work: every page keeps under its JavaScript budget (tests/browser/test_page_weight.py).
+if (document.querySelector("[data-wall-target], input[data-time-zone]")) {
+  import("./wall.js").then((wall) => wall.start());
+}
+
 if (window.htmx) {
   // Show the server's refusal of a control (409) instead of dropping it.
   window.htmx.config.responseHandling = [

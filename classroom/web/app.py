@@ -33,8 +33,10 @@ from classroom.web import (
     corrections,
     display,
     health,
+    pairing,
     participants,
     results,
+    rooms,
     roster,
     routines,
     sockets,
@@ -142,6 +144,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/j/{code}", participants.join_page),
         Route("/play/{class_id:int}", participants.play_page),
         Route("/display/{class_id:int}", display.display_page),
+        *pairing.routes,
+        *rooms.routes,
         *results.routes,
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
         Mount("/static", CachedStatic(STATIC, version), name="static"),
@@ -156,6 +160,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.login_throttle = LoginThrottle()
+    # Wrong pairing codes per instructor and address; new displays per address.
+    app.state.pairing_throttle = LoginThrottle(per_account=10, per_address=30)
+    app.state.display_throttle = LoginThrottle(per_account=30, per_address=30)
     app.state.class_policy = ClassPolicy(
         lobby_timeout_ms=settings.lobby_timeout_min * 60_000,
         pause_timeout_ms=settings.pause_timeout_min * 60_000,

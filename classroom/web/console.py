@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from classroom.db import classes as class_db
+from classroom.db import rooms as rooms_db
 from classroom.db import routines as routine_db
 from classroom.db.models import Class, Instructor, Participant
 from classroom.domain.commands import parse_command
 from classroom.domain.errors import DomainError, ValidationError
 from classroom.domain.session import TERMINAL, Phase, RestartPolicy
 from classroom.live.actor import ClassFailed
+from classroom.web import rooms as room_pages
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
@@ -63,7 +65,8 @@ async def home(request: Request) -> Response:
             .limit(20)
         )
         recent = list(rows)
-    context = {"instructor": instructor, "routines": routines, "classes": recent}
+        rooms = await rooms_db.rooms_of(db, instructor.id)
+    context = {"instructor": instructor, "routines": routines, "classes": recent, "rooms": rooms}
     return render(request, "pages/console.html", context)
 
 
@@ -79,12 +82,19 @@ async def open_class(request: Request) -> Response:
     except ValueError:
         raise HTTPException(400, UNKNOWN_POLICY) from None
     policy = replace(request.app.state.class_policy, on_restart=on_restart)
+    now_ms = request.app.state.registry.clock.now_ms()
+    # Where and when (classroom/web/rooms.py): a room's displays follow its classes.
+    scheduled = room_pages.scheduled_start(
+        form.get("scheduled_at"), form.get("tz"), now_ms, policy.lobby_timeout_ms
+    )
     async with request.app.state.sessions.begin() as db:
         routine = await routine_db.get_visible(db, instructor.id, routine_id)
         if routine is None:
             raise HTTPException(400, UNKNOWN_ROUTINE)
-        now_ms = request.app.state.registry.clock.now_ms()
+        room = await room_pages.class_room(db, instructor, form.get("room_id"))
         row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms, policy=policy)
+        row.room_id = None if room is None else room.id
+        row.scheduled_at = None if scheduled is None else rooms_db.stamp(scheduled)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
 
 

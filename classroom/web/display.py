@@ -25,10 +25,21 @@ async def display_page(request: Request) -> Response:
         )
     async with request.app.state.sessions() as db:
         row = await db.get(Class, class_id)
-        joined = await joined_by_team(db, class_id)
-        count = await roster_count(db, class_id)
     if row is None:
         return render(request, "pages/error.html", {"message": "No such class."}, 404)
+    return await class_display(request, row, token, f"/display/{class_id}/results?token={token}")
+
+
+async def class_display(request: Request, row: Class, token: str, results_url: str) -> Response:
+    """The display page of ``row``; its socket opens with the display ``token``.
+
+    Also shown at ``/display`` by a display paired to the class's room
+    (classroom/web/pairing.py), which moves on to ``results_url`` after the end.
+    """
+    class_id = row.id
+    async with request.app.state.sessions() as db:
+        joined = await joined_by_team(db, class_id)
+        count = await roster_count(db, class_id)
     join_url = f"{public_base(request)}/j/{row.join_code}"
     context = {
         "cls": row,
@@ -37,6 +48,6 @@ async def display_page(request: Request) -> Response:
         "joined": joined,
         "participant_count": count,
         "socket_url": f"/ws/classes/{class_id}?token={token}",
-        "results_url": f"/display/{class_id}/results?token={token}",
+        "results_url": results_url,
     }
     return render(request, "pages/display.html", context)

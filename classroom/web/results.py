@@ -155,6 +155,11 @@ async def display_results(request: Request) -> Response:
         raise HTTPException(403, f"Display: {exc}.") from None
     if grant.role != "display":
         raise HTTPException(403, DISPLAY_LINK)
+    return await wall_results(request, row)
+
+
+async def wall_results(request: Request, row: Class) -> Response:
+    """The wall display's results page of ``row`` (also shown by a display paired to its room)."""
     _ended(row)
     loaded = await load_results(request, row, public=True)
     return await _page(request, row, loaded, audience="display", public=True)
