@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from tests.browser.conftest import TABLET, WALL, NewPage
+from tests.browser.test_accessibility import report, violations
 from tests.browser.test_first_class import open_class, sign_in, start
 from tests.conftest import LiveServer
 
@@ -34,8 +35,14 @@ async def pairing_code(display: Page) -> str:
     return code
 
 
+async def assert_accessible(page: Page) -> None:
+    found = await violations(page)
+    assert not found, report(page.url, found)
+
+
 async def assert_kiosk_friendly(display: Page) -> None:
-    """No cursor, no scrollbars, nothing to click."""
+    """No cursor, no scrollbars, nothing to click; and axe finds nothing serious."""
+    await assert_accessible(display)
     layout = await display.evaluate(
         """() => ({
             cursor: getComputedStyle(document.body).cursor,
@@ -111,6 +118,7 @@ async def test_a_paired_display_follows_its_room_into_a_new_class(
     await assert_kiosk_friendly(display)
     await console.goto("/console/rooms")
     await expect(console.locator(".room-display")).to_contain_text("Online")
+    await assert_accessible(console)
 
     # A class opens in the room: its lobby, its start, its end, with nobody at the wall.
     first = await open_in(console, "Studio A")
