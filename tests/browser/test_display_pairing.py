@@ -8,18 +8,24 @@ in the same room by itself, and goes back to a pairing code when revoked.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
+from classroom.db.routines import RoutineSource
 from tests.browser.conftest import TABLET, WALL, NewPage
 from tests.browser.test_accessibility import report, violations
 from tests.browser.test_first_class import open_class, sign_in, start
-from tests.conftest import LiveServer
+from tests.browser.test_recovery import mark, untouched
+from tests.conftest import DATA, LiveServer
+from tests.processes import Server, serving
 
 pytestmark = pytest.mark.browser
 
@@ -167,3 +173,35 @@ async def test_the_welcome_screen_shows_the_next_scheduled_class(
     shown = (await display.locator("[data-wall-time]").inner_text()).strip()
     assert shown.endswith(starts.strftime("%H:%M")), shown
     await assert_kiosk_friendly(display)
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[Server]:
+    """``classroom serve`` in a process of its own, with the quick routine."""
+    quick = (DATA / "quick.yaml").read_text()
+    yield from serving(tmp_path, RoutineSource("quick", "Quick test", "yaml", quick))
+
+
+async def test_a_paired_display_outlives_a_server_restart_and_still_follows(
+    restartable: Server, new_page: NewPage
+) -> None:
+    server: Any = restartable  # new_page only needs its base_url
+    display = await new_page(server, WALL)
+    await display.goto("/display")
+    console = await new_page(server, TABLET)
+    await sign_in(console)
+    await add_room(console, "Studio A")
+    await pair(console, await pairing_code(display), "Studio A", "Front wall")
+    welcome = display.get_by_role("heading", name="Welcome to Studio A")
+    await expect(welcome).to_be_visible(timeout=FOLLOWS_WITHIN_MS)
+    await mark(display)
+
+    restartable.kill()
+    await asyncio.sleep(3)  # the display asks in vain meanwhile
+    restartable.start()
+    await asyncio.sleep(6)
+    assert await untouched(display), "the display reloaded with nothing new to show"
+    await expect(welcome).to_be_visible()
+
+    code = await open_in(console, "Studio A")
+    await shows_lobby_of(display, code)
