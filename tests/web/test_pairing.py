@@ -33,7 +33,7 @@ from classroom.domain.rooms import (
 )
 from classroom.web.auth import create_instructor
 from classroom.web.csrf import CSRF_FAILED
-from classroom.web.pairing import COOKIE
+from classroom.web.pairing import COOKIE, TOO_MANY_DISPLAYS
 from classroom.web.rooms import BAD_START, NO_SUCH_ROOM, PAST_START, TOO_MANY_CODES
 from tests.conftest import LiveServer
 from tests.helpers import command, csrf, sign_in
@@ -178,10 +178,26 @@ async def test_an_expired_code_is_renewed_while_the_display_waits(
 async def test_an_unknown_cookie_starts_over(
     live_server: LiveServer, wall: httpx.AsyncClient
 ) -> None:
+    wall.cookies.set(COOKIE, "x" * 5000, domain="127.0.0.1")
+    assert await state(wall) == "new"
     wall.cookies.set(COOKIE, "made-up-secret", domain="127.0.0.1")
     assert await state(wall) == "new"
     await pairing_code(wall)
     assert wall.cookies[COOKIE] != "made-up-secret"
+
+
+async def test_new_displays_are_limited_per_address(live_server: LiveServer) -> None:
+    for _ in range(30):
+        async with httpx.AsyncClient(base_url=live_server.base_url) as device:
+            await pairing_code(device)
+    before = database(live_server)
+    async with httpx.AsyncClient(base_url=live_server.base_url) as device:
+        answer = await device.get("/display")
+        refused(answer, TOO_MANY_DISPLAYS, 429)
+        assert answer.headers["retry-after"] == "60"
+        assert COOKIE not in answer.headers.get("set-cookie", "")
+        assert "data-wall-target" not in answer.text
+    assert database(live_server) == before
 
 
 # -- pairing ----------------------------------------------------------------------------
