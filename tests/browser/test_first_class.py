@@ -7,10 +7,8 @@ server's deadline. These tests check that the screens agree with each other.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,9 +18,6 @@ from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live
 from tests.conftest import INSTRUCTOR_EMAIL, INSTRUCTOR_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = os.environ.get("CLASSROOM_SCREENSHOTS") == "1"
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 COUNTDOWN = '[data-field="countdown"]'
 SEGMENT = '[data-field="segment"]'
@@ -162,35 +157,3 @@ async def test_console_phone_and_display_show_the_same_running_class(
     await expect(phone.locator('[data-field="cue"]')).to_have_text(re.compile(r"one|two|three"))
     await expect(lobby).to_be_hidden()
     await expect(display.locator(".timer")).to_have_attribute("data-kind", "work")
-
-
-async def save(page: Page, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(IMAGES / name), animations="disabled", caret="hide")
-
-
-@pytest.mark.skipif(not SCREENSHOTS, reason="set CLASSROOM_SCREENSHOTS=1 to save the README images")
-async def test_screenshots_for_the_readme(showcase_server: LiveServer, new_page: NewPage) -> None:
-    """Save docs/images/*.png of every screen: the display's lobby, then a running class."""
-    console = await new_page(showcase_server, TABLET)
-    await sign_in(console)
-    code = await open_class(console)
-    phone = await new_page(showcase_server, PHONE)
-    await join(phone, code, "Alex", level="Beginner")
-    display = await new_page(showcase_server, WALL)
-    await display.goto(await display_link(console))
-    await console.reload()
-    for page in (console, phone, display):
-        await live(page)
-    await expect(console.locator("[data-participant-count]")).to_have_text("1")
-    await expect(display.locator("[data-lobby] .qr svg")).to_be_visible()
-    await save(display, "display-lobby.png")
-
-    await start(console)
-    for page in (console, phone, display):
-        await expect(page.locator(SEGMENT)).to_have_text("Goblet squats")
-        await expect(page.locator(COUNTDOWN)).to_have_text(re.compile(r"0:4[0-3]"))
-    await expect(phone.locator('[data-field="move"]')).to_have_text("Bodyweight squats")
-    await save(phone, "phone-running.png")
-    await save(display, "display-running.png")
-    await save(console, "console-running.png")
