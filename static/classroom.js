@@ -368,7 +368,8 @@ class ClassScreen {
     setInterval(() => this.watch(), 5000);
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("offline", () => this.drop());
-    document.addEventListener("visibilitychange", () => document.hidden || this.reconnectNow());
+    // Woken up: a socket that went quiet while the phone slept is dropped at once.
+    document.addEventListener("visibilitychange", () => document.hidden || (this.watch(), this.reconnectNow()));
   }
 
   scoredKey() {

@@ -69,6 +69,16 @@ COUNT_ATTEMPTS = """() => {
     }
   }).observe(el, { attributes: true, attributeFilter: ['data-connection'] });
 }"""
+WAKE_AFTER_A_SILENT_SLEEP = """() => {
+  const screen = window.classroomScreen;
+  window.__asleep = screen.ws;
+  screen.lastHeard -= 60_000;
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+NEW_SOCKET_OPEN = """() => {
+  const ws = window.classroomScreen.ws;
+  return ws && ws !== window.__asleep && ws.readyState === WebSocket.OPEN;
+}"""
 
 
 @pytest.fixture
@@ -184,6 +194,11 @@ async def test_every_page_recovers_within_5_s_and_the_phone_resends_its_queue(
     for name, page in pages.items():
         await shows_the_servers_view(page, server, class_id)
         assert await untouched(page), f"the {name} was reloaded"
+
+    # A phone woken from a sleep in which it heard nothing drops that socket at once.
+    await phone.evaluate(WAKE_AFTER_A_SILENT_SLEEP)
+    await phone.wait_for_function(NEW_SOCKET_OPEN, timeout=3_000)
+    await live(phone)
 
 
 async def test_the_display_survives_three_restarts_and_a_minute_offline(
