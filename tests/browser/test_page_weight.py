@@ -91,6 +91,7 @@ async def test_each_page_loads_in_under_a_second_with_under_100_kb_of_javascript
             ("console home", TABLET, "/console", cookies(console)),
             ("console class", TABLET, f"/console/classes/{class_id}", cookies(console)),
             ("display", WALL, f"/display/{class_id}?token={token}", []),
+            ("display, pairing", WALL, "/display", []),  # a new kiosk's first screen
         ]
         results_pages = [
             ("results, console", TABLET, f"/console/classes/{class_id}/results", cookies(console)),
