@@ -33,6 +33,7 @@ AT = {"work": "0:40", "rest": "0:14"}
 
 async def save(page: Page, name: str) -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
+    await page.evaluate("window.scrollTo(0, 0)")  # a tap may have scrolled the phone
     image = await page.screenshot(animations="disabled", caret="hide")
     path = IMAGES / f"{name}.png"
     if not path.exists() or path.read_bytes() != image:
