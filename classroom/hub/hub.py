@@ -68,9 +68,7 @@ class ClassChannel:
     pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
     pump: asyncio.Task[None] | None = None
     # Coalesced updates: the latest message of each kind waits for its turn.
-    latest: dict[str, Callable[[], Audiences]] = field(
-        default_factory=dict
-    )
+    latest: dict[str, Callable[[], Audiences]] = field(default_factory=dict)
     due: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_sent: dict[str, float] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None

@@ -35,10 +35,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOARD_INTERVAL_S = 0.25
-"""At most four leaderboard updates a second per class."""
+"""At most four leaderboard updates a second per class, to the wall and the console."""
 BOARD_ROWS = 10
 """People shown on a live board (every team is always shown)."""
-PUBLIC = frozenset({"display", "participant"})
+PHONE_INTERVAL_S = 0.5
+PHONE_ROWS = 3
+"""Phones show a strip (teams, the top 3): they get the wall's board, cut, twice a second.
+
+In a class of 5,000 phones, the boards phones get are most of what the server sends.
+"""
+WALL = frozenset({"display"})
+PHONES = frozenset({"participant"})
 INSTRUCTOR = frozenset({"instructor"})
 INPUTS_PER_S = 10.0
 INPUT_BURST = 40
@@ -223,10 +230,18 @@ class ScoreKeeper:
 
     def _render(self, class_id: int) -> list[tuple[dict[str, Any], frozenset[str]]]:
         public, instructor = self._sent[class_id] = self.latest(class_id, remember=True)
-        return [(public, PUBLIC), (instructor, INSTRUCTOR)]
+        if self._hub is not None:
+            self._hub.coalesce(
+                class_id,
+                "leaderboard:phones",
+                lambda: for_phones(public),
+                interval_s=PHONE_INTERVAL_S,
+                roles=PHONES,
+            )
+        return [(public, WALL), (instructor, INSTRUCTOR)]
 
-    def welcome(self, class_id: int, *, public: bool) -> dict[str, Any] | None:
-        """The board for a screen that has just connected (None before there is one).
+    def welcome(self, class_id: int, role: str) -> dict[str, Any] | None:
+        """The board for a screen of ``role`` that has just connected (None before there is one).
 
         It is the last board sent (if anything changed since, a newer one is on
         its way to every screen), so a room of screens reconnecting at once
@@ -235,9 +250,13 @@ class ScoreKeeper:
         messages = self._sent.get(class_id)
         if messages is None:
             messages = self._sent[class_id] = self.latest(class_id)
-        message = messages[0 if public else 1]
-        board = message["class"]
-        return message if board is not None and (board["people"] or board["teams"]) else None
+        public, instructor = messages
+        board = public["class"]
+        if board is None or not (board["people"] or board["teams"]):
+            return None
+        if role == "instructor":
+            return instructor
+        return for_phones(public) if role == "participant" else public
 
     def latest(self, class_id: int, *, remember: bool = False) -> Messages:
         """The newest ``leaderboard`` messages, public and the instructor's.
@@ -351,6 +370,19 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
         divisions=divisions,
         reps_per_round=per_round,
     )
+
+
+def for_phones(message: dict[str, Any]) -> dict[str, Any]:
+    """A public ``leaderboard`` message as phones get it: every team, the top few people."""
+    return {
+        **message,
+        "segment": _cut(message["segment"], PHONE_ROWS),
+        "class": _cut(message["class"], PHONE_ROWS),
+    }
+
+
+def _cut(board: dict[str, Any] | None, rows: int) -> dict[str, Any] | None:
+    return None if board is None else {**board, "people": board["people"][:rows]}
 
 
 def board_message(board: boards.Board, rows: int = BOARD_ROWS) -> dict[str, Any]:
