@@ -714,6 +714,7 @@ async def run_once(
         "totals_exact": not problems,
         "problems": problems[:20],
         "server_cpu_percent": round(100 * window_cpu_s / window_s, 1),
+        "server_cpu_us_per_input": round(1e6 * window_cpu_s / max(1, result["inputs"]), 1),
         "server_rss_connected_mib": round(rss_connected / 2**20, 1),
         "server_rss_max_mib": round(rss_max / 2**20, 1),
         "other_cpu_percent": round(
@@ -737,6 +738,7 @@ MEDIANS = (
     "send_rate_per_s",
     "generator_behind_max_ms",
     "server_cpu_percent",
+    "server_cpu_us_per_input",
     "server_rss_connected_mib",
     "server_rss_max_mib",
     "generator_cpu_percent",
@@ -758,6 +760,7 @@ ROWS = (
         lambda r: f"{r['leaderboard_gap_p50_ms']} / {r['leaderboard_gap_max_ms']}",
     ),
     ("server CPU, % of one core", lambda r: r["server_cpu_percent"]),
+    ("server CPU µs per input (boards included)", lambda r: r["server_cpu_us_per_input"]),
     (
         "server RSS connected / max MiB",
         lambda r: f"{r['server_rss_connected_mib']} / {r['server_rss_max_mib']}",

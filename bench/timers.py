@@ -101,6 +101,7 @@ def serve_with_probe(probe_path: str) -> int:
     from classroom.config import Settings
     from classroom.db.classes import ClassStore
     from classroom.domain.events import CueFired
+    from classroom.hub.protocol import SERVER_OPTIONS
     from classroom.live.clock import MonotonicClock
 
     class ProbeClock(MonotonicClock):
@@ -128,9 +129,7 @@ def serve_with_probe(probe_path: str) -> int:
         app_module.create_app(settings, clock=clock),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,
+        **SERVER_OPTIONS,
         proxy_headers=True,
         log_level="warning",
         timeout_graceful_shutdown=5,

@@ -102,6 +102,7 @@ def prepare_database(settings: Settings) -> None:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from classroom.hub.protocol import SERVER_OPTIONS
     from classroom.web.app import create_app
 
     if settings.is_sqlite:
@@ -115,9 +116,7 @@ def serve(settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,
+        **SERVER_OPTIONS,
         ws_ping_interval=20.0,  # closes half-open sockets; browsers answer pings by themselves
         ws_ping_timeout=20.0,
         proxy_headers=True,

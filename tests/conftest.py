@@ -25,6 +25,7 @@ from classroom.config import Settings
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource, seed_builtin
+from classroom.hub.protocol import SERVER_OPTIONS
 from classroom.web.app import create_app
 from classroom.web.auth import create_instructor
 
@@ -105,9 +106,7 @@ def run_server(settings: Settings) -> Iterator[LiveServer]:
         create_app(settings),
         host="127.0.0.1",
         port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=64 * 1024,
+        **SERVER_OPTIONS,
         log_level="warning",
         lifespan="on",
     )

@@ -172,6 +172,17 @@ def segment_board(
     )
 
 
+def public(board: Board, people: Mapping[int, Person]) -> Board:
+    """``board`` as public screens show it: the names that asked to be hidden are hidden."""
+    rows = tuple(
+        replace(row, name=people[row.id].shown_name(True))
+        if row.id in people and people[row.id].hidden
+        else row
+        for row in board.people
+    )
+    return replace(board, people=rows)
+
+
 def class_values(segments: Sequence[Scored]) -> tuple[str, dict[int, float]]:
     """Each participant's value for the whole class, and its unit."""
     kinds = {s.kind for s in segments if s.kind is not ScoreKind.EFFORT}

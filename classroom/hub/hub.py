@@ -55,6 +55,9 @@ SLICE = 256
 HEARTBEAT_S = 15.0
 PRESENCE_INTERVAL_S = 1.0
 
+#: Messages, each with the roles of the screens that get it (None: every screen).
+Audiences = Iterable[tuple[Message, "frozenset[str] | None"]]
+
 
 @dataclass(eq=False)
 class ClassChannel:
@@ -65,9 +68,7 @@ class ClassChannel:
     pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
     pump: asyncio.Task[None] | None = None
     # Coalesced updates: the latest message of each kind waits for its turn.
-    latest: dict[str, tuple[Callable[[], Message], frozenset[str] | None]] = field(
-        default_factory=dict
-    )
+    latest: dict[str, Callable[[], Audiences]] = field(default_factory=dict)
     due: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_sent: dict[str, float] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
@@ -219,8 +220,21 @@ class Hub:
         leaderboard): however many changes come in, screens get one message per
         interval, rendered when it is sent, never a queue of stale ones.
         """
+        audience = None if roles is None else frozenset(roles)
+        self.coalesce_audiences(
+            class_id, key, lambda: ((render(), audience),), interval_s=interval_s
+        )
+
+    def coalesce_audiences(
+        self, class_id: int, key: str, render: Callable[[], Audiences], *, interval_s: float
+    ) -> None:
+        """:meth:`coalesce` for a state shown differently to different roles.
+
+        ``render`` gives each message with the roles that get it (None: every
+        screen), from one rendering of the state.
+        """
         channel = self.channel(class_id)
-        channel.latest[key] = (render, None if roles is None else frozenset(roles))
+        channel.latest[key] = render
         if key in channel.due:
             return
         loop = asyncio.get_running_loop()
@@ -229,12 +243,12 @@ class Hub:
 
     def _flush(self, channel: ClassChannel, key: str) -> None:
         channel.due.pop(key, None)
-        pending = channel.latest.pop(key, None)
-        if pending is None:
+        render = channel.latest.pop(key, None)
+        if render is None:
             return
-        render, audience = pending
         channel.last_sent[key] = asyncio.get_running_loop().time()
-        self._send(channel, Outgoing.of(encode(render())), audience)
+        for message, audience in render():
+            self._send(channel, Outgoing.of(encode(message)), audience)
 
     # -- presence ----------------------------------------------------------------------
 

@@ -20,8 +20,10 @@ import logging
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from classroom.hub.frames import Outgoing
+from classroom.hub.protocol import ClassroomProtocol, Reader
 from classroom.hub.wire import Message, encode
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,14 @@ class Screen:
     async def run_writer(self) -> None:
         """Whatever must run beside the receive loop while the screen is open."""
 
+    def read_with(self, reader: Reader) -> bool:
+        """Have ``reader`` take messages as they arrive, if the connection allows it.
+
+        See :mod:`classroom.hub.protocol`. False: every message comes through
+        the ASGI receive loop.
+        """
+        return False
+
     def stop(self) -> None:
         self.closed = True
 
@@ -98,6 +108,17 @@ class DirectScreen(Screen):
             return False
         self._transport.write(outgoing.frame)
         return True
+
+    def read_with(self, reader: Reader) -> bool:
+        if not isinstance(self._protocol, ClassroomProtocol):
+            return False
+        self._protocol.reader = reader
+        return True
+
+    def stop(self) -> None:
+        super().stop()
+        if isinstance(self._protocol, ClassroomProtocol):
+            self._protocol.reader = None
 
     def _close_behind(self) -> None:
         """Close a screen that stopped reading, without waiting for it to read.
@@ -181,7 +202,7 @@ def _server_protocol(send: Any, depth: int = 0) -> Any:
 def _is_sansio(protocol: Any) -> bool:
     """uvicorn's websockets-sansio protocol: frames may go straight to its transport."""
     return (
-        type(protocol).__name__ == "WebSocketsSansIOProtocol"
+        isinstance(protocol, WebSocketsSansIOProtocol)
         and hasattr(protocol, "transport")
         and hasattr(protocol, "close_sent")
         and hasattr(protocol.transport, "get_write_buffer_size")

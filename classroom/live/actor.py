@@ -101,9 +101,13 @@ class ClassActor:
 
         Returns False when the score was a repeat of one already stored.
         """
+        return await self.post_score(score)
+
+    def post_score(self, score: ScoreInput) -> asyncio.Future[bool]:
+        """:meth:`score` without waiting: the future says what it would return, or raise."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._post(_Request(score, done))
-        return await done
+        return done
 
     def _post(self, request: _Request) -> None:
         self._inbox.append(request)

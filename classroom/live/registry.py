@@ -115,6 +115,10 @@ class ClassRegistry:
 
     # -- actors -----------------------------------------------------------------------
 
+    def running(self, class_id: int) -> ClassActor | None:
+        """The class's actor if it is running in this process now (never loads one)."""
+        return self._actors.get(class_id)
+
     async def actor(self, class_id: int) -> ClassActor | None:
         """The running actor of a class, started if needed; None if the class has ended."""
         async with self._lock:
@@ -260,7 +264,7 @@ class ClassRegistry:
                 screen.last_seq = outgoing.seq or screen.last_seq
         self._hub.add(screen)
         if self.scores is not None:
-            board = self.scores.welcome(class_id, public=screen.role != "instructor")
+            board = self.scores.welcome(class_id, screen.role)
             if board is not None:
                 screen.send(board)
         return True

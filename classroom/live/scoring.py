@@ -35,16 +35,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOARD_INTERVAL_S = 0.25
-"""At most four leaderboard updates a second per class."""
+"""At most four leaderboard updates a second per class, to the wall and the console."""
 BOARD_ROWS = 10
 """People shown on a live board (every team is always shown)."""
-PUBLIC = ("display", "participant")
+PHONE_INTERVAL_S = 0.5
+PHONE_ROWS = 3
+"""Phones show a strip (teams, the top 3): they get the wall's board, cut, twice a second.
+
+In a class of 5,000 phones, the boards phones get are most of what the server sends.
+"""
+WALL = frozenset({"display"})
+PHONES = frozenset({"participant"})
+INSTRUCTOR = frozenset({"instructor"})
 INPUTS_PER_S = 10.0
 INPUT_BURST = 40
 """Inputs a participant may send: 10 a second on average, 40 at once."""
 
 #: A class's live boards: the current segment's (None if it isn't scored) and the class's.
 Boards = tuple["boards.Board | None", "boards.Board | None"]
+#: A class's ``leaderboard`` messages: the public one and the instructor's.
+Messages = tuple[dict[str, Any], dict[str, Any]]
 
 
 class ScoreKeeper:
@@ -57,8 +67,8 @@ class ScoreKeeper:
         self._rosters: dict[int, Roster] = {}
         self._settings: dict[int, tuple[TeamMode, int]] = {}
         # The boards last sent, (segment, class), that rank moves are counted from.
-        self._previous: dict[tuple[int, bool], Boards] = {}
-        self._sent: dict[tuple[int, bool], dict[str, Any]] = {}
+        self._previous: dict[int, Boards] = {}
+        self._sent: dict[int, Messages] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self._buckets: dict[tuple[int, int], TokenBucket] = {}
 
@@ -74,10 +84,8 @@ class ScoreKeeper:
         self._settings.pop(class_id, None)
         for key in [key for key in self._buckets if key[0] == class_id]:
             del self._buckets[key]
-        self._previous.pop((class_id, True), None)
-        self._previous.pop((class_id, False), None)
-        self._sent.pop((class_id, True), None)
-        self._sent.pop((class_id, False), None)
+        self._previous.pop(class_id, None)
+        self._sent.pop(class_id, None)
 
     async def book(self, class_id: int) -> ScoreBook:
         """The class's book, rebuilt from storage on first use."""
@@ -181,23 +189,13 @@ class ScoreKeeper:
     # -- boards ---------------------------------------------------------------------
 
     def changed(self, class_id: int) -> None:
-        if self._hub is None:
-            return
-        hub = self._hub
-        hub.coalesce(
-            class_id,
-            "leaderboard",
-            lambda: self._render(class_id, public=True),
-            interval_s=BOARD_INTERVAL_S,
-            roles=PUBLIC,
-        )
-        hub.coalesce(
-            class_id,
-            "leaderboard:instructor",
-            lambda: self._render(class_id, public=False),
-            interval_s=BOARD_INTERVAL_S,
-            roles=("instructor",),
-        )
+        if self._hub is not None:
+            self._hub.coalesce_audiences(
+                class_id,
+                "leaderboard",
+                lambda: self._render(class_id),
+                interval_s=BOARD_INTERVAL_S,
+            )
 
     def boards(
         self,
@@ -230,55 +228,82 @@ class ScoreKeeper:
             limit=limit,
         )
 
-    def _render(self, class_id: int, *, public: bool) -> dict[str, Any]:
-        message = self._sent[(class_id, public)] = self.latest(
-            class_id, public=public, remember=True
-        )
-        return message
+    def _render(self, class_id: int) -> list[tuple[dict[str, Any], frozenset[str]]]:
+        public, instructor = self._sent[class_id] = self.latest(class_id, remember=True)
+        if self._hub is not None:
+            self._hub.coalesce(
+                class_id,
+                "leaderboard:phones",
+                lambda: for_phones(public),
+                interval_s=PHONE_INTERVAL_S,
+                roles=PHONES,
+            )
+        return [(public, WALL), (instructor, INSTRUCTOR)]
 
-    def welcome(self, class_id: int, *, public: bool) -> dict[str, Any] | None:
-        """The board for a screen that has just connected (None before there is one).
+    def welcome(self, class_id: int, role: str) -> dict[str, Any] | None:
+        """The board for a screen of ``role`` that has just connected (None before there is one).
 
         It is the last board sent (if anything changed since, a newer one is on
         its way to every screen), so a room of screens reconnecting at once
         costs one board, not one each.
         """
-        key = (class_id, public)
-        message = self._sent.get(key)
-        if message is None:
-            message = self._sent[key] = self.latest(class_id, public=public)
-        board = message["class"]
-        return message if board is not None and (board["people"] or board["teams"]) else None
+        messages = self._sent.get(class_id)
+        if messages is None:
+            messages = self._sent[class_id] = self.latest(class_id)
+        public, instructor = messages
+        board = public["class"]
+        if board is None or not (board["people"] or board["teams"]):
+            return None
+        if role == "instructor":
+            return instructor
+        return for_phones(public) if role == "participant" else public
 
-    def latest(self, class_id: int, *, public: bool, remember: bool = False) -> dict[str, Any]:
-        """The newest ``leaderboard`` message; ``remember``: later moves count from it.
+    def latest(self, class_id: int, *, remember: bool = False) -> Messages:
+        """The newest ``leaderboard`` messages, public and the instructor's.
 
-        It carries each team's look (colour, letter, pattern) so that screens
-        never show a team by colour alone.
+        The boards are ranked once, with every name; the public message then hides
+        the names that asked to be hidden. ``remember``: later rank moves count
+        from these boards. Each message carries each team's look (colour, letter,
+        pattern) so that screens never show a team by colour alone.
         """
         book = self._books.get(class_id)
         latest = max(book.segments(), default=None) if book else None
-        key = (class_id, public)
         pair = self.boards(
             class_id,
             latest,
-            public=public,
-            previous=self._previous.get(key, (None, None)),
+            public=False,
+            previous=self._previous.get(class_id, (None, None)),
             limit=BOARD_ROWS,
         )
         if pair is None:
-            return {"type": "leaderboard", "segment": None, "class": None, "teams": []}
+            empty: dict[str, Any] = {
+                "type": "leaderboard",
+                "segment": None,
+                "class": None,
+                "teams": [],
+            }
+            return empty, empty
+        if remember:
+            self._previous[class_id] = pair
+        roster = self._rosters.get(class_id)
+        people = {} if roster is None else roster.people
+        teams = [] if roster is None else [to_plain(team) for team in roster.teams]
+
+        def message(segment: boards.Board | None, whole: boards.Board) -> dict[str, Any]:
+            return {
+                "type": "leaderboard",
+                "segment": None if segment is None else board_message(segment),
+                "class": board_message(whole),
+                "teams": teams,
+            }
+
         segment_board, class_board = pair
         assert class_board is not None
-        if remember:
-            self._previous[key] = pair
-        roster = self._rosters.get(class_id)
-        return {
-            "type": "leaderboard",
-            "segment": None if segment_board is None else board_message(segment_board),
-            "class": board_message(class_board),
-            "teams": [] if roster is None else [to_plain(team) for team in roster.teams],
-        }
+        public_segment = None if segment_board is None else boards.public(segment_board, people)
+        return (
+            message(public_segment, boards.public(class_board, people)),
+            message(segment_board, class_board),
+        )
 
 
 def live_boards(
@@ -347,8 +372,22 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
     )
 
 
+def for_phones(message: dict[str, Any]) -> dict[str, Any]:
+    """A public ``leaderboard`` message as phones get it: every team, the top few people."""
+    return {
+        **message,
+        "segment": _cut(message["segment"], PHONE_ROWS),
+        "class": _cut(message["class"], PHONE_ROWS),
+    }
+
+
+def _cut(board: dict[str, Any] | None, rows: int) -> dict[str, Any] | None:
+    return None if board is None else {**board, "people": board["people"][:rows]}
+
+
 def board_message(board: boards.Board, rows: int = BOARD_ROWS) -> dict[str, Any]:
     """A board as it goes over the wire: every team, the top ``rows`` people."""
-    data: dict[str, Any] = to_plain(dataclasses.replace(board, people=board.people[:rows]))
+    shown = dataclasses.replace(board, people=board.people[:rows], ranks={})
+    data: dict[str, Any] = to_plain(shown)
     del data["ranks"]  # everyone's rank: kept for the next board, not sent
     return data

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,16 +23,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
-from classroom.domain.errors import DomainError, ValidationError
-from classroom.domain.scoring import BAD_CLIENT_ID, Division, ScoreInput
+from classroom.domain.errors import CommandRejected, DomainError, ValidationError
+from classroom.domain.scoring import BAD_CLIENT_ID, NOT_RUNNING, Division, ScoreInput
 from classroom.domain.timeline import ScoreKind
 from classroom.hub import wire
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import Screen, screen_for
-from classroom.live.actor import ClassFailed
+from classroom.live.actor import ClassActor, ClassFailed
 from classroom.web import auth
 from classroom.web.participants import participant_cookie
 from classroom.web.tokens import Grant, TokenError
+
+log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
 
@@ -99,18 +103,14 @@ async def class_socket(websocket: WebSocket) -> None:
         await websocket.close(POLICY_VIOLATION, "no such class")
         writer.cancel()
         return
-    bucket = TokenBucket()
-    warned_at = 0.0
+    inbound = _Inbound(screen)
+    screen.read_with(functools.partial(_read_now, app, screen, inbound))
     try:
         while not screen.closed:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            now = time.monotonic()
-            if not bucket.allow(now):
-                if now - warned_at >= 1:  # one warning a second; the rest are dropped
-                    warned_at = now
-                    screen.send(wire.error("rate_limited", RATE_LIMITED))
+            if not inbound.allow():
                 continue
             reply = await _answer(app, screen, message)
             if reply is not None:
@@ -123,6 +123,75 @@ async def class_socket(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer, 1)
         writer.cancel()
+
+
+class _Inbound:
+    """A socket's limit on messages: a token bucket, and one warning a second past it."""
+
+    def __init__(self, screen: Screen) -> None:
+        self._screen = screen
+        self._bucket = TokenBucket()
+        self._warned_at = 0.0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if self._bucket.allow(now):
+            return True
+        if now - self._warned_at >= 1:  # the rest are dropped without a word
+            self._warned_at = now
+            self._screen.send(wire.error("rate_limited", RATE_LIMITED))
+        return False
+
+
+def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
+    """Take a score input as it arrives, if the class is running here; leave the rest.
+
+    Phones send thousands of inputs a second in a big class: this takes them in
+    the callback that read them (see :mod:`classroom.hub.protocol`), posts each
+    to the class actor, and acks it when its batch has committed. What it leaves
+    (anything else, or a score for a class not loaded yet) goes through the
+    receive loop, which answers in the same words. A message is counted against
+    the socket's limit by whichever of the two takes it.
+    """
+    # Under a quarter of the limit in characters is surely under it in bytes.
+    if '"score"' not in text or len(text) > MAX_MESSAGE_BYTES // 4:
+        return False
+    actor = app.state.registry.running(screen.class_id)
+    if actor is None or screen.role != "participant":
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(data, dict) or data.get("type") != "score":
+        return False
+    if not inbound.allow():
+        return True
+    reply_id = _reply_id(data)
+    try:
+        posted = _post_score(app, actor, screen, data, reply_id)
+    except DomainError as exc:
+        screen.send(_refusal(exc, reply_id))
+        return True
+    if isinstance(posted, asyncio.Future):
+        posted.add_done_callback(functools.partial(_reply_when_stored, screen, reply_id))
+    else:
+        screen.send(posted)
+    return True
+
+
+def _reply_when_stored(
+    screen: Screen, reply_id: str | int | None, done: asyncio.Future[bool]
+) -> None:
+    exc = None if done.cancelled() else done.exception()
+    if done.cancelled() or (exc is not None and not isinstance(exc, DomainError | ClassFailed)):
+        log.error("a score was not stored", exc_info=exc)
+        exc = ClassFailed()
+    if exc is None:
+        screen.send(_ack(reply_id, done.result()))
+    else:
+        assert isinstance(exc, DomainError | ClassFailed)
+        screen.send(_refusal(exc, reply_id))
 
 
 Handler = Callable[[Any, Screen, dict[str, Any], "str | int | None"], Awaitable[wire.Message]]
@@ -142,8 +211,7 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
         return wire.error("bad_message", "A message is a JSON object with a type.")
     raw_kind = data.get("type")
     kind = raw_kind if isinstance(raw_kind, str) else ""
-    raw_id = data.get("id")
-    reply_id = raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    reply_id = _reply_id(data)
     handler = HANDLERS.get(kind)
     if handler is None:
         shown = str(raw_kind)[:40]
@@ -153,12 +221,22 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
         return wire.error("forbidden", FORBIDDEN[kind], id=reply_id)
     try:
         return await handler(app, screen, data, reply_id)
-    except ValidationError as exc:
+    except (DomainError, ClassFailed) as exc:
+        return _refusal(exc, reply_id)
+
+
+def _reply_id(data: Mapping[str, Any]) -> str | int | None:
+    raw_id = data.get("id")
+    return raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+
+
+def _refusal(exc: DomainError | ClassFailed, reply_id: str | int | None) -> wire.Message:
+    """The error message for a message the class refused."""
+    if isinstance(exc, ValidationError):
         return wire.error("bad_field", str(exc), id=reply_id)
-    except DomainError as exc:
+    if isinstance(exc, DomainError):
         return wire.error("rejected", str(exc), id=reply_id)
-    except ClassFailed as exc:
-        return wire.error("unavailable", str(exc), id=reply_id)
+    return wire.error("unavailable", str(exc), id=reply_id)
 
 
 async def _ping(
@@ -201,6 +279,19 @@ async def _mark_finished(
 async def _score(
     app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
 ) -> wire.Message:
+    actor = await app.state.registry.actor(screen.class_id)
+    if actor is None:
+        raise CommandRejected(NOT_RUNNING)
+    posted = _post_score(app, actor, screen, data, reply_id)
+    if not isinstance(posted, asyncio.Future):
+        return posted
+    return _ack(reply_id, await posted)
+
+
+def _post_score(
+    app: Any, actor: ClassActor, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+) -> asyncio.Future[bool] | wire.Message:
+    """Hand a ``score`` message to the class actor: its future, or the reason it can't go."""
     assert screen.identity is not None  # participants always have one
     if not isinstance(reply_id, str):
         raise ValidationError(BAD_CLIENT_ID)
@@ -210,8 +301,10 @@ async def _score(
     ):
         # No id: the phone keeps the input queued and sends it again later.
         return wire.error("rate_limited", INPUTS_TOO_FAST)
-    score = _score_input(data, screen.identity, reply_id, registry.clock.now_ms())
-    stored = await registry.score(screen.class_id, score)
+    return actor.post_score(_score_input(data, screen.identity, reply_id, registry.clock.now_ms()))
+
+
+def _ack(reply_id: str | int | None, stored: bool) -> wire.Message:
     return {"type": "ack", "id": reply_id, "duplicate": not stored}
 
 
@@ -246,11 +339,15 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
     raw_kind = data.get("kind")
     if raw_kind is None and not undoes:
         raise ValidationError("a score needs its kind: " + ", ".join(k.value for k in ScoreKind))
-    try:
-        kind = ScoreKind.NONE if undoes else ScoreKind(str(raw_kind))
-        division = Division(data.get("division", Division.RX.value))
-    except ValueError as exc:
-        raise ValidationError(f"unknown score kind or division: {exc}") from None
+    raw_division = data.get("division", Division.RX.value)
+    if undoes:
+        kind: ScoreKind | None = ScoreKind.NONE
+    else:
+        kind = _KINDS.get(raw_kind) if isinstance(raw_kind, str) else None
+    division = _DIVISIONS.get(raw_division) if isinstance(raw_division, str) else None
+    if kind is None or division is None:
+        shown = raw_kind if kind is None else raw_division
+        raise ValidationError(f"unknown score kind or division: {str(shown)[:40]!r}")
     return ScoreInput(
         participant_id=participant_id,
         client_id=client_id,
@@ -262,6 +359,10 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
         at_ms=now,
         undoes=undoes,
     )
+
+
+_KINDS: dict[str, ScoreKind] = {kind.value: kind for kind in ScoreKind}
+_DIVISIONS: dict[str, Division] = {division.value: division for division in Division}
 
 
 def _is_int(value: object) -> TypeGuard[int]:
