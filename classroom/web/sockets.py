@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -110,11 +111,9 @@ async def class_socket(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            if not inbound.allow():
-                continue
-            reply = await _answer(app, screen, message)
+            reply = inbound.allow()
             if reply is not None:
-                screen.send(reply)
+                inbound.answer(reply, await _answer(app, screen, message))
     except WebSocketDisconnect:
         pass
     finally:
@@ -125,22 +124,51 @@ async def class_socket(websocket: WebSocket) -> None:
         writer.cancel()
 
 
+class _Reply:
+    __slots__ = ("message", "ready")
+
+    def __init__(self) -> None:
+        self.message: wire.Message | None = None
+        self.ready = False
+
+
 class _Inbound:
-    """A socket's limit on messages: a token bucket, and one warning a second past it."""
+    """A socket's messages in: a limit on their rate, and replies in the order they came.
+
+    A score taken as it arrives is answered when its batch commits, while the
+    receive loop may answer a later message at once; each message holds a place
+    in line, so replies still go out in the order of the messages.
+    """
 
     def __init__(self, screen: Screen) -> None:
         self._screen = screen
         self._bucket = TokenBucket()
         self._warned_at = 0.0
+        self._line: deque[_Reply] = deque()
 
-    def allow(self) -> bool:
+    def allow(self) -> _Reply | None:
+        """The next message's place in line, or None: over the limit, it is dropped."""
         now = time.monotonic()
         if self._bucket.allow(now):
-            return True
+            return self._place()
         if now - self._warned_at >= 1:  # the rest are dropped without a word
             self._warned_at = now
-            self._screen.send(wire.error("rate_limited", RATE_LIMITED))
-        return False
+            self.answer(self._place(), wire.error("rate_limited", RATE_LIMITED))
+        return None
+
+    def _place(self) -> _Reply:
+        reply = _Reply()
+        self._line.append(reply)
+        return reply
+
+    def answer(self, reply: _Reply, message: wire.Message | None) -> None:
+        """Fill ``reply`` (None: no reply) and send every reply now due, in order."""
+        reply.message, reply.ready = message, True
+        line = self._line
+        while line and line[0].ready:
+            due = line.popleft().message
+            if due is not None:
+                self._screen.send(due)
 
 
 def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
@@ -165,33 +193,35 @@ def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
         return False
     if not isinstance(data, dict) or data.get("type") != "score":
         return False
-    if not inbound.allow():
+    reply = inbound.allow()
+    if reply is None:
         return True
     reply_id = _reply_id(data)
     try:
         posted = _post_score(app, actor, screen, data, reply_id)
     except DomainError as exc:
-        screen.send(_refusal(exc, reply_id))
+        inbound.answer(reply, _refusal(exc, reply_id))
         return True
     if isinstance(posted, asyncio.Future):
-        posted.add_done_callback(functools.partial(_reply_when_stored, screen, reply_id))
+        callback = functools.partial(_reply_when_stored, inbound, reply, reply_id)
+        posted.add_done_callback(callback)
     else:
-        screen.send(posted)
+        inbound.answer(reply, posted)
     return True
 
 
 def _reply_when_stored(
-    screen: Screen, reply_id: str | int | None, done: asyncio.Future[bool]
+    inbound: _Inbound, reply: _Reply, reply_id: str | int | None, done: asyncio.Future[bool]
 ) -> None:
     exc = None if done.cancelled() else done.exception()
     if done.cancelled() or (exc is not None and not isinstance(exc, DomainError | ClassFailed)):
         log.error("a score was not stored", exc_info=exc)
         exc = ClassFailed()
     if exc is None:
-        screen.send(_ack(reply_id, done.result()))
+        inbound.answer(reply, _ack(reply_id, done.result()))
     else:
         assert isinstance(exc, DomainError | ClassFailed)
-        screen.send(_refusal(exc, reply_id))
+        inbound.answer(reply, _refusal(exc, reply_id))
 
 
 Handler = Callable[[Any, Screen, dict[str, Any], "str | int | None"], Awaitable[wire.Message]]
