@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from classroom.config import Settings
 from classroom.db import classes as class_db
+from classroom.db import rooms as rooms_db
 from classroom.db import routines as routine_db
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Instructor, Room, Routine
@@ -31,8 +32,11 @@ async def prepare_demo(settings: Settings) -> list[str]:
                 instructor = await create_instructor(db, DEMO_EMAIL, DEMO_PASSWORD, "Demo Coach")
             elif await authenticate(db, DEMO_EMAIL, DEMO_PASSWORD) is None:
                 raise SystemExit(f"classroom: the demo account {DEMO_EMAIL} has another password")
-            if await db.scalar(select(Room).where(Room.name == DEMO_ROOM)) is None:
-                db.add(Room(name=DEMO_ROOM))
+            room = await db.scalar(
+                select(Room).where(Room.instructor_id == instructor.id, Room.name == DEMO_ROOM)
+            )
+            if room is None:
+                room = await rooms_db.add_room(db, instructor.id, DEMO_ROOM)
             sources = routine_db.library_sources()
             await routine_db.seed_builtin(db, sources)
             slug = next((s.slug for s in sources if "tabata" in s.slug), sources[0].slug)
@@ -49,6 +53,7 @@ async def prepare_demo(settings: Settings) -> list[str]:
             if demo_class is None:
                 now_ms = MonotonicClock().now_ms()
                 demo_class = await class_db.open_class(db, instructor.id, first, now_ms=now_ms)
+                demo_class.room_id = room.id  # a display paired to the room follows it
             class_id, code = demo_class.id, demo_class.join_code
     finally:
         await engine.dispose()
