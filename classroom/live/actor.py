@@ -96,15 +96,12 @@ class ClassActor:
         self._post(_Request(command, done))
         return await done
 
-    async def score(self, score: ScoreInput) -> bool:
-        """Check and store a score, in turn with the class's commands.
-
-        Returns False when the score was a repeat of one already stored.
-        """
-        return await self.post_score(score)
-
     def post_score(self, score: ScoreInput) -> asyncio.Future[bool]:
-        """:meth:`score` without waiting: the future says what it would return, or raise."""
+        """Check and store a score, in turn with the class's commands, without waiting.
+
+        The future's result is False when the score was a repeat of one already
+        stored; it raises when the score can't count.
+        """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._post(_Request(score, done))
         return done

@@ -19,7 +19,6 @@ from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.errors import CommandRejected
 from classroom.domain.events import Event
-from classroom.domain.scoring import NOT_RUNNING, ScoreInput
 from classroom.domain.session import TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
 from classroom.hub.hub import Hub
@@ -199,13 +198,6 @@ class ClassRegistry:
         if actor is None:
             raise CommandRejected("this class has ended")
         return await actor.submit(command)
-
-    async def score(self, class_id: int, score: ScoreInput) -> bool:
-        """Record a participant's score; False if it was a repeat of one already stored."""
-        actor = await self.actor(class_id)
-        if actor is None:
-            raise CommandRejected(NOT_RUNNING)
-        return await actor.score(score)
 
     def _snapshot(self, class_id: int, actor: ClassActor) -> wire.Message:
         return wire.snapshot(

@@ -78,6 +78,15 @@ async def device(
     return page
 
 
+async def console_and_wall_link(new_page: NewPage, server: LiveServer) -> tuple[Page, str]:
+    """The console of a class just opened (live), and the class's display link."""
+    console = await device(new_page, server, TABLET)
+    await sign_in(console)
+    await open_class(console)
+    await live(console)
+    return console, await display_link(console)
+
+
 async def calls(page: Page, kind: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await page.evaluate(
         "(kind) => window.__calls.filter((call) => call.type === kind)", kind
@@ -101,11 +110,7 @@ async def finished(page: Page) -> None:
 async def test_the_wall_beeps_3_2_1_and_speaks_the_other_cues_one_at_a_time(
     server: LiveServer, new_page: NewPage
 ) -> None:
-    console = await device(new_page, server, TABLET)
-    await sign_in(console)
-    await open_class(console)
-    await live(console)
-    link = await display_link(console)
+    console, link = await console_and_wall_link(new_page, server)
     # One wall is switched on from the console; one by its kiosk setting, and it has no voice.
     spoken = await device(new_page, server, WALL)
     await spoken.goto(link)
@@ -208,11 +213,7 @@ async def test_the_phone_vibrates_at_cues_beeps_if_asked_and_stays_awake_while_r
 async def test_a_wall_refused_audio_asks_for_one_click_and_remembers_its_setting(
     server: LiveServer, new_page: NewPage
 ) -> None:
-    console = await device(new_page, server, TABLET)
-    await sign_in(console)
-    await open_class(console)
-    await live(console)
-    link = await display_link(console)
+    console, link = await console_and_wall_link(new_page, server)
     wall = await device(new_page, server, WALL, audioBlocked=True)
     await wall.goto(f"{link}&sound=on")
     await live(wall)

@@ -24,6 +24,7 @@ from playwright.async_api import BrowserContext, expect
 
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import PHONE, NewPage, live
+from tests.browser.test_first_class import join as join_on_phone
 from tests.helpers import command, join_code, open_class, sign_in
 from tests.processes import Server, serving
 
@@ -82,10 +83,7 @@ async def test_reps_tapped_offline_survive_a_reload_and_count_once(
         code = await join_code(console, class_id)
 
         phone = await new_page(server, PHONE)  # type: ignore[arg-type]
-        await phone.goto(f"/j/{code}")
-        await phone.get_by_label("Nickname").fill("Alex")
-        await phone.get_by_label("Standard").check()
-        await phone.get_by_role("button", name="Join").tap()
+        await join_on_phone(phone, code, "Alex")
         await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
         await live(phone)
         participant_id = int(

@@ -19,6 +19,7 @@ from playwright.async_api import Page, expect
 
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import PHONE, NewPage, live
+from tests.browser.test_first_class import join as join_on_phone
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, join_code, open_class, sign_in
 
@@ -71,9 +72,7 @@ async def test_rounds_and_reps_a_load_and_an_effort_each_go_in_as_their_kind(
         class_id = await open_class(console)
         code = await join_code(console, class_id)
         phone = await new_page(server, PHONE)
-        await phone.goto(f"/j/{code}")
-        await phone.get_by_label("Nickname").fill("Kim")
-        await phone.get_by_role("button", name="Join").tap()
+        await join_on_phone(phone, code, "Kim")
         await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
         await live(phone)
         assert (await command(console, class_id, "start")).status_code == 200

@@ -22,6 +22,7 @@ from playwright.async_api import expect
 
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live
+from tests.browser.test_first_class import join as join_on_phone
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, csrf, join_code, open_class, sign_in
 
@@ -94,9 +95,7 @@ async def test_a_phone_scores_and_the_wall_board_follows(
         await live(wall)
 
         phone = await new_page(server, PHONE)
-        await phone.goto(f"/j/{code}")
-        await phone.get_by_label("Nickname").fill("Alex")
-        await phone.get_by_role("button", name="Join").tap()
+        await join_on_phone(phone, code, "Alex")
         await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
         await live(phone)
 
@@ -183,9 +182,7 @@ async def test_each_score_kind_gets_its_own_input(server: LiveServer, new_page: 
         class_id = await open_class(console)
         code = await join_code(console, class_id)
         phone = await new_page(server, PHONE)
-        await phone.goto(f"/j/{code}")
-        await phone.get_by_label("Nickname").fill("Kim")
-        await phone.get_by_role("button", name="Join").tap()
+        await join_on_phone(phone, code, "Kim")
         await live(phone)
         assert (await command(console, class_id, "start")).status_code == 200
         await expect(phone.get_by_role("button", name="Add one rep")).to_be_visible()
