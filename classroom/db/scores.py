@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -30,6 +30,14 @@ from classroom.domain.timeline import ScoreKind
 log = logging.getLogger(__name__)
 SCORES = cast(Table, Score.__table__)
 
+#: Hears how an input went, once: True (stored), False (a repeat of an input already
+#: counted), or the exception that kept it from counting. A plain callback, not a
+#: future: a big class takes thousands of inputs a second, and each future would
+#: cost a scheduled callback (and a copied context) per step.
+Reply = Callable[[bool | Exception], None]
+#: Told which classes' inputs a failed batch held (their books may be out of step).
+Failed = Callable[[int], None]
+
 
 @dataclass(frozen=True, slots=True)
 class Roster:
@@ -47,18 +55,22 @@ class ScoreStore:
         # On SQLite, batches go through a connection of their own, like transitions:
         # on the loop's thread when the database is free, no ORM, no thread hand-off.
         self._direct = direct
-        self._queue: list[tuple[int, Taken, asyncio.Future[bool]]] = []
+        self._queue: list[tuple[int, Entry, str, Reply]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self.failed: Failed | None = None
 
     # -- writing --------------------------------------------------------------------
 
-    def write(self, class_id: int, taken: Taken) -> asyncio.Future[bool]:
-        """Queue a taken input; the future is True once it is stored."""
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((class_id, taken, done))
+    def write(self, class_id: int, taken: Taken, reply: Reply) -> None:
+        """Queue a taken input; ``reply`` hears True once its batch has committed.
+
+        If the batch fails, ``reply`` hears the exception and :attr:`failed` hears
+        the class.
+        """
+        assert taken.entry is not None  # a repeat is answered, not written
+        self._queue.append((class_id, taken.entry, taken.withdraws, reply))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
-        return done
 
     async def _flush(self) -> None:
         while self._queue:
@@ -67,27 +79,28 @@ class ScoreStore:
                 await self._write(batch)
             except Exception as exc:
                 log.exception("scores not written")
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                for class_id in dict.fromkeys(class_id for class_id, *_ in batch):
+                    if self.failed is not None:
+                        self.failed(class_id)
+                for *_, reply in batch:
+                    _tell(reply, exc)
             else:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(True)
+                for *_, reply in batch:
+                    _tell(reply, True)
 
-    async def _write(self, batch: Sequence[tuple[int, Taken, asyncio.Future[bool]]]) -> None:
-        rows = [_row(class_id, taken.entry) for class_id, taken, _ in batch if taken.entry]
+    async def _write(self, batch: Sequence[tuple[int, Entry, str, Reply]]) -> None:
         withdrawals = [
-            (taken.entry.participant_id, taken.withdraws)
-            for _, taken, _ in batch
-            if taken.entry is not None and taken.withdraws
+            (entry.participant_id, withdraws) for _, entry, withdraws, _ in batch if withdraws
         ]
         if self._direct is not None:
+            rows = [_sqlite_row(class_id, entry) for class_id, entry, _, _ in batch]
             await self._direct.run(functools.partial(_write_sqlite, rows, withdrawals))
             return
         async with self._sessions.begin() as db:
-            if rows:  # the table's insert: one executemany, without the ORM's per-row work
-                await db.execute(insert(SCORES), rows)
+            if batch:  # the table's insert: one executemany, without the ORM's per-row work
+                await db.execute(
+                    insert(SCORES), [_row(class_id, entry) for class_id, entry, _, _ in batch]
+                )
             if withdrawals:
                 await db.execute(
                     update(Score)
@@ -191,41 +204,68 @@ class ScoreStore:
             )
 
 
+def _tell(reply: Reply, outcome: bool | Exception) -> None:
+    try:
+        reply(outcome)
+    except Exception:  # one screen's bug must not keep the rest of the batch unanswered
+        log.exception("a score's reply failed")
+
+
+#: The columns a score row sets, in the order of :func:`_sqlite_row` (then ``created_at``).
+_COLUMNS = (
+    "class_id",
+    "participant_id",
+    "client_id",
+    "segment_index",
+    "kind",
+    "value",
+    "rounds",
+    "division",
+    "elapsed_ms",
+    "undoes",
+    "withdrawn",
+    "flagged",
+)
 _INSERT = (
-    "INSERT INTO scores (class_id, participant_id, client_id, segment_index, kind, value,"
-    " rounds, division, elapsed_ms, undoes, withdrawn, flagged, created_at)"
-    " VALUES (:class_id, :participant_id, :client_id, :segment_index, :kind, :value,"
-    " :rounds, :division, :elapsed_ms, :undoes, :withdrawn, :flagged, :created_at)"
+    f"INSERT INTO scores ({', '.join(_COLUMNS)}, created_at)"
+    f" VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
 )
 _WITHDRAW = "UPDATE scores SET withdrawn = 1 WHERE participant_id = ? AND client_id = ?"
 
+#: A score row for SQLite: the columns of :data:`_INSERT` but the last (``created_at``).
+SqliteRow = tuple[int, int, str, int, str, int, int, str, int, str, bool, bool]
+
 
 def _write_sqlite(
-    rows: list[dict[str, object]], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
+    rows: list[SqliteRow], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
 ) -> None:
     if rows:
         # A DateTime as SQLAlchemy stores it in SQLite, so the ORM reads it back.
         stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
-        db.executemany(_INSERT, [{**row, "created_at": stamp} for row in rows])
+        db.executemany(_INSERT, [(*row, stamp) for row in rows])
     if withdrawals:
         db.executemany(_WITHDRAW, withdrawals)
 
 
+def _sqlite_row(class_id: int, entry: Entry) -> SqliteRow:
+    return (
+        class_id,
+        entry.participant_id,
+        entry.client_id,
+        entry.segment_index,
+        entry.kind.value,
+        entry.value,
+        entry.rounds,
+        entry.division.value,
+        entry.elapsed_ms,
+        entry.undoes,
+        entry.withdrawn,
+        entry.flagged,
+    )
+
+
 def _row(class_id: int, entry: Entry) -> dict[str, object]:
-    return {
-        "class_id": class_id,
-        "participant_id": entry.participant_id,
-        "client_id": entry.client_id,
-        "segment_index": entry.segment_index,
-        "kind": entry.kind.value,
-        "value": entry.value,
-        "rounds": entry.rounds,
-        "division": entry.division.value,
-        "elapsed_ms": entry.elapsed_ms,
-        "undoes": entry.undoes,
-        "withdrawn": entry.withdrawn,
-        "flagged": entry.flagged,
-    }
+    return dict(zip(_COLUMNS, _sqlite_row(class_id, entry), strict=True))
 
 
 def _entry(row: Score) -> Entry:

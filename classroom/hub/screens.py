@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from classroom.hub.frames import Outgoing
+from classroom.hub.frames import Outgoing, text_frame
 from classroom.hub.protocol import ClassroomProtocol, Reader
 from classroom.hub.wire import Message, encode
 
@@ -59,6 +59,10 @@ class Screen:
 
     def send(self, message: Message) -> bool:
         return self.deliver(Outgoing.of(encode(message), message.get("seq")))
+
+    def send_text(self, text: str) -> bool:
+        """Send a message already encoded (not a class event: no ``seq``)."""
+        return self.deliver(Outgoing.of(text))
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close the socket from the server's side, without waiting."""
@@ -98,6 +102,12 @@ class DirectScreen(Screen):
         self._transport: Transport = protocol.transport
 
     def deliver(self, outgoing: Outgoing) -> bool:
+        return self._write(outgoing.frame)
+
+    def send_text(self, text: str) -> bool:
+        return self._write(text_frame(text.encode()))
+
+    def _write(self, frame: bytes) -> bool:
         if self.closed:
             return False
         if self._protocol.close_sent or self._transport.is_closing():
@@ -106,7 +116,7 @@ class DirectScreen(Screen):
         if self._transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
             self._close_behind()
             return False
-        self._transport.write(outgoing.frame)
+        self._transport.write(frame)
         return True
 
     def read_with(self, reader: Reader) -> bool:

@@ -9,13 +9,13 @@ absolute instants, so waking a little late never pushes later cues back.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from classroom.db.scores import Reply
 from classroom.domain import session
 from classroom.domain.commands import Command
 from classroom.domain.errors import CommandRejected, DomainError
@@ -29,11 +29,18 @@ log = logging.getLogger(__name__)
 
 #: Writes a transition after the given last sequence number; returns each event's number.
 Persist = Callable[[int, int, ClassState, Sequence[Event]], Awaitable[list[int]]]
-#: Takes a checked score (raising if it can't count) and returns a future that says,
-#: once the score is stored, whether it was new (False: a repeat of its client id).
-RecordScore = Callable[[int, ScoreInput, CheckedScore], Awaitable["asyncio.Future[bool]"]]
 #: Hands persisted, numbered events on to the screens.
 Publish = Callable[[int, ClassState, Sequence[tuple[int, Event]]], Awaitable[None]]
+
+
+class Scores(Protocol):
+    """Where a class's checked scores go (:class:`classroom.live.scoring.ScoreKeeper`)."""
+
+    async def ready(self, class_id: int) -> None:
+        """Be ready to take the class's scores at once (load what was stored)."""
+
+    def take(self, class_id: int, score: ScoreInput, checked: CheckedScore, reply: Reply) -> None:
+        """Take a score now (raising if it can't count); ``reply`` hears once it is stored."""
 
 
 class ClassFailed(Exception):
@@ -48,17 +55,14 @@ class ClassFailed(Exception):
 
 @dataclass(slots=True)
 class _Request:
-    command: Command | ScoreInput
+    command: Command
     done: asyncio.Future[Any]
 
 
-def _settle(done: asyncio.Future[Any], stored: asyncio.Future[bool]) -> None:
-    if done.done():
-        return
-    if stored.cancelled() or stored.exception() is not None:
-        done.set_exception(ClassFailed())
-    else:
-        done.set_result(stored.result())
+@dataclass(slots=True)
+class _Score:
+    score: ScoreInput
+    reply: Reply
 
 
 def _wake_up(wake: asyncio.Future[None]) -> None:
@@ -77,7 +81,7 @@ class ClassActor:
         clock: Clock,
         persist: Persist,
         publish: Publish,
-        record_score: RecordScore | None = None,
+        scores: Scores | None = None,
     ) -> None:
         self.class_id = class_id
         self.timeline = timeline
@@ -86,8 +90,8 @@ class ClassActor:
         self._clock = clock
         self._persist = persist
         self._publish = publish
-        self._record_score = record_score
-        self._inbox: deque[_Request] = deque()
+        self._scores = scores
+        self._inbox: deque[_Request | _Score] = deque()
         self._wake: asyncio.Future[None] | None = None
 
     async def submit(self, command: Command) -> ClassState:
@@ -96,17 +100,15 @@ class ClassActor:
         self._post(_Request(command, done))
         return await done
 
-    def post_score(self, score: ScoreInput) -> asyncio.Future[bool]:
+    def post_score(self, score: ScoreInput, reply: Reply) -> None:
         """Check and store a score, in turn with the class's commands, without waiting.
 
-        The future's result is False when the score was a repeat of one already
-        stored; it raises when the score can't count.
+        ``reply`` hears once: True when the score is stored, False when it was a
+        repeat of one already stored, or the exception that kept it from counting.
         """
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._post(_Request(score, done))
-        return done
+        self._post(_Score(score, reply))
 
-    def _post(self, request: _Request) -> None:
+    def _post(self, request: _Request | _Score) -> None:
         self._inbox.append(request)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -119,8 +121,8 @@ class ClassActor:
             if request is None:
                 await self._commit(session.tick(self.timeline, self.state, now))
                 continue
-            if isinstance(request.command, ScoreInput):
-                await self._score(request, request.command, now)
+            if isinstance(request, _Score):
+                await self._take_scores(request, now)
                 continue
             try:
                 outcome = session.handle(self.timeline, self.state, request.command, now)
@@ -138,24 +140,41 @@ class ClassActor:
                 request.done.set_result(self.state)
         self._reject_waiting()
 
-    async def _score(self, request: _Request, score: ScoreInput, now: int) -> None:
+    async def _take_scores(self, first: _Score, now: int) -> None:
+        """Take ``first`` and every score queued right behind it, in one go.
+
+        Phones send scores far more often than anything else, so they are taken
+        in runs: the class is brought up to ``now`` and the book readied once,
+        then each score is checked and taken without a pause between them (none
+        can arrive meanwhile). A command behind them waits for the run to end.
+        """
         try:
             await self._commit(session.tick(self.timeline, self.state, now))
-            checked = check_score(self.timeline, self.state, score)
-            if self._record_score is None:
-                raise CommandRejected("this class doesn't take scores")
-            stored = await self._record_score(self.class_id, score, checked)
-        except DomainError as exc:
-            request.done.set_exception(exc)
-        except Exception:
-            request.done.set_exception(ClassFailed())
+            if self._scores is not None:
+                await self._scores.ready(self.class_id)
+        except BaseException:
+            first.reply(ClassFailed())
             raise
-        else:
-            # The write is batched with other inputs: answer when it has committed,
-            # without holding up the class's next command or input meanwhile.
-            stored.add_done_callback(functools.partial(_settle, request.done))
+        self._take_score(first)
+        inbox = self._inbox
+        while inbox and isinstance(inbox[0], _Score):
+            request = inbox.popleft()
+            assert isinstance(request, _Score)
+            self._take_score(request)
 
-    async def _next_request(self) -> _Request | None:
+    def _take_score(self, request: _Score) -> None:
+        try:
+            checked = check_score(self.timeline, self.state, request.score)
+            if self._scores is None:
+                raise CommandRejected("this class doesn't take scores")
+            self._scores.take(self.class_id, request.score, checked, request.reply)
+        except DomainError as exc:
+            request.reply(exc)
+        except Exception:
+            request.reply(ClassFailed())
+            raise
+
+    async def _next_request(self) -> _Request | _Score | None:
         """The next command, or None when the next deadline has come.
 
         One future and one timer handle per wait: with hundreds of classes idling
@@ -195,12 +214,15 @@ class ClassActor:
 
     def fail_waiting(self) -> None:
         """Tell every command still queued that it was not applied (the actor died)."""
-        while self._inbox:
-            request = self._inbox.popleft()
-            if not request.done.done():
-                request.done.set_exception(ClassFailed())
+        self._refuse_waiting(ClassFailed)
 
     def _reject_waiting(self) -> None:
+        self._refuse_waiting(lambda: CommandRejected(f"the class has {self.state.phase}"))
+
+    def _refuse_waiting(self, error: Callable[[], Exception]) -> None:
         while self._inbox:
             request = self._inbox.popleft()
-            request.done.set_exception(CommandRejected(f"the class has {self.state.phase}"))
+            if isinstance(request, _Score):
+                request.reply(error())
+            elif not request.done.done():
+                request.done.set_exception(error())

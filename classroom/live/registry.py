@@ -137,7 +137,7 @@ class ClassRegistry:
             clock=self.clock,
             persist=self.store.persist,
             publish=self._publish,
-            record_score=None if self.scores is None else self.scores.record,
+            scores=self.scores,
         )
         if self.scores is not None:
             self.scores.follow(loaded.id, loaded.timeline)

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
-from classroom.db.scores import Roster, ScoreStore
+from classroom.db.scores import Reply, Roster, ScoreStore
 from classroom.domain import boards
 from classroom.domain.codec import to_plain
 from classroom.domain.scorebook import Fix, ScoreBook
@@ -71,6 +71,7 @@ class ScoreKeeper:
         self._sent: dict[int, Messages] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self._buckets: dict[tuple[int, int], TokenBucket] = {}
+        store.failed = self._write_failed
 
     def follow(self, class_id: int, timeline: Timeline) -> None:
         """Keep scores for a live class running ``timeline``."""
@@ -121,31 +122,32 @@ class ScoreKeeper:
             bucket = self._buckets[key] = TokenBucket(INPUTS_PER_S, INPUT_BURST)
         return bucket.allow(now_s)
 
-    async def record(
-        self, class_id: int, score: ScoreInput, checked: CheckedScore
-    ) -> asyncio.Future[bool]:
-        """Take an input into the class's book; the future says once it is stored.
+    async def ready(self, class_id: int) -> None:
+        """Have the class's book in memory, so that :meth:`take` can run at once."""
+        if class_id not in self._books:
+            await self.book(class_id)
 
-        Raises ``CommandRejected`` at once if the input can't count. The future's
-        result is False for a repeat (already counted).
+    def take(self, class_id: int, score: ScoreInput, checked: CheckedScore, reply: Reply) -> None:
+        """Take an input into the class's book; ``reply`` hears once it is stored.
+
+        Call :meth:`ready` first, in the same turn of the loop. Raises
+        ``CommandRejected`` at once if the input can't count; ``reply`` hears
+        False at once for a repeat (already counted).
         """
-        book = await self.book(class_id)
+        book = self._books[class_id]
         taken = book.take(score, checked)
         roster = self._rosters.get(class_id)
         if roster is not None and score.participant_id not in roster.people:
             self._refresh(class_id)  # someone who joined since the roster was read
         if taken.entry is None:
-            repeat: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            repeat.set_result(False)
-            return repeat
-        stored = self.store.write(class_id, taken)
-        stored.add_done_callback(lambda done: self._after_write(class_id, book, done))
+            reply(False)
+            return
+        self.store.write(class_id, taken, reply)
         self.changed(class_id)
-        return stored
 
-    def _after_write(self, class_id: int, book: ScoreBook, done: asyncio.Future[bool]) -> None:
-        if (done.cancelled() or done.exception() is not None) and self._books.get(class_id) is book:
-            del self._books[class_id]  # rebuilt from storage on the next input
+    def _write_failed(self, class_id: int) -> None:
+        """A batch with this class's inputs failed: rebuild its book from what was stored."""
+        if self._books.pop(class_id, None) is not None:
             self.changed(class_id)
 
     def _refresh(self, class_id: int) -> None:

@@ -111,9 +111,11 @@ async def class_socket(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            reply = inbound.allow()
-            if reply is not None:
-                inbound.answer(reply, await _answer(app, screen, message))
+            if inbound.allow():
+                reply = inbound.place()
+                answer = await _answer(app, screen, reply, message)
+                if answer is not None:
+                    reply.answer(answer)
     except WebSocketDisconnect:
         pass
     finally:
@@ -125,11 +127,35 @@ async def class_socket(websocket: WebSocket) -> None:
 
 
 class _Reply:
-    __slots__ = ("message", "ready")
+    """A message's place in its socket's line of replies, and how it is answered.
 
-    def __init__(self) -> None:
-        self.message: wire.Message | None = None
+    A reply is a message, or its JSON text (already encoded). The reply to a
+    ``score`` is how the input went: this is the
+    :data:`~classroom.db.scores.Reply` the class hands that outcome to.
+    """
+
+    __slots__ = ("id", "inbound", "message", "ready")
+
+    def __init__(self, inbound: _Inbound) -> None:
+        self.inbound = inbound
+        self.id: str | int | None = None  # the message's own id, echoed in the reply
+        self.message: wire.Message | str | None = None
         self.ready = False
+
+    def answer(self, message: wire.Message | str | None) -> None:
+        """Answer with ``message`` (None: no answer) once the replies before it are out."""
+        self.inbound.answer(self, message)
+
+    def __call__(self, outcome: bool | Exception) -> None:
+        """Answer a score: stored (True), a repeat (False), or refused."""
+        if outcome is True or outcome is False:
+            assert isinstance(self.id, str)  # a score's id is a client id
+            self.answer(_ack_text(self.id, stored=outcome))
+            return
+        if not isinstance(outcome, DomainError | ClassFailed):
+            log.error("a score was not stored", exc_info=outcome)
+            outcome = ClassFailed()
+        self.answer(_refusal(outcome, self.id))
 
 
 class _Inbound:
@@ -146,29 +172,33 @@ class _Inbound:
         self._warned_at = 0.0
         self._line: deque[_Reply] = deque()
 
-    def allow(self) -> _Reply | None:
-        """The next message's place in line, or None: over the limit, it is dropped."""
+    def allow(self) -> bool:
+        """Whether the next message is within the limit; over it, it is dropped."""
         now = time.monotonic()
         if self._bucket.allow(now):
-            return self._place()
+            return True
         if now - self._warned_at >= 1:  # the rest are dropped without a word
             self._warned_at = now
-            self.answer(self._place(), wire.error("rate_limited", RATE_LIMITED))
-        return None
+            self.place().answer(wire.error("rate_limited", RATE_LIMITED))
+        return False
 
-    def _place(self) -> _Reply:
-        reply = _Reply()
+    def place(self) -> _Reply:
+        """A place at the end of the line, for the message that has just come."""
+        reply = _Reply(self)
         self._line.append(reply)
         return reply
 
-    def answer(self, reply: _Reply, message: wire.Message | None) -> None:
+    def answer(self, reply: _Reply, message: wire.Message | str | None) -> None:
         """Fill ``reply`` (None: no reply) and send every reply now due, in order."""
         reply.message, reply.ready = message, True
         line = self._line
+        screen = self._screen
         while line and line[0].ready:
             due = line.popleft().message
-            if due is not None:
-                self._screen.send(due)
+            if isinstance(due, str):
+                screen.send_text(due)
+            elif due is not None:
+                screen.send(due)
 
 
 def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
@@ -193,41 +223,20 @@ def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
         return False
     if not isinstance(data, dict) or data.get("type") != "score":
         return False
-    reply = inbound.allow()
-    if reply is None:
-        return True
-    reply_id = _reply_id(data)
-    try:
-        posted = _post_score(app, actor, screen, data, reply_id)
-    except DomainError as exc:
-        inbound.answer(reply, _refusal(exc, reply_id))
-        return True
-    if isinstance(posted, asyncio.Future):
-        callback = functools.partial(_reply_when_stored, inbound, reply, reply_id)
-        posted.add_done_callback(callback)
-    else:
-        inbound.answer(reply, posted)
+    if inbound.allow():
+        reply = inbound.place()
+        reply.id = _reply_id(data)
+        _post_score(app, actor, screen, reply, data)
     return True
 
 
-def _reply_when_stored(
-    inbound: _Inbound, reply: _Reply, reply_id: str | int | None, done: asyncio.Future[bool]
-) -> None:
-    exc = None if done.cancelled() else done.exception()
-    if done.cancelled() or (exc is not None and not isinstance(exc, DomainError | ClassFailed)):
-        log.error("a score was not stored", exc_info=exc)
-        exc = ClassFailed()
-    if exc is None:
-        inbound.answer(reply, _ack(reply_id, done.result()))
-    else:
-        assert isinstance(exc, DomainError | ClassFailed)
-        inbound.answer(reply, _refusal(exc, reply_id))
+Handler = Callable[[Any, Screen, dict[str, Any], _Reply], Awaitable[wire.Message]]
 
 
-Handler = Callable[[Any, Screen, dict[str, Any], "str | int | None"], Awaitable[wire.Message]]
-
-
-async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.Message | None:
+async def _answer(
+    app: Any, screen: Screen, reply: _Reply, message: Mapping[str, Any]
+) -> wire.Message | None:
+    """The answer to a message from the receive loop (None: ``reply`` is answered later)."""
     text = message.get("text")
     if text is None:
         return wire.error("binary_frame", "Send JSON text frames, not binary ones.")
@@ -241,18 +250,20 @@ async def _answer(app: Any, screen: Screen, message: Mapping[str, Any]) -> wire.
         return wire.error("bad_message", "A message is a JSON object with a type.")
     raw_kind = data.get("type")
     kind = raw_kind if isinstance(raw_kind, str) else ""
-    reply_id = _reply_id(data)
+    reply.id = _reply_id(data)
     handler = HANDLERS.get(kind)
-    if handler is None:
+    if handler is None and kind != "score":
         shown = str(raw_kind)[:40]
-        return wire.error("unknown_type", f"Unknown message type {shown!r}.", id=reply_id)
-    roles = ROLES[kind]
-    if screen.role not in roles:
-        return wire.error("forbidden", FORBIDDEN[kind], id=reply_id)
+        return wire.error("unknown_type", f"Unknown message type {shown!r}.", id=reply.id)
+    if screen.role not in ROLES[kind]:
+        return wire.error("forbidden", FORBIDDEN[kind], id=reply.id)
     try:
-        return await handler(app, screen, data, reply_id)
+        if handler is None:  # a score: answered when it is stored
+            await _score(app, screen, reply, data)
+            return None
+        return await handler(app, screen, data, reply)
     except (DomainError, ClassFailed) as exc:
-        return _refusal(exc, reply_id)
+        return _refusal(exc, reply.id)
 
 
 def _reply_id(data: Mapping[str, Any]) -> str | int | None:
@@ -269,78 +280,74 @@ def _refusal(exc: DomainError | ClassFailed, reply_id: str | int | None) -> wire
     return wire.error("unavailable", str(exc), id=reply_id)
 
 
-async def _ping(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> wire.Message:
+async def _ping(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     t = data.get("t")
     return {
         "type": "pong",
-        "id": reply_id,
+        "id": reply.id,
         "t": t if isinstance(t, int | float) and not isinstance(t, bool) else None,
         "server_now": app.state.registry.clock.now_ms(),
     }
 
 
-async def _heartbeat(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> wire.Message:
+async def _heartbeat(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     return {"type": "heartbeat", "server_now": app.state.registry.clock.now_ms()}
 
 
-async def _command(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> wire.Message:
+async def _command(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     try:
         command = parse_command(data.get("name"), data)
     except ValidationError as exc:
-        return wire.error("rejected", str(exc), id=reply_id)
+        return wire.error("rejected", str(exc), id=reply.id)
     await app.state.registry.submit(screen.class_id, command)
-    return {"type": "ack", "id": reply_id}
+    return {"type": "ack", "id": reply.id}
 
 
 async def _mark_finished(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
+    app: Any, screen: Screen, data: dict[str, Any], reply: _Reply
 ) -> wire.Message:
     assert screen.identity is not None  # participants always have one
     await app.state.registry.submit(screen.class_id, MarkFinished(participant_id=screen.identity))
-    return {"type": "ack", "id": reply_id}
+    return {"type": "ack", "id": reply.id}
 
 
-async def _score(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> wire.Message:
+async def _score(app: Any, screen: Screen, reply: _Reply, data: dict[str, Any]) -> None:
+    """A score that came through the receive loop: its class is loaded first."""
     actor = await app.state.registry.actor(screen.class_id)
     if actor is None:
         raise CommandRejected(NOT_RUNNING)
-    posted = _post_score(app, actor, screen, data, reply_id)
-    if not isinstance(posted, asyncio.Future):
-        return posted
-    return _ack(reply_id, await posted)
+    _post_score(app, actor, screen, reply, data)
 
 
 def _post_score(
-    app: Any, actor: ClassActor, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> asyncio.Future[bool] | wire.Message:
-    """Hand a ``score`` message to the class actor: its future, or the reason it can't go."""
+    app: Any, actor: ClassActor, screen: Screen, reply: _Reply, data: dict[str, Any]
+) -> None:
+    """Hand a ``score`` message to the class actor, which has ``reply`` answer it."""
     assert screen.identity is not None  # participants always have one
-    if not isinstance(reply_id, str):
-        raise ValidationError(BAD_CLIENT_ID)
+    if not isinstance(reply.id, str):
+        reply(ValidationError(BAD_CLIENT_ID))
+        return
     registry = app.state.registry
     if registry.scores is not None and not registry.scores.allow(
         screen.class_id, screen.identity, time.monotonic()
     ):
         # No id: the phone keeps the input queued and sends it again later.
-        return wire.error("rate_limited", INPUTS_TOO_FAST)
-    return actor.post_score(_score_input(data, screen.identity, reply_id, registry.clock.now_ms()))
+        reply.answer(wire.error("rate_limited", INPUTS_TOO_FAST))
+        return
+    try:
+        score = _score_input(data, screen.identity, reply.id, registry.clock.now_ms())
+    except DomainError as exc:
+        reply(exc)
+        return
+    actor.post_score(score, reply)
 
 
-def _ack(reply_id: str | int | None, stored: bool) -> wire.Message:
-    return {"type": "ack", "id": reply_id, "duplicate": not stored}
+def _ack_text(client_id: str, *, stored: bool) -> str:
+    """A score's ``ack``, as :func:`wire.encode` writes it (a client id needs no escapes)."""
+    return f'{{"type":"ack","id":"{client_id}","duplicate":{"false" if stored else "true"}}}'
 
 
-async def _sound(
-    app: Any, screen: Screen, data: dict[str, Any], reply_id: str | int | None
-) -> wire.Message:
+async def _sound(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     """Switch the sound of the class's wall displays on or off (the console's "Wall sound").
 
     A setting of the displays, not of the class: no class event, no ``seq``. Each
@@ -352,7 +359,7 @@ async def _sound(
     hub = app.state.hub
     displays = sum(1 for other in hub.screens(screen.class_id) if other.role == "display")
     hub.broadcast(screen.class_id, [{"type": "sound", "on": on}], roles=["display"])
-    return {"type": "ack", "id": reply_id, "displays": displays}
+    return {"type": "ack", "id": reply.id, "displays": displays}
 
 
 def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now: int) -> ScoreInput:
@@ -399,12 +406,11 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, Handler] = {  # and "score" (see _answer)
     "ping": _ping,
     "heartbeat": _heartbeat,
     "command": _command,
     "mark_finished": _mark_finished,
-    "score": _score,
     "sound": _sound,
 }
 EVERYONE = frozenset({"instructor", "participant", "display"})

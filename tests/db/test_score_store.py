@@ -28,6 +28,13 @@ def entry(client_id: str, participant_id: int, *, undoes: str = "", value: int =
     )
 
 
+def write(store: ScoreStore, class_id: int, taken: Taken) -> asyncio.Future[bool | Exception]:
+    """Queue ``taken``; the future holds what its reply heard."""
+    heard: asyncio.Future[bool | Exception] = asyncio.get_running_loop().create_future()
+    store.write(class_id, taken, heard.set_result)
+    return heard
+
+
 async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_url: str) -> None:
     engine = make_engine(migrated_url)
     sessions = make_sessionmaker(engine)
@@ -46,13 +53,13 @@ async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_ur
     writer = SqliteWriter(path)
     store = ScoreStore(sessions, writer)
     try:
-        first = [store.write(class_id, Taken(entry(f"t{i}", pid))) for i in range(3)]
+        first = [write(store, class_id, Taken(entry(f"t{i}", pid))) for i in range(3)]
         assert await asyncio.gather(*first) == [True, True, True]
 
         # Another connection holds the write lock: the next batch waits on the writer's thread.
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
-        undo = store.write(class_id, Taken(entry("u1", pid, undoes="t0", value=0), "t0"))
+        undo = write(store, class_id, Taken(entry("u1", pid, undoes="t0", value=0), "t0"))
         await asyncio.sleep(0.3)
         assert not undo.done()
         holder.execute("COMMIT")
