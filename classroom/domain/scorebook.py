@@ -14,7 +14,8 @@ soon as it comes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Final
 
 from classroom.domain.errors import CommandRejected
 from classroom.domain.scoring import (
@@ -58,21 +59,59 @@ class Fix:
     result: Tally | None
 
 
+#: An input as the book keeps it: (value, rounds, division, elapsed_ms, undoes,
+#: withdrawn, flagged). A plain tuple of plain values rather than an :class:`Entry`:
+#: a live class keeps every input it took, and the garbage collector stops tracking
+#: such a tuple the first time it sees it, while every Entry would be scanned again
+#: in every full collection (a pause of every socket, longer as the class goes on).
+_Kept = tuple[int, int, str, int, str, bool, bool]
+_VALUE: Final = 0
+_ROUNDS: Final = 1
+_DIVISION: Final = 2
+_ELAPSED: Final = 3
+_UNDOES: Final = 4
+_WITHDRAWN: Final = 5
+_FLAGGED: Final = 6
+_DIVISIONS = {division.value: division for division in Division}
+
+
+def _kept(entry: Entry) -> _Kept:
+    return (
+        entry.value,
+        entry.rounds,
+        entry.division.value,
+        entry.elapsed_ms,
+        entry.undoes,
+        entry.withdrawn,
+        entry.flagged,
+    )
+
+
+def _counts(kept: _Kept) -> bool:
+    """Whether a kept input counts (neither withdrawn nor an undo)."""
+    return not kept[_WITHDRAWN] and not kept[_UNDOES]
+
+
 @dataclass(slots=True)
 class _Line:
     """One participant's inputs in one segment."""
 
     kind: ScoreKind
-    inputs: dict[str, Entry] = field(default_factory=dict)  # by client id, in arrival order
+    inputs: dict[str, _Kept] = field(default_factory=dict)  # by client id, in arrival order
     reps: int = 0  # live rep count, for plausibility
     known: bool = False  # whether ``result`` is up to date with ``inputs``
     result: Tally | None = None
+    # The division of the latest input that counts (Rx when none does). It follows
+    # the inputs: an undo (or an input withdrawn on arrival) can't leave the division
+    # of an input that no longer counts, and a restored book agrees with the live one.
+    division: Division = Division.RX
 
     def keep(self, entry: Entry) -> None:
         """Add an input; a sum is kept up to date as it goes (boards read it many times)."""
-        self.inputs[entry.client_id] = entry
+        self.inputs[entry.client_id] = _kept(entry)
         if entry.withdrawn or entry.undoes:
             return
+        self.division = entry.division
         if self.known and self.kind in RUNNING_SUMS:
             self.result = _plus(self.kind, self.result, entry)
         else:
@@ -80,22 +119,46 @@ class _Line:
 
     def tally(self) -> Tally | None:
         if not self.known:
-            self.result = tally(self.kind, _counted(self))
+            counted = [kept for kept in self.inputs.values() if _counts(kept)]
+            logged = [Logged(value=kept[_VALUE], rounds=kept[_ROUNDS]) for kept in counted]
+            self.result = tally(self.kind, logged)
             self.known = True
         return self.result
 
-    @property
-    def division(self) -> Division:
-        """The division of the latest input that counts (Rx when none does).
+    def counted(self) -> bool:
+        """Whether any input of the line counts."""
+        return any(_counts(kept) for kept in self.inputs.values())
 
-        Read from the inputs rather than kept as a field, so that an undo (or an
-        input withdrawn on arrival) can't leave the division of an input that no
-        longer counts, and a restored book agrees with the live one.
-        """
-        for entry in reversed(self.inputs.values()):
-            if not entry.withdrawn and not entry.undoes:
-                return entry.division
-        return Division.RX
+    def reps_of(self, kept: _Kept) -> int:
+        return kept[_VALUE] if self.kind in (ScoreKind.REPS, ScoreKind.ROUNDS_REPS) else 0
+
+    def entry(self, participant_id: int, segment_index: int, client_id: str) -> Entry:
+        """A kept input as an :class:`Entry` again."""
+        kept = self.inputs[client_id]
+        return Entry(
+            participant_id=participant_id,
+            client_id=client_id,
+            segment_index=segment_index,
+            kind=self.kind,
+            value=kept[_VALUE],
+            rounds=kept[_ROUNDS],
+            division=_DIVISIONS[kept[_DIVISION]],
+            elapsed_ms=kept[_ELAPSED],
+            undoes=kept[_UNDOES],
+            withdrawn=kept[_WITHDRAWN],
+            flagged=kept[_FLAGGED],
+        )
+
+    def withdraw(self, client_id: str) -> None:
+        """Take an input back: it no longer counts, nor does its division."""
+        kept = self.inputs[client_id]
+        value, rounds, division, elapsed, undoes, _, flagged = kept
+        self.inputs[client_id] = (value, rounds, division, elapsed, undoes, True, flagged)
+        self.known = False
+        self.reps -= self.reps_of(kept)
+        counted = (kept for kept in reversed(self.inputs.values()) if _counts(kept))
+        latest = next(counted, None)
+        self.division = Division.RX if latest is None else _DIVISIONS[latest[_DIVISION]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +173,7 @@ class ScoreBook:
     def __init__(self) -> None:
         self._seen: set[tuple[int, str]] = set()
         self._lines: dict[tuple[int, int], _Line] = {}
+        self._segments: dict[int, dict[int, _Line]] = {}  # the same lines, by segment
         self._early_undos: dict[tuple[int, str], str] = {}  # target -> undo's client id
         self._fixes: dict[tuple[int, int], Tally | None] = {}
         self.removed: set[int] = set()
@@ -132,9 +196,7 @@ class ScoreBook:
             withdraws = self._withdraw(pid, line, score.undoes, score.client_id)
             self._keep(line, entry, score)
             return Taken(entry, withdraws)
-        if checked.kind is ScoreKind.TIME and any(
-            not e.withdrawn and not e.undoes for e in line.inputs.values()
-        ):
+        if checked.kind is ScoreKind.TIME and line.counted():
             raise CommandRejected(ALREADY_FINISHED)
         withdrawn = self._early_undos.pop((pid, score.client_id), None) is not None
         reps = line.reps + (0 if withdrawn else _reps(checked))
@@ -170,24 +232,27 @@ class ScoreBook:
         )
 
     def _withdraw(self, pid: int, line: _Line, target: str, undo_id: str) -> str:
-        entry = line.inputs.get(target)
-        if entry is None:
+        kept = line.inputs.get(target)
+        if kept is None:
             if (pid, target) in self._seen:  # an input of another segment: over, can't change
                 raise CommandRejected("that input was in another segment and can't be undone now")
             self._early_undos[(pid, target)] = undo_id
             return ""
-        if entry.withdrawn or entry.undoes:
+        if not _counts(kept):
             return ""
-        line.inputs[target] = replace(entry, withdrawn=True)
-        line.known = False
-        line.reps -= _reps(entry)
+        line.withdraw(target)
         return target
 
     def _keep(self, line: _Line, entry: Entry, score: ScoreInput) -> None:
         self._seen.add((entry.participant_id, entry.client_id))
         line.keep(entry)
-        self._lines[(entry.participant_id, score.segment_index)] = line
+        self._line_up(entry.participant_id, score.segment_index, line)
         self.version += 1
+
+    def _line_up(self, participant_id: int, segment_index: int, line: _Line) -> None:
+        """File a participant's line for a segment (again: a no-op)."""
+        self._lines[(participant_id, segment_index)] = line
+        self._segments.setdefault(segment_index, {})[participant_id] = line
 
     # -- rebuilding and correcting ----------------------------------------------------
 
@@ -199,9 +264,10 @@ class ScoreBook:
         """
         undos: list[Entry] = []
         for entry in entries:
-            line = self._lines.setdefault(
-                (entry.participant_id, entry.segment_index), _Line(kind=entry.kind)
-            )
+            line = self._lines.get((entry.participant_id, entry.segment_index))
+            if line is None:
+                line = _Line(kind=entry.kind)
+                self._line_up(entry.participant_id, entry.segment_index, line)
             line.keep(entry)
             self._seen.add((entry.participant_id, entry.client_id))
             if entry.undoes:
@@ -240,25 +306,33 @@ class ScoreBook:
         """Every participant's result for a segment, and the division they logged it in."""
         results: dict[int, Tally] = {}
         divisions: dict[int, Division] = {}
-        pids = {pid for pid, index in self._lines if index == segment_index}
-        pids |= {pid for pid, index in self._fixes if index == segment_index}
-        for pid in pids - self.removed:
-            result = self.result(pid, segment_index)
-            if result is not None:
-                results[pid] = result
-                line = self._lines.get((pid, segment_index))
-                divisions[pid] = line.division if line else Division.RX
+        removed = self.removed
+        for pid, line in self._segments.get(segment_index, {}).items():
+            if pid not in removed:
+                result = line.result if line.known else line.tally()
+                if result is not None:
+                    results[pid] = result
+                    divisions[pid] = line.division
+        for (pid, index), fixed in self._fixes.items():  # corrections replace results
+            if index != segment_index or pid in removed:
+                continue
+            if fixed is None:
+                results.pop(pid, None)
+                divisions.pop(pid, None)
+            else:
+                results[pid] = fixed
+                divisions.setdefault(pid, Division.RX)
         return results, divisions
 
     def segments(self) -> set[int]:
-        return {index for _, index in self._lines} | {index for _, index in self._fixes}
+        return set(self._segments) | {index for _, index in self._fixes}
 
     def flagged(self) -> list[Entry]:
         return [
-            entry
-            for line in self._lines.values()
-            for entry in line.inputs.values()
-            if entry.flagged and not entry.withdrawn
+            line.entry(pid, index, client_id)
+            for (pid, index), line in self._lines.items()
+            for client_id, kept in line.inputs.items()
+            if kept[_FLAGGED] and not kept[_WITHDRAWN]
         ]
 
     def totals(self, kinds: Mapping[int, ScoreKind]) -> dict[int, int]:
@@ -271,14 +345,6 @@ class ScoreBook:
                 if result is not None:
                     out[pid] = out.get(pid, 0) + result.first
         return out
-
-
-def _counted(line: _Line) -> list[Logged]:
-    return [
-        Logged(value=e.value, rounds=e.rounds)
-        for e in line.inputs.values()
-        if not e.withdrawn and not e.undoes
-    ]
 
 
 RUNNING_SUMS = frozenset(
