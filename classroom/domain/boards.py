@@ -27,8 +27,10 @@ instructor's boards show every name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from classroom.domain.scoring import (
     ADDITIVE,
@@ -112,6 +114,46 @@ class Scored:
     reps_per_round: int | None = None
 
 
+_NOTHING = object()
+
+
+class Standing(Mapping[int, int]):
+    """Everyone's rank on a board, by participant id, ranked once.
+
+    Built from each participant's sort key (smaller ranks higher): one sort,
+    and a participant's rank is found by bisection when it is asked for, so
+    a board of thousands costs no dictionary of them all. Equal keys share the
+    rank of the first.
+    """
+
+    __slots__ = ("_keys", "_order", "_sorted")
+
+    def __init__(self, keys: Mapping[int, Any]) -> None:
+        self._keys = keys
+        self._order = sorted(zip(keys.values(), keys.keys(), strict=True))
+        self._sorted = [key for key, _ in self._order]
+
+    def __getitem__(self, participant_id: int) -> int:
+        return bisect_left(self._sorted, self._keys[participant_id]) + 1
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def ranked(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """(rank, participant id), best first: the first ``limit`` (all by default)."""
+        order = self._order if limit is None else self._order[:limit]
+        out: list[tuple[int, int]] = []
+        rank, last = 0, _NOTHING
+        for position, (key, pid) in enumerate(order, start=1):
+            if key != last:
+                rank, last = position, key
+            out.append((rank, pid))
+        return out
+
+
 def amount(kind: ScoreKind, result: Tally, reps_per_round: int | None = None) -> float:
     """A result as one number that grows with the work done (rounds + reps: fractional rounds)."""
     if kind is ScoreKind.ROUNDS_REPS:
@@ -132,19 +174,19 @@ def segment_board(
 ) -> Board:
     """The board of one segment (rows for the first ``limit`` people; all by default)."""
     kind = scored.kind
-    worse = lower_is_better(kind)
-    per_round = scored.reps_per_round
-    keys = {
-        pid: (
-            DIVISION_ORDER[scored.divisions.get(pid, Division.RX)],
-            amount(kind, result, per_round) * (1 if worse else -1),
-        )
-        for pid, result in scored.results.items()
-    }
-    ranked = _ranks(sorted(keys, key=lambda pid: (keys[pid], pid)), keys.__getitem__)
+    divisions = scored.divisions
+    sign = 1.0 if lower_is_better(kind) else -1.0
+    rx = Division.RX
+    values = _amounts(scored)
+    standing = Standing(
+        {
+            pid: (DIVISION_ORDER[divisions.get(pid, rx)], sign * value)
+            for pid, value in values.items()
+        }
+    )
     moved = _previous_ranks(previous, "people")
     rows: list[Row] = []
-    for rank, pid in ranked[:limit]:
+    for rank, pid in standing.ranked(limit):
         person = people.get(pid) or Person(id=pid, name=f"#{pid}", number=pid)
         result = scored.results[pid]
         rows.append(
@@ -152,24 +194,36 @@ def segment_board(
                 rank=rank,
                 id=pid,
                 name=person.shown_name(public),
-                value=amount(kind, result, scored.reps_per_round),
+                value=values[pid],
                 shown=show(kind, result),
                 team_id=person.team_id,
-                division=scored.divisions.get(pid, Division.RX).value,
+                division=divisions.get(pid, rx).value,
                 movement=moved.get(pid, rank) - rank,
             )
         )
     rows = _with_gaps(rows, kind)
-    member_values = _team_values(kind, scored, people)
-    team_rows = _team_board(member_values, teams, mode, best_n, kind, previous)
+    team_values = segment_points(scored) if lower_is_better(kind) else values
+    team_rows = _team_board(
+        _by_team(team_values, people, teams), teams, mode, best_n, kind, previous
+    )
     return Board(
         scope="segment",
         unit=UNITS[kind],
         people=tuple(rows),
         teams=team_rows,
         segment_index=scored.index,
-        ranks={pid: rank for rank, pid in ranked},
+        ranks=standing,
     )
+
+
+def _amounts(scored: Scored) -> dict[int, float]:
+    """Each participant's result in the segment as one number (see :func:`amount`)."""
+    if scored.kind is ScoreKind.ROUNDS_REPS:
+        per_round = scored.reps_per_round
+        return {
+            pid: amount(scored.kind, result, per_round) for pid, result in scored.results.items()
+        }
+    return {pid: float(result.first) for pid, result in scored.results.items()}
 
 
 def public(board: Board, people: Mapping[int, Person]) -> Board:
@@ -204,10 +258,7 @@ def segment_points(scored: Scored) -> dict[int, float]:
     """Points out of 100 for each result: the fraction of the best of its division."""
     if scored.kind is ScoreKind.EFFORT:
         return {}
-    values = {
-        pid: amount(scored.kind, result, scored.reps_per_round)
-        for pid, result in scored.results.items()
-    }
+    values = _amounts(scored)
     best: dict[Division, float] = {}
     worse = lower_is_better(scored.kind)
     for pid, value in values.items():
@@ -238,8 +289,10 @@ def class_board(
 ) -> Board:
     """The board of the whole class so far (rows for the first ``limit`` people)."""
     unit, values = class_values(segments)
-    order = sorted(values, key=lambda pid: (-values[pid], pid))
-    ranked = _ranks(order, lambda pid: (0, -round(values[pid], 6)))
+    if unit == POINTS:  # sums of fractions: equal to the millionth is a tie
+        standing = Standing({pid: -round(value, 6) for pid, value in values.items()})
+    else:
+        standing = Standing({pid: -value for pid, value in values.items()})
     moved = _previous_ranks(previous, "people")
     rows = [
         Row(
@@ -251,21 +304,18 @@ def class_board(
             team_id=people[pid].team_id if pid in people else None,
             movement=moved.get(pid, rank) - rank,
         )
-        for rank, pid in ranked[:limit]
+        for rank, pid in standing.ranked(limit)
     ]
     rows = _with_value_gaps(rows, unit)
-    member_values = {
-        pid: (people[pid].team_id, value)
-        for pid, value in values.items()
-        if pid in people and people[pid].team_id is not None
-    }
-    team_rows = _team_board(member_values, teams, mode, best_n, None, previous, unit)
+    team_rows = _team_board(
+        _by_team(values, people, teams), teams, mode, best_n, None, previous, unit
+    )
     return Board(
         scope="class",
         unit=unit,
         people=tuple(rows),
         teams=team_rows,
-        ranks={pid: rank for rank, pid in ranked},
+        ranks=standing,
     )
 
 
@@ -327,11 +377,11 @@ def _ranks(order: Sequence[int], key: Callable[[int], object]) -> list[tuple[int
     return ranked
 
 
-def _previous_ranks(previous: Board | None, which: str) -> dict[int, int]:
+def _previous_ranks(previous: Board | None, which: str) -> Mapping[int, int]:
     if previous is None:
         return {}
     if which == "people" and previous.ranks:
-        return dict(previous.ranks)
+        return previous.ranks
     rows = previous.people if which == "people" else previous.teams
     return {row.id: row.rank for row in rows}
 
@@ -367,26 +417,21 @@ def _show_value(value: float, unit: str) -> str:
     return f"{number} {unit}"
 
 
-def _team_values(
-    kind: ScoreKind, scored: Scored, people: Mapping[int, Person]
-) -> dict[int, tuple[int | None, float]]:
-    """Each participant's team and the value their result adds to it."""
-    if lower_is_better(kind):
-        values = segment_points(scored)
-    else:
-        values = {
-            pid: amount(kind, result, scored.reps_per_round)
-            for pid, result in scored.results.items()
-        }
-    return {
-        pid: (people[pid].team_id, value)
-        for pid, value in values.items()
-        if pid in people and people[pid].team_id is not None
-    }
+def _by_team(
+    values: Mapping[int, float], people: Mapping[int, Person], teams: Sequence[Team]
+) -> dict[int, list[float]]:
+    """The values of each team's members (each team, even one without any)."""
+    by_team: dict[int, list[float]] = {team.id: [] for team in teams}
+    for pid, value in values.items():
+        person = people.get(pid)
+        members = None if person is None or person.team_id is None else by_team.get(person.team_id)
+        if members is not None:
+            members.append(value)
+    return by_team
 
 
 def _team_board(
-    member_values: Mapping[int, tuple[int | None, float]],
+    by_team: Mapping[int, list[float]],
     teams: Sequence[Team],
     mode: TeamMode,
     best_n: int,
@@ -394,10 +439,6 @@ def _team_board(
     previous: Board | None,
     unit: str | None = None,
 ) -> tuple[Row, ...]:
-    by_team: dict[int, list[float]] = {team.id: [] for team in teams}
-    for team_id, value in member_values.values():
-        if team_id in by_team:
-            by_team[team_id].append(value)
     values = {tid: team_value(vals, mode, best_n) for tid, vals in by_team.items()}
     position = {team.id: i for i, team in enumerate(teams)}
     order = sorted(values, key=lambda tid: (-values[tid], position[tid]))
