@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import getpass
 import json
 import logging
@@ -103,6 +102,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from classroom.hub.protocol import SERVER_OPTIONS
+    from classroom.live import collector
     from classroom.web.app import create_app
 
     if settings.is_sqlite:
@@ -125,40 +125,10 @@ def serve(settings: Settings) -> int:
     # A class can have thousands of phones: one log line per socket opened or closed
     # would bury everything else.
     logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
-    tune_garbage_collector()
+    collector.manage()  # full collections between classes, not during them
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
         uvicorn.Server(config).run()
     return 0
-
-
-GC_YOUNG_THRESHOLD = 50_000
-GC_OLDER_THRESHOLDS = (2, 1)
-
-
-def tune_garbage_collector() -> None:
-    """Collect less often, never scan what start-up made, and keep every pause short.
-
-    A busy class allocates fast (every input, ack and board), and with the
-    default thresholds the collector ran a full collection every few seconds
-    under load, each one a pause of every socket: at 1,000 participants tapping
-    twice a second it took the ack p99 from about 25 ms to 150-190 ms
-    (docs/benchmarks.md). What start-up made (modules, the app) lives as long as
-    the process, so it is frozen out of every collection; young collections
-    still run, so short-lived cycles are still freed promptly.
-
-    Each open socket holds about 135 objects the collector tracks, for as long
-    as it is open. The middle generation is collected after every second young
-    collection, so it never piles up more than two young collections' worth: with
-    the default of ten (or twenty) it gathered a whole room of phones connecting
-    and scanned them in one go, 400 ms into a class of 5,000. A full collection is
-    then considered as often as Python allows; it runs only once a quarter more
-    objects than the last one found have reached the oldest generation, which
-    happens while phones connect, not while a class taps away (a live score book
-    keeps its inputs as tuples the collector stops tracking).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *GC_OLDER_THRESHOLDS)
 
 
 class _QuietSockets(logging.Filter):

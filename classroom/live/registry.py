@@ -18,11 +18,12 @@ from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
 from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.errors import CommandRejected
-from classroom.domain.events import Event
-from classroom.domain.session import TERMINAL, ClassState, Phase, RestartPolicy
+from classroom.domain.events import Event, PhaseChanged
+from classroom.domain.session import LIVE, TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
 from classroom.hub.hub import Hub
 from classroom.hub.screens import Screen
+from classroom.live import collector
 from classroom.live.actor import ClassActor
 from classroom.live.clock import Clock
 from classroom.live.scoring import ScoreKeeper
@@ -114,6 +115,10 @@ class ClassRegistry:
 
     # -- actors -----------------------------------------------------------------------
 
+    def live(self) -> int:
+        """How many classes are live (started, not yet ended) in this process."""
+        return sum(1 for actor in self._actors.values() if actor.state.phase in LIVE)
+
     def running(self, class_id: int) -> ClassActor | None:
         """The class's actor if it is running in this process now (never loads one)."""
         return self._actors.get(class_id)
@@ -157,6 +162,7 @@ class ClassRegistry:
             return
         error = task.exception()
         if error is None:
+            collector.class_ended(self.live)
             self._failures.pop(class_id, None)
             if self.scores is not None:  # after the last leaderboard has gone out
                 asyncio.get_running_loop().call_later(5, self.scores.forget, class_id)
@@ -189,6 +195,11 @@ class ClassRegistry:
         actor = self._actors[class_id]
         if numbered:
             self._failures.pop(class_id, None)
+        if any(
+            isinstance(event, PhaseChanged) and event.previous == Phase.LOBBY
+            for _, event in numbered
+        ):
+            collector.class_started()
         await self._hub.publish(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )
@@ -273,3 +284,8 @@ class ClassRegistry:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _started(event: Event) -> bool:
+    """Whether ``event`` is a class leaving its lobby."""
+    return isinstance(event, PhaseChanged) and event.previous == Phase.LOBBY

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 import websockets
 
 from classroom.db.classes import ClassStore
+from classroom.live import collector
 from tests.conftest import LiveServer
 from tests.helpers import command, csrf, join, join_code, open_class, sign_in
 
@@ -166,3 +168,29 @@ async def test_the_console_sees_joins_live(
         async with httpx.AsyncClient(base_url=live_server.base_url) as phone:
             await join(phone, code, "Kim")
         assert (await next_of(ws, "roster"))["count"] == 1
+
+
+async def test_the_collector_hears_when_a_class_starts_and_when_it_ends(
+    live_server: LiveServer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str | int] = []
+    ended = asyncio.Event()
+    here = asyncio.get_running_loop()
+
+    def class_ended(live: Callable[[], int]) -> None:  # on the server's thread
+        heard.append(live())
+        here.call_soon_threadsafe(ended.set)
+
+    monkeypatch.setattr(collector, "class_started", lambda: heard.append("started"))
+    monkeypatch.setattr(collector, "class_ended", class_ended)
+    await sign_in(client)
+    class_id = await open_class(client)
+    assert heard == []  # a class in its lobby has not started
+    await command(client, class_id, "start")
+    assert heard == ["started"]
+    await command(client, class_id, "pause")
+    await command(client, class_id, "resume")
+    assert heard == ["started"]  # once per class, not per phase
+    await command(client, class_id, "finish")
+    await asyncio.wait_for(ended.wait(), 5)
+    assert heard == ["started", 0]  # ended, and no class is live any more
