@@ -38,6 +38,9 @@ Reply = Callable[[bool | Exception], None]
 #: Told which classes' inputs a failed batch held (their books may be out of step).
 Failed = Callable[[int], None]
 
+COMMIT_EVERY_S = 0.005
+"""The least time between two commits of score batches (see ``ScoreStore._flush``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Roster:
@@ -57,6 +60,7 @@ class ScoreStore:
         self._direct = direct
         self._queue: list[tuple[int, Entry, str, Reply]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._committed_at = 0.0  # on the loop's clock
         self.failed: Failed | None = None
 
     # -- writing --------------------------------------------------------------------
@@ -73,7 +77,14 @@ class ScoreStore:
             self._flushing = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
+            # Group commit: at most one commit every COMMIT_EVERY_S. A quiet class
+            # writes each input at once; a busy one writes them in fewer, bigger
+            # batches, since a commit costs far more than a row.
+            wait = self._committed_at + COMMIT_EVERY_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             batch, self._queue = self._queue, []
             try:
                 await self._write(batch)
@@ -87,13 +98,16 @@ class ScoreStore:
             else:
                 for *_, reply in batch:
                     _tell(reply, True)
+            self._committed_at = loop.time()
 
     async def _write(self, batch: Sequence[tuple[int, Entry, str, Reply]]) -> None:
         withdrawals = [
             (entry.participant_id, withdraws) for _, entry, withdraws, _ in batch if withdraws
         ]
         if self._direct is not None:
-            rows = [_sqlite_row(class_id, entry) for class_id, entry, _, _ in batch]
+            # A DateTime as SQLAlchemy stores it in SQLite, so the ORM reads it back.
+            stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+            rows = [(*_sqlite_row(class_id, entry), stamp) for class_id, entry, _, _ in batch]
             await self._direct.run(functools.partial(_write_sqlite, rows, withdrawals))
             return
         async with self._sessions.begin() as db:
@@ -237,12 +251,10 @@ SqliteRow = tuple[int, int, str, int, str, int, int, str, int, str, bool, bool]
 
 
 def _write_sqlite(
-    rows: list[SqliteRow], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
+    rows: Sequence[tuple[object, ...]], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
 ) -> None:
     if rows:
-        # A DateTime as SQLAlchemy stores it in SQLite, so the ORM reads it back.
-        stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
-        db.executemany(_INSERT, [(*row, stamp) for row in rows])
+        db.executemany(_INSERT, rows)
     if withdrawals:
         db.executemany(_WITHDRAW, withdrawals)
 
