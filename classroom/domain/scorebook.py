@@ -169,6 +169,9 @@ class Taken:
     withdraws: str = ""
 
 
+_REPEAT = Taken(None)
+
+
 class ScoreBook:
     def __init__(self) -> None:
         self._seen: set[tuple[int, str]] = set()
@@ -187,14 +190,15 @@ class ScoreBook:
         if pid in self.removed:
             raise CommandRejected(NOT_IN_CLASS)
         if (pid, score.client_id) in self._seen:
-            return Taken(None)
+            return _REPEAT
         line = self._lines.get((pid, score.segment_index))
+        new = line is None
         if line is None:
             line = _Line(kind=checked.kind)
         if score.undoes:
             entry = self._entry(score, checked, undoes=score.undoes)
             withdraws = self._withdraw(pid, line, score.undoes, score.client_id)
-            self._keep(line, entry, score)
+            self._keep(line, entry, new)
             return Taken(entry, withdraws)
         if checked.kind is ScoreKind.TIME and line.counted():
             raise CommandRejected(ALREADY_FINISHED)
@@ -205,7 +209,7 @@ class ScoreBook:
         )
         entry = self._entry(score, checked, withdrawn=withdrawn, flagged=flagged)
         line.reps = reps
-        self._keep(line, entry, score)
+        self._keep(line, entry, new)
         return Taken(entry)
 
     def _entry(
@@ -243,14 +247,15 @@ class ScoreBook:
         line.withdraw(target)
         return target
 
-    def _keep(self, line: _Line, entry: Entry, score: ScoreInput) -> None:
+    def _keep(self, line: _Line, entry: Entry, new: bool) -> None:
         self._seen.add((entry.participant_id, entry.client_id))
         line.keep(entry)
-        self._line_up(entry.participant_id, score.segment_index, line)
+        if new:
+            self._line_up(entry.participant_id, entry.segment_index, line)
         self.version += 1
 
     def _line_up(self, participant_id: int, segment_index: int, line: _Line) -> None:
-        """File a participant's line for a segment (again: a no-op)."""
+        """File a participant's new line for a segment."""
         self._lines[(participant_id, segment_index)] = line
         self._segments.setdefault(segment_index, {})[participant_id] = line
 

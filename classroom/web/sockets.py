@@ -370,8 +370,8 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
     undoes = data.get("undo", "")
     if not isinstance(undoes, str):
         raise ValidationError("undo names the id of an earlier input")
-    numbers = {name: data.get(name, 0) for name in ("value", "rounds")}
-    if not all(_is_int(number) for number in numbers.values()):
+    value, rounds = data.get("value", 0), data.get("rounds", 0)
+    if not (_is_int(value) and _is_int(rounds)):
         raise ValidationError("a score's value and rounds are whole numbers")
     raw_kind = data.get("kind")
     if raw_kind is None and not undoes:
@@ -390,8 +390,8 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
         client_id=client_id,
         segment_index=segment,
         kind=kind,
-        value=numbers["value"],
-        rounds=numbers["rounds"],
+        value=value,
+        rounds=rounds,
         division=division,
         at_ms=now,
         undoes=undoes,
