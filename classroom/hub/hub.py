@@ -150,6 +150,11 @@ class Hub:
         channel = self._channels.get(class_id)
         return [] if channel is None else list(channel.screens)
 
+    def count(self, class_id: int) -> int:
+        """How many screens are connected to a class (on this process)."""
+        channel = self._channels.get(class_id)
+        return 0 if channel is None else len(channel.screens)
+
     def replay_since(self, class_id: int, seq: int) -> list[Outgoing] | None:
         """The events after ``seq``, or None if the buffer no longer reaches back that far."""
         replay = self.channel(class_id).replay

@@ -40,9 +40,13 @@ BOARD_ROWS = 10
 """People shown on a live board (every team is always shown)."""
 PHONE_INTERVAL_S = 0.5
 PHONE_ROWS = 3
-"""Phones show a strip (teams, the top 3): they get the wall's board, cut, twice a second.
+"""Phones show a strip (teams, the top 3): they get the wall's board, cut, twice a second."""
+PHONE_WRITES_PER_S = 5_000
+"""The most strips a class sends a second, one write to each phone's socket each.
 
-In a class of 5,000 phones, the boards phones get are most of what the server sends.
+In a big class the strips are half of what the server writes (the other half is
+the acks), so past 2,500 phones each gets a strip less often: a class of 5,000,
+once a second. See :func:`phone_interval`.
 """
 WALL = frozenset({"display"})
 PHONES = frozenset({"participant"})
@@ -237,7 +241,7 @@ class ScoreKeeper:
                 class_id,
                 "leaderboard:phones",
                 lambda: for_phones(public),
-                interval_s=PHONE_INTERVAL_S,
+                interval_s=phone_interval(self._hub.count(class_id)),
                 roles=PHONES,
             )
         return [(public, WALL), (instructor, INSTRUCTOR)]
@@ -372,6 +376,11 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
         divisions=divisions,
         reps_per_round=per_round,
     )
+
+
+def phone_interval(screens: int) -> float:
+    """Seconds between two strips to a class's phones, for a class of ``screens`` screens."""
+    return max(PHONE_INTERVAL_S, screens / PHONE_WRITES_PER_S)
 
 
 def for_phones(message: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,14 @@ import pytest
 import websockets
 
 from classroom.db.routines import RoutineSource
-from classroom.live.scoring import BOARD_ROWS, PHONE_INTERVAL_S, PHONE_ROWS, for_phones
+from classroom.live import scoring
+from classroom.live.scoring import (
+    BOARD_ROWS,
+    PHONE_INTERVAL_S,
+    PHONE_ROWS,
+    for_phones,
+    phone_interval,
+)
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, join, join_code, open_class, sign_in, until
 from tests.web.test_scoring_concurrency import ROUTINE, add_teams, database
@@ -145,3 +152,49 @@ def _frame(text: str) -> bytes:
     payload = text.encode()
     assert len(payload) < 126
     return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def test_a_big_class_sends_its_phones_strips_less_often() -> None:
+    assert phone_interval(1) == PHONE_INTERVAL_S
+    assert phone_interval(2_500) == PHONE_INTERVAL_S  # 5,000 writes a second
+    assert phone_interval(5_000) == 1.0
+    assert phone_interval(10_000) == 2.0
+
+
+async def test_strips_keep_to_the_classs_budget_of_writes(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three screens, a budget of two writes a second: a strip every 1.5 s at most.
+    monkeypatch.setattr(scoring, "PHONE_WRITES_PER_S", 2)
+    class_id, cookies = await started_class(server)
+    url = f"{server.ws_url}/ws/classes/{class_id}"
+    app = server.server.config.app  # type: ignore[attr-defined]
+    display_url = f"{url}?token={app.state.tokens.display(class_id)}"
+    async with (
+        websockets.connect(display_url) as display,
+        websockets.connect(url, additional_headers={"Cookie": cookies[0]}) as watcher,
+        websockets.connect(url, additional_headers={"Cookie": cookies[1]}) as phone,
+    ):
+        for screen in (display, watcher, phone):
+            await until(screen, "snapshot")
+        strips: list[float] = []
+        walls: list[float] = []
+
+        async def watch(ws: websockets.ClientConnection, times: list[float]) -> None:
+            while True:
+                if json.loads(await ws.recv())["type"] == "leaderboard":
+                    times.append(time.monotonic())
+
+        watching = [
+            asyncio.create_task(watch(watcher, strips)),
+            asyncio.create_task(watch(display, walls)),
+        ]
+        for k in range(16):  # inputs for 4 s, 4 a second
+            await phone.send(score(f"budget-{k}", 1))
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.6)
+        for task in watching:
+            task.cancel()
+    gaps = [b - a for a, b in itertools.pairwise(strips)]
+    assert len(strips) >= 2 and all(gap >= 1.5 * 0.8 for gap in gaps), gaps
+    assert len(walls) > len(strips)  # the wall keeps its own pace
