@@ -41,6 +41,7 @@ def test_a_class_starting_freezes_what_is_alive_without_a_collection() -> None:
     collector.class_started()
     assert gc.get_freeze_count() >= before + len(room)
     assert full_collections() == collections
+    assert gc.get_threshold()[2] == collector.NEVER  # none while the class is live
 
 
 @pytest.mark.usefixtures("managed")
@@ -55,11 +56,14 @@ async def test_the_full_collection_waits_until_no_class_is_live(
     await asyncio.sleep(0.2)
     assert full_collections() == collections
 
+    assert gc.get_threshold()[2] == collector.NEVER
+
     live[0] = 0
     collector.class_ended(lambda: live[0])
     await asyncio.sleep(0.2)
     assert full_collections() == collections + 1
     assert gc.get_freeze_count() > 0  # what survived is frozen again
+    assert gc.get_threshold() == (collector.GC_YOUNG_THRESHOLD, *collector.GC_OLDER_THRESHOLDS)
 
 
 @pytest.mark.usefixtures("managed")
@@ -70,6 +74,7 @@ async def test_a_full_collection_runs_at_a_class_end_when_the_last_is_long_ago(
     collections = full_collections()
     collector.class_ended(lambda: 3)  # classes overlap all day
     assert full_collections() == collections + 1
+    assert gc.get_threshold()[2] == collector.NEVER  # and three are still live
 
 
 async def test_an_unmanaged_process_is_left_alone() -> None:

@@ -8,19 +8,25 @@ leaderboard goes out. Python runs one whenever a quarter more objects have
 reached its oldest generation than the last one found; in a class of 5,000
 tapping away, that came every minute or so (docs/benchmarks.md).
 
+A live class also keeps growing what the collector would scan: its score book
+holds every input taken (a 45-minute class of 5,000 keeps millions), in sets and
+dictionaries that a full collection walks entry by entry.
+
 So, when ``classroom serve`` runs (:func:`manage`):
 
 - when a class starts (leaves its lobby), everything alive is *frozen*: moved
   out of the collector's sight, without a scan (:func:`gc.freeze`). A room's
-  sockets were opened in the lobby and live as long as the class; the
-  collections during it scan only what the class itself makes;
+  sockets were opened in the lobby and live as long as the class. And while a
+  class is live, no full collection runs at all;
 - when a class ends and, :data:`QUIET_S` later, no class is live, everything is
-  unfrozen, a full collection runs, and what survives is frozen again. Cycles
-  left behind by sockets that closed during a class are freed then. In a gym
-  whose classes overlap all day, this also happens at the end of any class once
-  :data:`AT_LEAST_EVERY_S` have passed since the last one.
+  unfrozen, a full collection runs, what survives is frozen again, and full
+  collections may run again. Cycles left behind by sockets that closed during a
+  class are freed then. In a gym whose classes overlap all day, this also
+  happens at the end of any class once :data:`AT_LEAST_EVERY_S` have passed
+  since the last one.
 
-Young collections run as before, so short-lived cycles are freed promptly.
+Young and middle collections run as always, so short-lived cycles are freed
+promptly, and each of them scans at most two young collections' worth of objects.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ AT_LEAST_EVERY_S = 2 * 3600.0
 
 GC_YOUNG_THRESHOLD = 50_000
 GC_OLDER_THRESHOLDS = (2, 1)
+NEVER = 2**31 - 1
+"""The oldest generation's threshold while a class is live: no full collection."""
 
 _managed = False
 _last_full = 0.0
@@ -56,7 +64,6 @@ def manage() -> None:
     """
     global _managed
     _managed = True
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *GC_OLDER_THRESHOLDS)
     _collect_all()
 
 
@@ -65,9 +72,13 @@ def managed() -> bool:
 
 
 def class_started() -> None:
-    """A class has left its lobby: freeze what is alive (its screens' sockets, mostly)."""
+    """A class has left its lobby: freeze what is alive (its screens' sockets, mostly).
+
+    And hold full collections off until classes are over.
+    """
     if _managed:
         gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, GC_OLDER_THRESHOLDS[0], NEVER)
 
 
 def class_ended(live: Callable[[], int]) -> None:
@@ -81,6 +92,8 @@ def class_ended(live: Callable[[], int]) -> None:
         return
     if time.monotonic() - _last_full >= AT_LEAST_EVERY_S:
         _collect_all()
+        if live():  # still none while those classes are live
+            gc.set_threshold(GC_YOUNG_THRESHOLD, GC_OLDER_THRESHOLDS[0], NEVER)
         return
     if _waiting is not None:
         _waiting.cancel()
@@ -95,9 +108,10 @@ def _collect_if_quiet(live: Callable[[], int]) -> None:
 
 
 def _collect_all() -> None:
-    """Unfreeze everything, collect it all, and freeze what survives."""
+    """Unfreeze everything, collect it all, freeze what survives; full collections resume."""
     global _last_full
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *GC_OLDER_THRESHOLDS)
     _last_full = time.monotonic()
