@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from classroom.db.scores import Reply, Roster, ScoreStore
@@ -75,6 +77,7 @@ class ScoreKeeper:
         self._sent: dict[int, Messages] = {}
         self._refreshing: dict[int, asyncio.Task[None]] = {}
         self._buckets: dict[tuple[int, int], TokenBucket] = {}
+        self._renders: dict[int, Callable[[], list[tuple[dict[str, Any], frozenset[str]]]]] = {}
         store.failed = self._write_failed
 
     def follow(self, class_id: int, timeline: Timeline) -> None:
@@ -91,6 +94,7 @@ class ScoreKeeper:
             del self._buckets[key]
         self._previous.pop(class_id, None)
         self._sent.pop(class_id, None)
+        self._renders.pop(class_id, None)
 
     async def book(self, class_id: int) -> ScoreBook:
         """The class's book, rebuilt from storage on first use."""
@@ -196,11 +200,11 @@ class ScoreKeeper:
 
     def changed(self, class_id: int) -> None:
         if self._hub is not None:
+            render = self._renders.get(class_id)
+            if render is None:  # one per class, not one per input
+                render = self._renders[class_id] = functools.partial(self._render, class_id)
             self._hub.coalesce_audiences(
-                class_id,
-                "leaderboard",
-                lambda: self._render(class_id),
-                interval_s=BOARD_INTERVAL_S,
+                class_id, "leaderboard", render, interval_s=BOARD_INTERVAL_S
             )
 
     def boards(
