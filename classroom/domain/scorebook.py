@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from classroom.domain.errors import CommandRejected
 from classroom.domain.scoring import (
@@ -33,9 +33,8 @@ ALREADY_FINISHED = "you have already finished this segment"
 NOT_IN_CLASS = "you are not in this class any more"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
-    """An input the book took: what the shell stores for it."""
+class Entry(NamedTuple):
+    """An input the book took: what the shell stores for it (one for every input)."""
 
     participant_id: int
     client_id: str

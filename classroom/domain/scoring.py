@@ -36,6 +36,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from classroom.domain.errors import CommandRejected, ValidationError
 from classroom.domain.session import ClassState, Phase, segment_elapsed_ms
@@ -150,12 +151,12 @@ def _is_client_id(value: object) -> bool:
     return isinstance(value, str) and CLIENT_ID.match(value) is not None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckedScore:
+class CheckedScore(NamedTuple):
     """An input the class can take: its kind, and the value to store.
 
     For a finish, ``value`` is the time the server took (ms from the segment's
-    start); for every other input it is the input's own value.
+    start); for every other input it is the input's own value. (A named tuple,
+    like :class:`Tally`: one is made for every input a class takes.)
     """
 
     kind: ScoreKind
@@ -203,12 +204,13 @@ def implausible(
     return reps_so_far > allowed
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
+class Tally(NamedTuple):
     """A participant's result for one segment.
 
     ``first`` is the value (rounds for rounds + reps; ms for time); ``second``
-    the reps of rounds + reps, 0 otherwise.
+    the reps of rounds + reps, 0 otherwise. A named tuple: a live class makes
+    one for every input it takes (a running sum), and a tuple of numbers costs
+    less to make and drops out of the garbage collector's sight.
     """
 
     first: int

@@ -6,7 +6,6 @@ Times are epoch milliseconds; every segment below starts at ``T0``.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -96,7 +95,7 @@ class Store:
         self.rows[(pid, taken.entry.client_id)] = taken.entry
         if taken.withdraws:
             key = (pid, taken.withdraws)
-            self.rows[key] = dataclasses.replace(self.rows[key], withdrawn=True)
+            self.rows[key] = self.rows[key]._replace(withdrawn=True)
 
     def entries(self) -> list[Entry]:
         return list(self.rows.values())
