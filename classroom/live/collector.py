@@ -41,7 +41,7 @@ QUIET_S = 5.0
 AT_LEAST_EVERY_S = 2 * 3600.0
 """Run the full collection at the end of a class if the last one is older, live classes or not."""
 
-GC_YOUNG_THRESHOLD = 50_000
+GC_YOUNG_THRESHOLD = 10_000
 GC_OLDER_THRESHOLDS = (2, 1)
 NEVER = 2**31 - 1
 """The oldest generation's threshold while a class is live: no full collection."""
