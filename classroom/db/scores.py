@@ -260,20 +260,9 @@ def _write_sqlite(
 
 
 def _sqlite_row(class_id: int, entry: Entry) -> SqliteRow:
-    return (
-        class_id,
-        entry.participant_id,
-        entry.client_id,
-        entry.segment_index,
-        entry.kind.value,
-        entry.value,
-        entry.rounds,
-        entry.division.value,
-        entry.elapsed_ms,
-        entry.undoes,
-        entry.withdrawn,
-        entry.flagged,
-    )
+    """An entry as a row (an Entry's fields are in the order of :data:`_COLUMNS`)."""
+    kind, division = entry.kind.value, entry.division.value
+    return (class_id, *entry[:3], kind, *entry[4:6], division, *entry[7:])
 
 
 def _row(class_id: int, entry: Entry) -> dict[str, object]:

@@ -56,6 +56,13 @@ async def started_class(server: LiveServer) -> tuple[int, list[str]]:
     return class_id, cookies
 
 
+def socket_urls(server: LiveServer, class_id: int) -> tuple[str, str]:
+    """The class's socket URL (phones send their cookie), and the display's, with its token."""
+    url = f"{server.ws_url}/ws/classes/{class_id}"
+    app = server.server.config.app  # type: ignore[attr-defined]
+    return url, f"{url}?token={app.state.tokens.display(class_id)}"
+
+
 def score(client_id: str, value: int) -> str:
     message = {"type": "score", "id": client_id, "segment": 0, "kind": "reps", "value": value}
     return json.dumps(message)
@@ -78,9 +85,7 @@ async def boards_until(
 
 async def test_phones_get_the_walls_board_cut_to_a_strip(server: LiveServer) -> None:
     class_id, cookies = await started_class(server)
-    url = f"{server.ws_url}/ws/classes/{class_id}"
-    app = server.server.config.app  # type: ignore[attr-defined]
-    display_url = f"{url}?token={app.state.tokens.display(class_id)}"
+    url, display_url = socket_urls(server, class_id)
     async with (
         websockets.connect(display_url) as display,
         websockets.connect(url, additional_headers={"Cookie": cookies[0]}) as watcher,
@@ -167,9 +172,7 @@ async def test_strips_keep_to_the_classs_budget_of_writes(
     # Three screens, a budget of two writes a second: a strip every 1.5 s at most.
     monkeypatch.setattr(scoring, "PHONE_WRITES_PER_S", 2)
     class_id, cookies = await started_class(server)
-    url = f"{server.ws_url}/ws/classes/{class_id}"
-    app = server.server.config.app  # type: ignore[attr-defined]
-    display_url = f"{url}?token={app.state.tokens.display(class_id)}"
+    url, display_url = socket_urls(server, class_id)
     async with (
         websockets.connect(display_url) as display,
         websockets.connect(url, additional_headers={"Cookie": cookies[0]}) as watcher,
