@@ -19,6 +19,7 @@ from typing import Final, NamedTuple
 
 from classroom.domain.errors import CommandRejected
 from classroom.domain.scoring import (
+    DIVISIONS,
     CheckedScore,
     Division,
     Logged,
@@ -71,7 +72,6 @@ _ELAPSED: Final = 3
 _UNDOES: Final = 4
 _WITHDRAWN: Final = 5
 _FLAGGED: Final = 6
-_DIVISIONS = {division.value: division for division in Division}
 
 
 def _kept(entry: Entry) -> _Kept:
@@ -141,7 +141,7 @@ class _Line:
             kind=self.kind,
             value=kept[_VALUE],
             rounds=kept[_ROUNDS],
-            division=_DIVISIONS[kept[_DIVISION]],
+            division=DIVISIONS[kept[_DIVISION]],
             elapsed_ms=kept[_ELAPSED],
             undoes=kept[_UNDOES],
             withdrawn=kept[_WITHDRAWN],
@@ -157,7 +157,7 @@ class _Line:
         self.reps -= self.reps_of(kept)
         counted = (kept for kept in reversed(self.inputs.values()) if _counts(kept))
         latest = next(counted, None)
-        self.division = Division.RX if latest is None else _DIVISIONS[latest[_DIVISION]]
+        self.division = Division.RX if latest is None else DIVISIONS[latest[_DIVISION]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ class Division(StrEnum):
 
 
 DIVISION_ORDER = {Division.RX: 0, Division.SCALED: 1, Division.BEGINNER: 2}
+DIVISIONS: dict[str, Division] = {division.value: division for division in Division}
+"""Each division by its name (a dictionary lookup: cheaper than ``Division(name)``)."""
 
 # The most one input may carry, per kind: a typo or a forged message above it is
 # refused outright. (10^9 reps is not a flag for the instructor, it's an error.)

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import CommandRejected, DomainError, ValidationError
-from classroom.domain.scoring import BAD_CLIENT_ID, NOT_RUNNING, Division, ScoreInput
+from classroom.domain.scoring import BAD_CLIENT_ID, DIVISIONS, NOT_RUNNING, Division, ScoreInput
 from classroom.domain.timeline import ScoreKind
 from classroom.hub import wire
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
@@ -381,7 +381,7 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
         kind: ScoreKind | None = ScoreKind.NONE
     else:
         kind = _KINDS.get(raw_kind) if isinstance(raw_kind, str) else None
-    division = _DIVISIONS.get(raw_division) if isinstance(raw_division, str) else None
+    division = DIVISIONS.get(raw_division) if isinstance(raw_division, str) else None
     if kind is None or division is None:
         shown = raw_kind if kind is None else raw_division
         raise ValidationError(f"unknown score kind or division: {str(shown)[:40]!r}")
@@ -399,7 +399,6 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
 
 
 _KINDS: dict[str, ScoreKind] = {kind.value: kind for kind in ScoreKind}
-_DIVISIONS: dict[str, Division] = {division.value: division for division in Division}
 
 
 def _is_int(value: object) -> TypeGuard[int]:
