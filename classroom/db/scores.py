@@ -38,6 +38,14 @@ Reply = Callable[[bool | Exception], None]
 #: Told which classes' inputs a failed batch held (their books may be out of step).
 Failed = Callable[[int], None]
 
+SCORE_CACHE_MIB = 64
+"""The page cache of the connection that writes scores on SQLite.
+
+Each input goes into its participant's place in the ``(participant_id,
+client_id)`` index, so a class of thousands writes to thousands of pages in
+turn. SQLite's default cache (2 MiB) holds a few hundred: past that, every
+input reads its page back from the file.
+"""
 COMMIT_EVERY_S = 0.005
 """The least time between two commits of score batches (see ``ScoreStore._flush``)."""
 

@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from classroom.db.models import Class, ClassEvent
 
 CONFLICT = "class {class_id} is gone or was changed by another writer"
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""When the WAL starts over, its file is cut back to this size (bytes) if it was larger."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -198,23 +200,32 @@ class SqliteWriter(_Batching):
     so a batch is written on the event loop's thread when the database is free:
     the connection does not wait for a lock there (``busy_timeout`` 0). If
     another connection holds the write lock (a sign-in, a join), the batch goes
-    to the writer's own thread instead, which may wait for it. Checkpoints (which
-    copy the WAL into the database and flush it to disk) never run on the loop:
-    the connection's automatic checkpoint is off, and every
-    :data:`CHECKPOINT_EVERY` commits a passive checkpoint runs on the thread.
+    to the writer's own thread instead, which may wait for it.
+
+    Checkpoints copy the WAL into the database and flush it to disk. The
+    connection's automatic checkpoint is off; every :data:`CHECKPOINT_EVERY`
+    commits a passive checkpoint runs on the thread instead. SQLite starts the
+    WAL over only once all of it has been copied, but while the thread copies,
+    the loop keeps writing: in a busy class the thread never copies the whole
+    WAL, and the WAL would grow for as long as inputs flow (hundreds of MiB in a
+    minute, every page lookup slower as it grows). So after each checkpoint,
+    the next write first copies what the thread left (the frames of the
+    commits made while it copied) and then starts the WAL over.
     """
 
     CHECKPOINT_EVERY = 500
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, cache_mib: int | None = None) -> None:
         super().__init__()
         self._path = path
+        self._cache_mib = cache_mib
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="classroom-writer")
         self._db: sqlite3.Connection | None = None
         self._checkpointer: sqlite3.Connection | None = None  # used on the thread only
         self._commits = 0
         self._busy_timeout_ms = -1
         self._checkpointing: asyncio.Future[None] | None = None
+        self._catch_up = False  # a checkpoint ended: the next write copies what it left
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -223,6 +234,9 @@ class SqliteWriter(_Batching):
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            if self._cache_mib is not None:
+                db.execute(f"PRAGMA cache_size=-{int(self._cache_mib) * 1024}")
             self._db = db
         return self._db
 
@@ -266,14 +280,10 @@ class SqliteWriter(_Batching):
             self._checkpointing.add_done_callback(self._checkpointed)
 
     def _write(self, batch: list[Transition], wait_ms: int) -> list[bool]:
-        db = self._connection()
-        if wait_ms != self._busy_timeout_ms:
-            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
-            self._busy_timeout_ms = wait_ms
+        db = self._begin(wait_ms)
         stored = []
         execute = db.execute
         dumps = json.dumps
-        execute("BEGIN IMMEDIATE")
         try:
             for t in batch:
                 started, ended = t.started_at_ms, t.ended_at_ms
@@ -317,11 +327,7 @@ class SqliteWriter(_Batching):
         return result
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], wait_ms: int) -> T:
-        db = self._connection()
-        if wait_ms != self._busy_timeout_ms:
-            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
-            self._busy_timeout_ms = wait_ms
-        db.execute("BEGIN IMMEDIATE")
+        db = self._begin(wait_ms)
         try:
             result = work(db)
             db.execute("COMMIT")
@@ -330,6 +336,20 @@ class SqliteWriter(_Batching):
                 db.execute("ROLLBACK")
             raise
         return result
+
+    def _begin(self, wait_ms: int) -> sqlite3.Connection:
+        """The connection, in a write transaction (waiting up to ``wait_ms`` for the lock)."""
+        db = self._connection()
+        if wait_ms != self._busy_timeout_ms:
+            db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+            self._busy_timeout_ms = wait_ms
+        if self._catch_up:
+            # What the thread's checkpoint left: with the WAL all copied, the write
+            # below starts it over (unless a reader still uses it: then next time).
+            self._catch_up = False
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        db.execute("BEGIN IMMEDIATE")
+        return db
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database, without waiting for anyone (on the thread)."""
@@ -341,8 +361,12 @@ class SqliteWriter(_Batching):
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = None
-        if not done.cancelled() and done.exception() is not None:
+        if done.cancelled():
+            return
+        if done.exception() is not None:
             log.warning("WAL checkpoint failed: %s", done.exception())
+        else:  # the frames written while it copied are left for the next write
+            self._catch_up = True
 
     async def close(self) -> None:
         if self._checkpointing is not None:

@@ -19,7 +19,7 @@ from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import head_revision
-from classroom.db.scores import ScoreStore
+from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
 from classroom.domain.session import ClassPolicy
 from classroom.hub.hub import Hub
@@ -89,7 +89,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         broker = broker_for(settings.broker_url)
         hub = Hub(broker, clock=class_clock.now_ms)
         database_file = sqlite_path(engine)
-        score_writer = None if database_file is None else SqliteWriter(database_file)
+        score_writer = (
+            None
+            if database_file is None
+            else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
+        )
         registry = ClassRegistry(
             ClassStore(sessions, writer_for(engine)),
             hub,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from classroom.db.migrate import upgrade
-from classroom.db.writer import SqliteWriter, Transition
+from classroom.db.writer import WAL_SIZE_LIMIT, SqliteWriter, Transition
 
 
 async def make_db(tmp_path: Path, classes: int = 2) -> Path:
@@ -95,12 +96,20 @@ async def test_a_write_waits_for_a_lock_held_elsewhere_without_stalling_the_loop
     assert stored(path)[1] == [(1, 1)]
 
 
+async def checkpointing_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, every: int
+) -> tuple[Path, SqliteWriter]:
+    """A database of one class, and a writer that checkpoints every ``every`` commits."""
+    path = await make_db(tmp_path, classes=1)
+    writer = SqliteWriter(str(path))
+    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", every)
+    return path, writer
+
+
 async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_commits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = await make_db(tmp_path, classes=1)
-    writer = SqliteWriter(str(path))
-    monkeypatch.setattr(writer, "CHECKPOINT_EVERY", 3)
+    path, writer = await checkpointing_writer(tmp_path, monkeypatch, every=3)
     for seq in range(6):
         await writer.write(transition(1, seq))
     assert writer._checkpointing is not None or writer._commits == 6
@@ -109,3 +118,52 @@ async def test_the_wal_is_checkpointed_off_the_loop_every_so_many_commits(
         busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert busy == 0 and frames == done
     assert stored(path)[0] == [(1, 6, "running")]
+
+
+async def test_the_wal_starts_over_though_writes_land_while_it_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a busy class the loop writes while the thread copies the WAL, so no copy on the
+    # thread ever reaches the WAL's end. Here a reader holds each copy short of a write.
+    path, writer = await checkpointing_writer(tmp_path, monkeypatch, every=10)
+    checkpoint = writer._checkpoint
+
+    def checkpoint_while_a_write_lands() -> None:
+        with (
+            contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader,
+            contextlib.closing(sqlite3.connect(path, timeout=10)) as other,
+        ):
+            for _ in range(2):  # the reader's snapshot is in the WAL; a write lands after it
+                with other:
+                    other.execute("UPDATE classes SET planned_ms = planned_ms + 1")
+                if not reader.in_transaction:
+                    reader.execute("BEGIN")
+                    reader.execute("SELECT count(*) FROM classes").fetchone()
+            checkpoint()  # copies up to the reader's snapshot only
+            reader.execute("COMMIT")
+
+    monkeypatch.setattr(writer, "_checkpoint", checkpoint_while_a_write_lands)
+    for seq in range(0, 1_500, 5):  # 300 commits of a few pages each
+        await writer.write(transition(1, seq, events=5))
+        if writer._checkpointing is not None:
+            await writer._checkpointing
+    await writer.close()
+    frames = (path.parent / f"{path.name}-wal").stat().st_size // (4096 + 24)
+    assert frames < 150, frames  # started over every ten commits or so, not ~1,000 frames
+    assert stored(path)[0] == [(1, 1_500, "running")]
+
+
+async def test_a_writer_can_have_a_bigger_page_cache_and_keeps_its_wal_file_in_bounds(
+    tmp_path: Path,
+) -> None:
+    path = await make_db(tmp_path, classes=1)
+    plain, big = SqliteWriter(str(path)), SqliteWriter(str(path), cache_mib=8)
+    await big.write(transition(1, 0))
+    await plain.write(transition(1, 1))
+    with contextlib.closing(sqlite3.connect(":memory:")) as fresh:
+        (default,) = fresh.execute("PRAGMA cache_size").fetchone()
+    for writer, cache in ((plain, default), (big, -8 * 1024)):
+        db = writer._connection()
+        assert db.execute("PRAGMA cache_size").fetchone() == (cache,)
+        assert db.execute("PRAGMA journal_size_limit").fetchone() == (WAL_SIZE_LIMIT,)
+        await writer.close()
