@@ -10,11 +10,13 @@ the callback that parsed it, and says whether it has taken the message. What
 it doesn't take goes through the queue as before. The reader is only asked
 while nothing is queued, so messages are never taken out of their order.
 
-While a reader is installed, a chunk of bytes that is exactly one whole text
-frame (what a phone's message almost always arrives as) is read here, without
-going through the websockets parser, which costs more than the rest of a score.
-Anything else (part of a frame, several, a control frame, a fragment, bad UTF-8)
-goes through the parser as before, which also answers every protocol error.
+While a reader is installed, whole text frames at the start of a chunk of bytes
+(a phone's message almost always arrives as one whole frame; a phone that was
+held up sends several at once) are read here, without going through the
+websockets parser, which costs more than the rest of a score. The rest of the
+chunk (part of a frame, a control frame, a fragment, bad UTF-8, anything after a
+message the reader left) goes through the parser as before, which also answers
+every protocol error.
 
 ``classroom serve`` and the test servers run this protocol (:data:`SERVER_OPTIONS`).
 """
@@ -35,45 +37,46 @@ class ClassroomProtocol(WebSocketsSansIOProtocol):
     reader: Reader | None = None
 
     def data_received(self, data: bytes) -> None:
-        if self.reader is None or not self._read_frame(data):
-            super().data_received(data)
+        read = 0 if self.reader is None else self._read_frames(data)
+        if read < len(data):
+            super().data_received(data[read:] if read else data)
 
-    def _read_frame(self, data: bytes) -> bool:
-        """Read ``data`` if it is one whole, masked, unfragmented text frame (False: it isn't).
+    def _read_frames(self, data: bytes) -> int:
+        """Read the whole, masked, unfragmented text frames at the start of ``data``.
 
-        Only while the parser is between frames, with nothing buffered, in the
-        middle of no fragmented message, and nothing is queued for the app.
+        Returns how many bytes were read. Only while the parser is between
+        frames, with nothing buffered, in the middle of no fragmented message,
+        and nothing is queued for the app. A message the reader leaves goes to
+        the app's queue, and everything after it to the parser.
         """
-        if len(data) < 6 or data[0] != _FIN_TEXT or not data[1] & _MASKED:
-            return False
         conn = self.conn
-        if (
-            conn.state is not State.OPEN
-            or conn.reader.buffer
-            or conn.current_size is not None
-            or conn.extensions
-            or self.close_sent
-            or not self.queue.empty()
-        ):
-            return False
-        length, start = data[1] & 0x7F, 6
-        if length == 126:
-            length, start = int.from_bytes(data[2:4], "big"), 8
-        elif length == 127:
-            return False
+        if conn.reader.buffer or conn.current_size is not None or conn.extensions:
+            return 0
         limit = conn.max_message_size
-        if len(data) != start + length or (limit is not None and length > limit):
-            return False
-        payload = unmask(data[start:], data[start - 4 : start])
-        try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            return False  # the parser closes the connection with 1007
-        if not self._offer(text):
-            self.curr_msg_data_type = "text"
-            self.frames = [payload]
-            super().send_receive_event_to_app()
-        return True
+        read, size = 0, len(data)
+        while size - read >= 6 and data[read] == _FIN_TEXT and data[read + 1] & _MASKED:
+            if conn.state is not State.OPEN or self.close_sent or not self.queue.empty():
+                break
+            length, start = data[read + 1] & 0x7F, read + 6
+            if length == 126:
+                length, start = int.from_bytes(data[read + 2 : read + 4], "big"), read + 8
+            elif length == 127:
+                break
+            end = start + length
+            if end > size or (limit is not None and length > limit):
+                break
+            payload = unmask(data[start:end], data[start - 4 : start])
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                break  # the parser closes the connection with 1007
+            read = end
+            if not self._offer(text):
+                self.curr_msg_data_type = "text"
+                self.frames = [payload]
+                super().send_receive_event_to_app()
+                break
+        return read
 
     def send_receive_event_to_app(self) -> None:
         if (

@@ -1,7 +1,7 @@
-"""Frames in: a whole text frame is read without the parser; every other shape still works.
+"""Frames in: whole text frames are read without the parser; every other shape still works.
 
-The server reads a chunk of bytes that is exactly one masked text frame itself
-(:mod:`classroom.hub.protocol`). These tests write raw frames on a real socket,
+The server reads the whole masked text frames at the start of a chunk of bytes
+itself (:mod:`classroom.hub.protocol`). These tests write raw frames on a real socket,
 in every shape a network can deliver them, and check that each message gets its
 answer in order, and that protocol errors still close the connection.
 """
@@ -111,8 +111,25 @@ def test_whole_frames_split_frames_and_frames_sent_together_are_all_answered_in_
     assert answers(phone, 1) == [("ack", "split-1")]
     assert b"".join(parsed) == split
 
-    raw.sendall(frame(score("two-1")) + frame(ping("p2")) + frame(score("two-2")))
+    parsed.clear()
+    together = [frame(score(f"together-{k}")) for k in range(3)]
+    raw.sendall(b"".join(together))  # several whole frames in one chunk: still no parser
+    assert answers(phone, 3) == [("ack", f"together-{k}") for k in range(3)]
+    assert parsed == []
+
+    # A ping the reader leaves goes to the app's queue; what follows it, to the parser.
+    after = frame(score("two-2"))
+    raw.sendall(frame(score("two-1")) + frame(ping("p2")) + after)
     assert answers(phone, 3) == [("ack", "two-1"), ("pong", "p2"), ("ack", "two-2")]
+    assert parsed == [after]
+
+    parsed.clear()
+    whole, cut = frame(score("then-1")), frame(score("then-2"))
+    raw.sendall(whole + cut[:5])  # a whole frame, then the start of the next one
+    time.sleep(0.05)
+    raw.sendall(cut[5:])
+    assert answers(phone, 2) == [("ack", "then-1"), ("ack", "then-2")]
+    assert parsed == [cut[:5], cut[5:]]  # the parser got only the frame cut in two
 
     long = score("L" * 64, note="x" * 100)  # over 125 bytes: a 16-bit length
     assert len(long) > 125
@@ -135,6 +152,23 @@ def test_bad_utf8_in_a_whole_frame_closes_the_connection_with_1007(
     with pytest.raises(ConnectionClosed) as closed:
         replies(phone, count=1)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+
+
+def test_bad_utf8_after_a_good_frame_in_one_chunk_takes_the_good_one_then_closes(
+    quiet_server: LiveServer,
+) -> None:
+    running: RunningClass = asyncio.run(start_class(quiet_server))
+    url, cookie = running.ws_url(quiet_server), running.participant_cookie
+    with connect(url, additional_headers={"Cookie": cookie}) as ws:
+        replies(ws, until="snapshot")
+        ws.socket.sendall(frame(score("good-1")) + frame(b'{"type":"score","id":"\xff"}'))
+        with pytest.raises(ConnectionClosed) as closed:
+            replies(ws, count=2)  # the close may come before good-1's ack
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    with connect(url, additional_headers={"Cookie": cookie}) as ws:  # the phone comes back
+        replies(ws, until="snapshot")
+        ws.send(score("good-1").decode())  # and sends what it has no ack for
+        assert replies(ws, count=1) == [{"type": "ack", "id": "good-1", "duplicate": True}]
 
 
 def test_an_unmasked_frame_closes_the_connection_with_1002(phone: ClientConnection) -> None:
