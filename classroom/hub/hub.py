@@ -22,9 +22,17 @@ Replay
     is new every time this process starts serving a class, so after a restart
     (when the buffer is empty) screens take a snapshot.
 
+Coalesced and rolling updates
+    Where only the newest state matters, :meth:`Hub.coalesce` sends it at most
+    once an interval, rendered when it goes out: who is connected (to
+    instructors, once a second), leaderboards. :meth:`Hub.roll` does the same
+    for a state that thousands of screens get (the phones' strips): each screen
+    gets the newest in turn, a share of them every :data:`ROLL_TICK_S`, within
+    a budget of writes a second, so the writes are spread over the interval
+    rather than all made at once while inputs wait.
+
 Presence and heartbeats
-    Instructors' screens hear who is connected, coalesced by :meth:`Hub.coalesce`
-    to one update a second (leaderboards use the same). Every
+    Instructors' screens hear who is connected, once a second. Every
     :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a browser
     (which can't see WebSocket pings) notices a server that has gone quiet and
     reconnects. Half-open sockets on the server's side (a phone that vanished)
@@ -37,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -54,6 +63,8 @@ REPLAY_SIZE = 1024
 SLICE = 256
 HEARTBEAT_S = 15.0
 PRESENCE_INTERVAL_S = 1.0
+ROLL_TICK_S = 0.05
+"""How often a rolling update (:meth:`Hub.roll`) writes its next share of screens."""
 
 #: Messages, each with the roles of the screens that get it (None: every screen).
 Audiences = Iterable[tuple[Message, "frozenset[str] | None"]]
@@ -71,7 +82,32 @@ class ClassChannel:
     latest: dict[str, Callable[[], Audiences]] = field(default_factory=dict)
     due: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     last_sent: dict[str, float] = field(default_factory=dict)
+    rolling: dict[str, Rolling] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class Rolling:
+    """A state that a class's screens get in turn (see :meth:`Hub.roll`).
+
+    A round visits every screen of the audience once, a share each tick; a screen
+    that already has the newest state is skipped. Rounds start at least
+    ``interval_s`` apart, so a screen gets at most one update an interval.
+    """
+
+    audience: frozenset[str] | None
+    interval_s: float
+    writes_per_s: float
+    render: Callable[[], Message] | None = None  # a newer state, not encoded yet
+    outgoing: Outgoing | None = None  # the newest state, encoded
+    version: int = 0
+    seen: dict[Screen, int] = field(default_factory=dict)  # the version each screen has
+    turns: deque[Screen] = field(default_factory=deque)  # screens still to visit this round
+    round_version: int = 0  # the version when this round started
+    started: float = -math.inf  # when this round started, on the loop's clock
+    credit: float = 0.0  # writes that may be made now
+    ticked: float = 0.0  # when the credit was last counted
+    timer: asyncio.TimerHandle | None = None
 
 
 def class_channel(class_id: int) -> str:
@@ -149,11 +185,6 @@ class Hub:
     def screens(self, class_id: int) -> list[Screen]:
         channel = self._channels.get(class_id)
         return [] if channel is None else list(channel.screens)
-
-    def count(self, class_id: int) -> int:
-        """How many screens are connected to a class (on this process)."""
-        channel = self._channels.get(class_id)
-        return 0 if channel is None else len(channel.screens)
 
     def replay_since(self, class_id: int, seq: int) -> list[Outgoing] | None:
         """The events after ``seq``, or None if the buffer no longer reaches back that far."""
@@ -255,6 +286,83 @@ class Hub:
         for message, audience in render():
             self._send(channel, Outgoing.of(encode(message)), audience)
 
+    def roll(
+        self,
+        class_id: int,
+        key: str,
+        render: Callable[[], Message],
+        *,
+        interval_s: float,
+        writes_per_s: float,
+        roles: Iterable[str] | None = None,
+    ) -> None:
+        """Send the latest state of ``key`` to each screen in turn, at most once an interval.
+
+        Like :meth:`coalesce`, for an audience of thousands: the screens get the
+        newest state a share at a time, every :data:`ROLL_TICK_S`, at most
+        ``writes_per_s`` writes a second, rather than all in one burst. Each
+        screen gets at most one update every ``interval_s`` (less often when the
+        audience is larger than ``writes_per_s * interval_s``) and always, in the
+        end, the newest state.
+        """
+        channel = self.channel(class_id)
+        rolling = channel.rolling.get(key)
+        if rolling is None:
+            audience = None if roles is None else frozenset(roles)
+            rolling = channel.rolling[key] = Rolling(audience, interval_s, writes_per_s)
+        rolling.render = render
+        if rolling.timer is None:  # idle: the next round starts when it may
+            self._next_round(channel, rolling)
+
+    def _next_round(self, channel: ClassChannel, rolling: Rolling) -> None:
+        when = rolling.started + rolling.interval_s
+        loop = asyncio.get_running_loop()
+        rolling.timer = loop.call_at(max(loop.time(), when), self._roll, channel, rolling)
+
+    def _roll(self, channel: ClassChannel, rolling: Rolling) -> None:
+        """One tick of a rolling update: start a round if one is due, write a share of it."""
+        rolling.timer = None
+        now = asyncio.get_running_loop().time()
+        if rolling.render is not None:  # encoded once, however many screens get it
+            rolling.outgoing = Outgoing.of(encode(rolling.render()))
+            rolling.render = None
+            rolling.version += 1
+        turns = rolling.turns
+        if not turns:
+            if rolling.version == rolling.round_version:
+                return  # every screen was visited since the last change
+            audience = rolling.audience
+            turns.extend(s for s in channel.screens if audience is None or s.role in audience)
+            rolling.seen = {
+                screen: rolling.seen[screen] for screen in turns if screen in rolling.seen
+            }
+            rolling.round_version = rolling.version
+            rolling.started = now
+        # Writes accrue at writes_per_s, up to one tick's share: a late tick writes no more.
+        share = max(1.0, rolling.writes_per_s * ROLL_TICK_S)
+        credit = min(share, rolling.credit + (now - rolling.ticked) * rolling.writes_per_s)
+        rolling.ticked = now
+        seen, version, outgoing, screens = (
+            rolling.seen,
+            rolling.version,
+            rolling.outgoing,
+            channel.screens,
+        )
+        assert outgoing is not None
+        while turns and credit >= 1:
+            screen = turns.popleft()
+            if seen.get(screen) != version and screen in screens:
+                seen[screen] = version
+                screen.deliver(outgoing)
+                credit -= 1
+        rolling.credit = credit
+        if turns:
+            rolling.timer = asyncio.get_running_loop().call_later(
+                ROLL_TICK_S, self._roll, channel, rolling
+            )
+        elif rolling.render is not None or rolling.version != rolling.round_version:
+            self._next_round(channel, rolling)
+
     # -- presence ----------------------------------------------------------------------
 
     def _presence_changed(self, channel: ClassChannel) -> None:
@@ -296,6 +404,9 @@ class Hub:
         for channel in self._channels.values():
             for handle in channel.due.values():
                 handle.cancel()
+            for rolling in channel.rolling.values():
+                if rolling.timer is not None:
+                    rolling.timer.cancel()
             for task in (channel.pump, channel.listener):
                 if task is not None:
                     task.cancel()

@@ -47,8 +47,10 @@ PHONE_WRITES_PER_S = 5_000
 """The most strips a class sends a second, one write to each phone's socket each.
 
 In a big class the strips are half of what the server writes (the other half is
-the acks), so past 2,500 phones each gets a strip less often: a class of 5,000,
-once a second. See :func:`phone_interval`.
+the acks). They go out in turn, a share every few milliseconds (see
+:meth:`Hub.roll <classroom.hub.hub.Hub.roll>`), so past 2,500 phones each gets a
+strip less often (a class of 5,000: once a second), and no input waits behind a
+burst of thousands of writes.
 """
 WALL = frozenset({"display"})
 PHONES = frozenset({"participant"})
@@ -241,11 +243,12 @@ class ScoreKeeper:
     def _render(self, class_id: int) -> list[tuple[dict[str, Any], frozenset[str]]]:
         public, instructor = self._sent[class_id] = self.latest(class_id, remember=True)
         if self._hub is not None:
-            self._hub.coalesce(
+            self._hub.roll(
                 class_id,
                 "leaderboard:phones",
                 lambda: for_phones(public),
-                interval_s=phone_interval(self._hub.count(class_id)),
+                interval_s=PHONE_INTERVAL_S,
+                writes_per_s=PHONE_WRITES_PER_S,
                 roles=PHONES,
             )
         return [(public, WALL), (instructor, INSTRUCTOR)]
@@ -380,11 +383,6 @@ def _scored(book: ScoreBook, timeline: Timeline, index: int) -> boards.Scored:
         divisions=divisions,
         reps_per_round=per_round,
     )
-
-
-def phone_interval(screens: int) -> float:
-    """Seconds between two strips to a class's phones, for a class of ``screens`` screens."""
-    return max(PHONE_INTERVAL_S, screens / PHONE_WRITES_PER_S)
 
 
 def for_phones(message: dict[str, Any]) -> dict[str, Any]:
