@@ -120,34 +120,51 @@ _NOTHING = object()
 class Standing(Mapping[int, int]):
     """Everyone's rank on a board, by participant id, ranked once.
 
-    Built from each participant's sort key (smaller ranks higher): one sort,
-    and a participant's rank is found by bisection when it is asked for, so
-    a board of thousands costs no dictionary of them all. Equal keys share the
-    rank of the first.
+    Ranked by group (``groups``: a division's place; smaller ranks higher), then
+    by value (smaller ranks higher). Equal keys share the rank of the first, and
+    are listed by participant id. A participant's rank is found by bisection
+    when it is asked for, so a board of thousands costs no dictionary of them
+    all. The sorts are of plain numbers, one key at a time (the sort is stable),
+    which Python does several times faster than sorting tuples.
     """
 
-    __slots__ = ("_keys", "_order", "_sorted")
+    __slots__ = ("_groups", "_order", "_sorted", "_values")
 
-    def __init__(self, keys: Mapping[int, Any]) -> None:
-        self._keys = keys
-        self._order = sorted(zip(keys.values(), keys.keys(), strict=True))
-        self._sorted = [key for key, _ in self._order]
+    def __init__(
+        self, values: Mapping[int, float], groups: Mapping[int, int] | None = None
+    ) -> None:
+        self._values = values
+        self._groups = groups
+        order = sorted(values)  # by participant id: equal keys keep this order
+        order.sort(key=values.__getitem__)
+        if groups is None:
+            self._sorted: list[Any] = [values[pid] for pid in order]
+        else:
+            order.sort(key=groups.__getitem__)
+            self._sorted = [(groups[pid], values[pid]) for pid in order]
+        self._order = order
+
+    def _key(self, participant_id: int) -> Any:
+        value = self._values[participant_id]
+        return value if self._groups is None else (self._groups[participant_id], value)
 
     def __getitem__(self, participant_id: int) -> int:
-        return bisect_left(self._sorted, self._keys[participant_id]) + 1
+        return bisect_left(self._sorted, self._key(participant_id)) + 1
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._keys)
+        return iter(self._values)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._values)
 
     def ranked(self, limit: int | None = None) -> list[tuple[int, int]]:
         """(rank, participant id), best first: the first ``limit`` (all by default)."""
-        order = self._order if limit is None else self._order[:limit]
+        keys, order = self._sorted, self._order
+        if limit is not None:
+            keys, order = keys[:limit], order[:limit]
         out: list[tuple[int, int]] = []
         rank, last = 0, _NOTHING
-        for position, (key, pid) in enumerate(order, start=1):
+        for position, (key, pid) in enumerate(zip(keys, order, strict=True), start=1):
             if key != last:
                 rank, last = position, key
             out.append((rank, pid))
@@ -178,12 +195,11 @@ def segment_board(
     sign = 1.0 if lower_is_better(kind) else -1.0
     rx = Division.RX
     values = _amounts(scored)
-    standing = Standing(
-        {
-            pid: (DIVISION_ORDER[divisions.get(pid, rx)], sign * value)
-            for pid, value in values.items()
-        }
-    )
+    keys = values if sign > 0 else {pid: -value for pid, value in values.items()}
+    groups = None  # one division (the usual case): no need to rank by it
+    if any(division is not rx for division in divisions.values()):
+        groups = {pid: DIVISION_ORDER[divisions.get(pid, rx)] for pid in values}
+    standing = Standing(keys, groups)
     moved = _previous_ranks(previous, "people")
     rows: list[Row] = []
     for rank, pid in standing.ranked(limit):

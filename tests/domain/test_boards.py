@@ -20,6 +20,7 @@ from classroom.domain.boards import (
     Person,
     Row,
     Scored,
+    Standing,
     Team,
     amount,
     class_board,
@@ -449,3 +450,29 @@ def test_no_public_board_leaks_a_hidden_name(results: dict[int, int], mode: Team
         assert HIDDEN not in json.dumps(to_plain(board))
         assert [row.rank for row in board.people] == sorted(row.rank for row in board.people)
         assert len(board.teams) == len(TEAMS)
+
+
+@given(
+    st.dictionaries(
+        st.integers(1, 500),
+        st.tuples(st.integers(0, 2), st.sampled_from([-3.0, -1.5, 0.0, 2.0, 7.25])),
+        max_size=60,
+    ),
+    st.booleans(),
+    st.integers(0, 70),
+)
+def test_a_standing_ranks_like_counting_who_is_ahead(
+    keys: dict[int, tuple[int, float]], grouped: bool, limit: int
+) -> None:
+    values = {pid: value for pid, (_, value) in keys.items()}
+    groups = {pid: group for pid, (group, _) in keys.items()} if grouped else None
+    standing = Standing(values, groups)
+
+    def key(pid: int) -> tuple[int, float]:
+        return (groups[pid] if groups else 0, values[pid])
+
+    ahead = {pid: sum(key(other) < key(pid) for other in values) for pid in values}
+    assert dict(standing) == {pid: count + 1 for pid, count in ahead.items()}
+    best_first = sorted(values, key=lambda pid: (key(pid), pid))  # ties by participant id
+    assert standing.ranked(limit) == [(ahead[pid] + 1, pid) for pid in best_first[:limit]]
+    assert standing.ranked() == [(ahead[pid] + 1, pid) for pid in best_first]
