@@ -48,6 +48,14 @@ input reads its page back from the file.
 """
 COMMIT_EVERY_S = 0.005
 """The least time between two commits of score batches (see ``ScoreStore._flush``)."""
+BATCH_LIMIT = 500
+"""The most inputs one commit holds: a few milliseconds of the event loop's time.
+
+A server that fell behind for a moment has thousands queued; written in one
+transaction, they would hold the loop (every read, every ack) for a fifth of a
+second, and more would queue meanwhile. In batches of this size they are caught
+up on between other work.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +101,8 @@ class ScoreStore:
             wait = self._committed_at + COMMIT_EVERY_S - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            batch, self._queue = self._queue, []
+            queue = self._queue
+            batch, self._queue = queue[:BATCH_LIMIT], queue[BATCH_LIMIT:]
             try:
                 await self._write(batch)
             except Exception as exc:

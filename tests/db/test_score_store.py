@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from classroom.db import scores
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Instructor, Participant
 from classroom.db.scores import ScoreStore
@@ -35,9 +40,8 @@ def write(store: ScoreStore, class_id: int, taken: Taken) -> asyncio.Future[bool
     return heard
 
 
-async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_url: str) -> None:
-    engine = make_engine(migrated_url)
-    sessions = make_sessionmaker(engine)
+async def a_class(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
+    """A class with one participant: their ids."""
     async with sessions.begin() as db:
         coach = Instructor(email="c@example.com", password_hash="x")
         db.add(coach)
@@ -48,7 +52,13 @@ async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_ur
         person = Participant(class_id=cls.id, nickname="Ana")
         db.add(person)
         await db.flush()
-        class_id, pid = cls.id, person.id
+        return cls.id, person.id
+
+
+async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    sessions = make_sessionmaker(engine)
+    class_id, pid = await a_class(sessions)
     path = migrated_url.removeprefix("sqlite+aiosqlite:///")
     writer = SqliteWriter(path)
     store = ScoreStore(sessions, writer)
@@ -77,3 +87,32 @@ async def test_batches_are_stored_read_back_and_wait_for_a_held_lock(migrated_ur
         ("t2", False, ""),
         ("u1", False, "t0"),
     ]
+
+
+async def test_a_backlog_is_written_in_batches_of_a_few_milliseconds_each(
+    migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that fell behind has thousands queued; here 120, with a limit of 50.
+    monkeypatch.setattr(scores, "BATCH_LIMIT", 50)
+    batches: list[int] = []
+    write_rows = scores._write_sqlite
+
+    def counted(rows: Sequence[tuple[object, ...]], *args: object) -> None:
+        batches.append(len(rows))
+        write_rows(rows, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scores, "_write_sqlite", counted)
+    engine = make_engine(migrated_url)
+    sessions = make_sessionmaker(engine)
+    class_id, pid = await a_class(sessions)
+    writer = SqliteWriter(migrated_url.removeprefix("sqlite+aiosqlite:///"))
+    store = ScoreStore(sessions, writer)
+    try:
+        heard = [write(store, class_id, Taken(entry(f"b{i}", pid))) for i in range(120)]
+        assert await asyncio.gather(*heard) == [True] * 120
+        entries, _ = await store.load(class_id)
+    finally:
+        await writer.close()
+        await engine.dispose()
+    assert batches == [50, 50, 20]
+    assert [e.client_id for e in entries] == [f"b{i}" for i in range(120)]
