@@ -209,8 +209,9 @@ class SqliteWriter(_Batching):
     the loop keeps writing: in a busy class the thread never copies the whole
     WAL, and the WAL would grow for as long as inputs flow (hundreds of MiB in a
     minute, every page lookup slower as it grows). So after each checkpoint,
-    the next write first copies what the thread left (the frames of the
-    commits made while it copied) and then starts the WAL over.
+    the next write goes to the thread, which first copies what the checkpoint
+    left (the frames of the commits made while it copied) and then writes,
+    starting the WAL over; the loop never waits for a copy or its flush to disk.
     """
 
     CHECKPOINT_EVERY = 500
@@ -242,6 +243,9 @@ class SqliteWriter(_Batching):
 
     def _flush(self) -> None:
         """Write the batch right here, on the loop, unless another connection holds the lock."""
+        if self._catch_up:  # see the class's docstring: this batch goes to the thread
+            super()._flush()
+            return
         batch, self._pending = self._pending, []
         try:
             stored = self._write([t for t, _ in batch], wait_ms=0)
@@ -262,15 +266,23 @@ class SqliteWriter(_Batching):
         _settle(batch, stored)
 
     async def _write_batch(self, batch: list[Transition]) -> list[bool]:
-        try:
-            stored = self._write(batch, wait_ms=0)  # on the loop: only if nobody holds the lock
-        except sqlite3.OperationalError as exc:
-            if not _locked(exc):
-                raise
-            loop = asyncio.get_running_loop()
-            stored = await loop.run_in_executor(self._thread, self._write, batch, 15_000)
+        stored = await self._here_or_on_thread(functools.partial(self._write, batch))
         self._committed()
         return stored
+
+    async def _here_or_on_thread(self, write: Callable[[int], T]) -> T:
+        """``write(wait_ms)`` on the loop if the database is free, else on the writer's thread.
+
+        On the thread too when a checkpoint has just ended (see the class's docstring).
+        """
+        if not self._catch_up:
+            try:
+                return write(0)  # busy_timeout 0: it doesn't wait for a lock held elsewhere
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, write, 15_000)
 
     def _committed(self) -> None:
         self._commits += 1
@@ -313,16 +325,11 @@ class SqliteWriter(_Batching):
         """Run ``work`` in one transaction on this writer's connection.
 
         As with transitions: on the loop's thread when the database is free, else
-        on the writer's thread, which waits for the lock. Use one writer for
-        either transitions or ``run``, never both: both use the one connection.
+        on the writer's thread, which waits for the lock (and after a checkpoint).
+        Use one writer for either transitions or ``run``, never both: both use the
+        one connection.
         """
-        try:
-            result = self._transaction(work, 0)
-        except sqlite3.OperationalError as exc:
-            if not _locked(exc):
-                raise
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._thread, self._transaction, work, 15_000)
+        result = await self._here_or_on_thread(functools.partial(self._transaction, work))
         self._committed()
         return result
 
@@ -343,9 +350,9 @@ class SqliteWriter(_Batching):
         if wait_ms != self._busy_timeout_ms:
             db.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
             self._busy_timeout_ms = wait_ms
-        if self._catch_up:
-            # What the thread's checkpoint left: with the WAL all copied, the write
-            # below starts it over (unless a reader still uses it: then next time).
+        if self._catch_up and wait_ms:  # on the thread, after a checkpoint
+            # What the checkpoint left: with the WAL all copied, the write below
+            # starts it over (unless a reader still uses it: then after the next one).
             self._catch_up = False
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         db.execute("BEGIN IMMEDIATE")

@@ -342,12 +342,8 @@ class Hub:
         share = max(1.0, rolling.writes_per_s * ROLL_TICK_S)
         credit = min(share, rolling.credit + (now - rolling.ticked) * rolling.writes_per_s)
         rolling.ticked = now
-        seen, version, outgoing, screens = (
-            rolling.seen,
-            rolling.version,
-            rolling.outgoing,
-            channel.screens,
-        )
+        seen, version, outgoing = rolling.seen, rolling.version, rolling.outgoing
+        screens = channel.screens
         assert outgoing is not None
         while turns and credit >= 1:
             screen = turns.popleft()

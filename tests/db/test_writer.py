@@ -143,13 +143,22 @@ async def test_the_wal_starts_over_though_writes_land_while_it_is_copied(
             reader.execute("COMMIT")
 
     monkeypatch.setattr(writer, "_checkpoint", checkpoint_while_a_write_lands)
-    for seq in range(0, 1_500, 5):  # 300 commits of a few pages each
+    caught_up: list[str] = []  # the thread each of the writer's own checkpoints ran on
+    await writer.write(transition(1, 0, events=5))
+    writer._connection().set_trace_callback(
+        lambda sql: (
+            caught_up.append(threading.current_thread().name) if "checkpoint" in sql else None
+        )
+    )
+    for seq in range(5, 1_500, 5):  # 300 commits of a few pages each
         await writer.write(transition(1, seq, events=5))
         if writer._checkpointing is not None:
             await writer._checkpointing
     await writer.close()
     frames = (path.parent / f"{path.name}-wal").stat().st_size // (4096 + 24)
     assert frames < 150, frames  # started over every ten commits or so, not ~1,000 frames
+    assert len(caught_up) >= 20  # one after each checkpoint but the last
+    assert all(name.startswith("classroom-writer") for name in caught_up)  # never the loop
     assert stored(path)[0] == [(1, 1_500, "running")]
 
 
