@@ -306,10 +306,13 @@ class Hub:
         end, the newest state.
         """
         channel = self.channel(class_id)
+        audience = None if roles is None else frozenset(roles)
         rolling = channel.rolling.get(key)
         if rolling is None:
-            audience = None if roles is None else frozenset(roles)
             rolling = channel.rolling[key] = Rolling(audience, interval_s, writes_per_s)
+        else:  # the latest call's settings hold from the next tick on
+            rolling.audience, rolling.interval_s = audience, interval_s
+            rolling.writes_per_s = writes_per_s
         rolling.render = render
         if rolling.timer is None:  # idle: the next round starts when it may
             self._next_round(channel, rolling)

@@ -370,9 +370,7 @@ def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now:
     undoes = data.get("undo", "")
     if not isinstance(undoes, str):
         raise ValidationError("undo names the id of an earlier input")
-    value, rounds = data.get("value", 0), data.get("rounds", 0)
-    if not (_is_int(value) and _is_int(rounds)):
-        raise ValidationError("a score's value and rounds are whole numbers")
+    value, rounds = data.get("value", 0), data.get("rounds", 0)  # ScoreInput checks them
     raw_kind = data.get("kind")
     if raw_kind is None and not undoes:
         raise ValidationError("a score needs its kind: " + ", ".join(k.value for k in ScoreKind))
