@@ -59,6 +59,11 @@ class ClassRegistry:
         self._failures: dict[int, int] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._down_lock = asyncio.Lock()
+        self._down_at: int | None = None
+        # Classes loaded since this process started: the restart policy applies
+        # to each once, at its first load, whoever asks first.
+        self._recovered: set[int] = set()
         self._closing = False
         # Every snapshot and resumed message names the screens' assets: a screen
         # whose page is older reloads itself (see classroom/web/assets.py).
@@ -69,25 +74,33 @@ class ClassRegistry:
     async def resume(self) -> list[int]:
         """Start an actor for every class that was open when the server last stopped.
 
-        A running class whose policy is to pause on a restart is paused at the
-        instant the server was last known alive (its last heartbeat).
+        Each goes through :meth:`actor`, as a class a screen asks for first does,
+        so its restart policy is applied once, whichever comes first.
         """
-        now = self.clock.now_ms()
-        down_since = now
-        if self._heartbeats is not None:
-            last = await self._heartbeats.last(self._node)
-            if last is not None:
-                down_since = min(last, now)
-            await self._heartbeats.beat(self._node, now)
         ids = await self.store.open_ids()
         for class_id in ids:
-            loaded = await self.store.load(class_id)
-            if loaded is None:
-                continue
-            async with self._lock:
-                if class_id not in self._actors:
-                    self._spawn(await self._after_restart(loaded, down_since))
+            await self.actor(class_id)
         return ids
+
+    async def _down_since(self) -> int:
+        """When this node was last known alive before this process started (read once).
+
+        The last heartbeat of the node's previous process, or now if there was
+        none; then this process's first heartbeat is written. Every class loaded
+        in this process that had been left running is paused at this instant if
+        its policy says so.
+        """
+        async with self._down_lock:
+            if self._down_at is None:
+                now = self.clock.now_ms()
+                down_since = now
+                if self._heartbeats is not None:
+                    last = await self._heartbeats.last(self._node)
+                    if last is not None:
+                        down_since = min(last, now)
+                    await self._heartbeats.beat(self._node, now)
+                self._down_at = down_since
+            return self._down_at
 
     async def _after_restart(self, loaded: LoadedClass, down_since: int) -> LoadedClass:
         state = loaded.state
@@ -106,6 +119,12 @@ class ClassRegistry:
         """Write this process's heartbeat every second, for as long as it runs."""
         if self._heartbeats is None:
             return
+        while self._down_at is None:  # the last beat before the restart is read first
+            try:
+                await self._down_since()
+            except Exception as exc:
+                log.warning("heartbeat not read yet: %s", exc)
+                await asyncio.sleep(HEARTBEAT_MS / 1000)
         while True:
             await asyncio.sleep(HEARTBEAT_MS / 1000)
             try:
@@ -131,6 +150,11 @@ class ClassRegistry:
             loaded = await self.store.load(class_id)
             if loaded is None or loaded.state.phase in TERMINAL:
                 return None
+            if class_id not in self._recovered:
+                # The first load in this process: the class was left as it was when
+                # the last process stopped, so its restart policy applies, once.
+                loaded = await self._after_restart(loaded, await self._down_since())
+                self._recovered.add(class_id)
             return self._spawn(loaded)
 
     def _spawn(self, loaded: LoadedClass) -> ClassActor:
