@@ -26,6 +26,7 @@ from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource, seed_builtin
 from classroom.hub.protocol import SERVER_OPTIONS
+from classroom.live.clock import Clock
 from classroom.web.app import create_app
 from classroom.web.auth import create_instructor
 
@@ -99,11 +100,11 @@ class LiveServer:
         return app.state
 
 
-def run_server(settings: Settings) -> Iterator[LiveServer]:
+def run_server(settings: Settings, clock: Clock | None = None) -> Iterator[LiveServer]:
     """Run the real app under uvicorn on a free port, in a thread of its own."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, clock=clock),
         host="127.0.0.1",
         port=port,
         **SERVER_OPTIONS,

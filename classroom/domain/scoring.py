@@ -25,6 +25,13 @@ earlier client id withdraws it. The instructor can correct a result; a
 correction replaces the result, and every correction is kept (who, when, from
 what to what).
 
+An input names the segment it was tapped in, and counts there: a phone that was
+offline (a dropped network, a server restart) sends its taps when it is back,
+after the class may have moved on. So an input for any scored segment the class
+has reached is taken while the class runs, and for :data:`LATE_INPUT_MS` after it
+finishes. Only a For Time finish must arrive during its segment, since the
+server times it as it arrives.
+
 Implausible inputs (more reps than anyone can do in the time) are stored and
 flagged to the instructor, never dropped silently: a flag is the instructor's
 call to make, not the server's.
@@ -84,9 +91,14 @@ ADDITIVE = frozenset({ScoreKind.REPS, ScoreKind.CALORIES, ScoreKind.DISTANCE})
 PLAUSIBLE_GRACE = 5
 """Reps above the rate a participant may log before a flag (a burst typed at once)."""
 
+LATE_INPUT_MS = 15 * 60_000
+"""How long after a class finishes it still takes inputs tapped before the end."""
+
 BAD_CLIENT_ID = "a score needs an id of 1 to 64 letters, digits, - or _"
 NOT_RUNNING = "scores can only be logged while the class is running"
-WRONG_SEGMENT = "that segment is over; scores go to the current one"
+TOO_LATE = "this class finished too long ago to take more scores"
+NOT_REACHED = "the class hasn't reached that segment"
+LATE_FINISH = "that segment is over: a finish counts only while its segment runs"
 NOT_SCORED = "this segment isn't scored"
 WRONG_KIND = "this segment is scored in {expected}, not {given}"
 BAD_VALUE = "{unit} must be a whole number from 1 to {limit:,}"
@@ -169,15 +181,29 @@ class CheckedScore(NamedTuple):
 
 
 def check_score(timeline: Timeline, state: ClassState, score: ScoreInput) -> CheckedScore:
-    """The input as the class takes it; raises if the class can't take it now."""
-    if state.phase not in (Phase.RUNNING, Phase.PAUSED):
+    """The input as the class takes it; raises if the class can't take it now.
+
+    An input for the current segment is timed from the segment's start; one for
+    a segment the class has left (sent late by a phone that was offline) counts
+    in that segment as if it came at its end.
+    """
+    index = score.segment_index
+    if state.phase is Phase.FINISHED:
+        if state.ended_at_ms is None or score.at_ms > state.ended_at_ms + LATE_INPUT_MS:
+            raise CommandRejected(TOO_LATE)
+    elif state.phase not in (Phase.RUNNING, Phase.PAUSED):
         raise CommandRejected(NOT_RUNNING)
-    if score.segment_index != state.segment_index:
-        raise CommandRejected(WRONG_SEGMENT)
-    kind = timeline.segments[state.segment_index].score_kind
+    if not 0 <= index <= state.segment_index:
+        raise CommandRejected(NOT_REACHED)
+    segment = timeline.segments[index]
+    kind = segment.score_kind
     if kind is ScoreKind.NONE:
         raise CommandRejected(NOT_SCORED)
-    elapsed = max(0, segment_elapsed_ms(state, score.at_ms))
+    if index == state.segment_index:  # finished: as far as the last segment got
+        elapsed = max(0, segment_elapsed_ms(state, score.at_ms))
+    else:
+        elapsed = segment.duration_ms
+    current = index == state.segment_index and state.phase is not Phase.FINISHED
     cap = timeline.max_reps_per_second
     if score.undoes:
         return CheckedScore(
@@ -185,10 +211,25 @@ def check_score(timeline: Timeline, state: ClassState, score: ScoreInput) -> Che
         )
     if score.kind is not kind:
         raise CommandRejected(WRONG_KIND.format(expected=UNITS[kind], given=UNITS[score.kind]))
+    if kind is ScoreKind.TIME and not current:
+        raise CommandRejected(LATE_FINISH)
     value = elapsed if kind is ScoreKind.TIME else score.value
     return CheckedScore(
         kind=kind, value=value, rounds=score.rounds, elapsed_ms=elapsed, max_reps_per_second=cap
     )
+
+
+def late_scores_until(state: ClassState) -> int | None:
+    """The instant a class stops taking late scores (None: it never takes them)."""
+    if state.phase is not Phase.FINISHED or state.ended_at_ms is None:
+        return None
+    return state.ended_at_ms + LATE_INPUT_MS
+
+
+def takes_late_scores(state: ClassState, now: int) -> bool:
+    """Whether a class that has ended still takes scores tapped before its end."""
+    until = late_scores_until(state)
+    return until is not None and now <= until
 
 
 def implausible(

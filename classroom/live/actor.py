@@ -20,7 +20,13 @@ from classroom.domain import session
 from classroom.domain.commands import Command
 from classroom.domain.errors import CommandRejected, DomainError
 from classroom.domain.events import Event
-from classroom.domain.scoring import CheckedScore, ScoreInput, check_score
+from classroom.domain.scoring import (
+    CheckedScore,
+    ScoreInput,
+    check_score,
+    late_scores_until,
+    takes_late_scores,
+)
 from classroom.domain.session import ClassState, Outcome
 from classroom.domain.timeline import Timeline
 from classroom.live.clock import Clock
@@ -114,11 +120,18 @@ class ClassActor:
             self._wake.set_result(None)
 
     async def run(self) -> None:
-        """Drive the class until it finishes or is cancelled."""
-        while self.state.phase not in session.TERMINAL:
+        """Drive the class until it ends, then take late scores until their grace ends.
+
+        A finished class still takes the scores phones tapped before the end and
+        could only send later (see :data:`~classroom.domain.scoring.LATE_INPUT_MS`);
+        commands are refused as for any class that has ended.
+        """
+        while self.state.phase not in session.TERMINAL or self._takes_late_scores():
             request = await self._next_request()
             now = self._clock.now_ms()
             if request is None:
+                if self.state.phase in session.TERMINAL:
+                    break  # the grace for late scores is over
                 await self._commit(session.tick(self.timeline, self.state, now))
                 continue
             if isinstance(request, _Score):
@@ -139,6 +152,15 @@ class ClassActor:
             if not request.done.done():
                 request.done.set_result(self.state)
         self._reject_waiting()
+
+    def _takes_late_scores(self) -> bool:
+        return self._scores is not None and takes_late_scores(self.state, self._clock.now_ms())
+
+    def _deadline(self) -> int | None:
+        """When the actor must wake: the class's next deadline, or the end of the grace."""
+        if self.state.phase in session.TERMINAL:
+            return late_scores_until(self.state)
+        return session.next_deadline(self.timeline, self.state)
 
     async def _take_scores(self, first: _Score, now: int) -> None:
         """Take ``first`` and every score queued right behind it, in one go.
@@ -182,7 +204,7 @@ class ClassActor:
         """
         loop = asyncio.get_running_loop()
         while not self._inbox:
-            deadline = session.next_deadline(self.timeline, self.state)
+            deadline = self._deadline()
             timer = None
             if deadline is not None:
                 delay = (deadline - self._clock.now_ms()) / 1000

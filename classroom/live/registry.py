@@ -19,6 +19,7 @@ from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.errors import CommandRejected
 from classroom.domain.events import Event, PhaseChanged
+from classroom.domain.scoring import takes_late_scores
 from classroom.domain.session import LIVE, TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
 from classroom.hub.hub import Hub
@@ -148,9 +149,13 @@ class ClassRegistry:
             if class_id in self._actors:
                 return self._actors[class_id]
             loaded = await self.store.load(class_id)
-            if loaded is None or loaded.state.phase in TERMINAL:
+            if loaded is None:
                 return None
-            if class_id not in self._recovered:
+            if loaded.state.phase in TERMINAL:
+                # Ended, perhaps while this process was down: only late scores are left.
+                if self.scores is None or not takes_late_scores(loaded.state, self.clock.now_ms()):
+                    return None
+            elif class_id not in self._recovered:
                 # The first load in this process: the class was left as it was when
                 # the last process stopped, so its restart policy applies, once.
                 loaded = await self._after_restart(loaded, await self._down_since())
@@ -186,7 +191,6 @@ class ClassRegistry:
             return
         error = task.exception()
         if error is None:
-            collector.class_ended(self.live)
             self._failures.pop(class_id, None)
             if self.scores is not None:  # after the last leaderboard has gone out
                 asyncio.get_running_loop().call_later(5, self.scores.forget, class_id)
@@ -224,6 +228,10 @@ class ClassRegistry:
             for _, event in numbered
         ):
             collector.class_started()
+        if any(
+            isinstance(event, PhaseChanged) and event.phase in TERMINAL for _, event in numbered
+        ):
+            collector.class_ended(self.live)
         await self._hub.publish(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )

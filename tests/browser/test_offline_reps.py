@@ -142,3 +142,75 @@ async def test_reps_tapped_offline_survive_a_reload_and_count_once(
     await expect(phone.locator("[data-my-score]")).to_have_text(str(TAPS))
     assert await stored(context, server.base_url, scored_key) == TAPS
     assert sorted(scores_of(server, participant_id)) == sorted(rows)
+
+
+SHORT_THEN_LONG = """\
+title: Short then long
+lead_in: 0
+auto_cues: {countdown: false, halfway: false, next: false, last_round: false, lead_in: false}
+blocks:
+  - type: work
+    name: Squats
+    duration: 6
+    exercise: {name: Squats}
+    score: reps
+  - type: work
+    name: Lunges
+    duration: 120
+    exercise: {name: Lunges}
+    score: reps
+"""
+OFFLINE_TAPS = 12
+
+
+@pytest.fixture
+def short_server(tmp_path: Path) -> Iterator[Server]:
+    source = RoutineSource("short-then-long", "Short then long", "yaml", SHORT_THEN_LONG)
+    yield from serving(tmp_path, source)
+
+
+async def test_reps_tapped_while_the_server_is_down_count_after_their_segment_is_over(
+    short_server: Server, new_page: NewPage
+) -> None:
+    """The server comes back after the segment the reps were tapped in has ended."""
+    server = short_server
+    async with httpx.AsyncClient(base_url=server.base_url) as console:
+        await sign_in(console)
+        class_id = await open_class(console)
+        code = await join_code(console, class_id)
+        phone = await new_page(server, PHONE)  # type: ignore[arg-type]
+        await join_on_phone(phone, code, "Alex")
+        await live(phone)
+        participant_id = int(
+            await phone.locator("[data-participant]").get_attribute("data-participant") or 0
+        )
+        outbox_key = f"classroom.outbox.{class_id}.{participant_id}"
+        assert (await command(console, class_id, "start")).status_code == 200
+    button = phone.locator("[data-score-button]")
+    await expect(phone.locator('[data-field="segment"]')).to_have_text("Squats")
+
+    server.kill()
+    for _ in range(OFFLINE_TAPS):
+        await button.tap()
+    await expect(phone.locator("[data-my-score]")).to_have_text(str(OFFLINE_TAPS))
+    await phone.wait_for_timeout(6_000)  # Squats is over while the server is down
+    server.start()  # policy "continue": the class is in Lunges now
+
+    await live(phone)  # the page reconnects by itself and sends its queue
+    await expect(phone.locator('[data-field="segment"]')).to_have_text("Lunges")
+    await phone.wait_for_function(
+        "(key) => JSON.parse(localStorage.getItem(key) || '[]').length === 0",
+        arg=outbox_key,
+        timeout=SENT_WITHIN_MS,
+    )
+    rows = scores_of(server, participant_id)
+    assert len(rows) == OFFLINE_TAPS and {(segment, value) for _, segment, value in rows} == {
+        (0, 1)
+    }
+    # The phone's results count them, in the segment they were tapped in.
+    async with httpx.AsyncClient(base_url=server.base_url) as console:
+        await sign_in(console)
+        assert (await command(console, class_id, "finish")).status_code == 200
+    await phone.goto(f"/play/{class_id}/results")
+    squats = phone.locator('[data-segment="0"] tr.is-you [data-result]')
+    await expect(squats).to_have_text(f"{OFFLINE_TAPS} reps")

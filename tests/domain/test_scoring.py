@@ -21,15 +21,18 @@ from classroom.domain.scoring import (
     BAD_VALUE,
     EMPTY_ROUNDS,
     FINISH_HAS_NO_VALUE,
+    LATE_FINISH,
+    LATE_INPUT_MS,
     MAX_INPUT,
     MAX_ROUNDS,
+    NOT_REACHED,
     NOT_RUNNING,
     NOT_SCORED,
     PLAUSIBLE_GRACE,
+    TOO_LATE,
     UNDO_HAS_NO_VALUE,
     UNITS,
     WRONG_KIND,
-    WRONG_SEGMENT,
     CheckedScore,
     Division,
     Logged,
@@ -280,14 +283,14 @@ def test_the_cap_comes_from_the_routine() -> None:
     assert check_score(tl, state, score(ScoreKind.REPS, at_ms=T0)).max_reps_per_second == 1.5
 
 
-@pytest.mark.parametrize("phase", ["lobby", "countdown", "finished", "cancelled"])
-def test_inputs_are_refused_unless_the_class_is_running_or_paused(phase: str) -> None:
+@pytest.mark.parametrize("phase", ["lobby", "countdown", "cancelled"])
+def test_inputs_are_refused_unless_the_class_is_running_paused_or_just_finished(
+    phase: str,
+) -> None:
     tl_with_lead_in = Timeline(title="t", segments=TL.segments, lead_in_ms=3000)
     state = session.open_class(T0)
     if phase != "lobby":
         state = session.handle(tl_with_lead_in, state, cmd.Start(), T0).state
-    if phase == "finished":
-        state = session.handle(tl_with_lead_in, state, cmd.Finish(), T0 + 5000).state
     if phase == "cancelled":
         state = session.handle(tl_with_lead_in, state, cmd.Cancel(), T0 + 5000).state
     assert state.phase.value == phase
@@ -296,12 +299,60 @@ def test_inputs_are_refused_unless_the_class_is_running_or_paused(phase: str) ->
     assert str(raised.value) == NOT_RUNNING
 
 
-def test_inputs_for_another_segment_are_refused() -> None:
+def test_an_input_for_a_segment_not_reached_yet_is_refused() -> None:
     state = at_segment(INDEX[ScoreKind.CALORIES])
-    for index in (INDEX[ScoreKind.LOAD], INDEX[ScoreKind.DISTANCE]):
+    for index in (INDEX[ScoreKind.DISTANCE], INDEX[ScoreKind.EFFORT]):
+        kind = KINDS[index]
         with pytest.raises(CommandRejected) as raised:
-            check_score(TL, state, score(ScoreKind.CALORIES, segment_index=index))
-        assert str(raised.value) == WRONG_SEGMENT
+            check_score(TL, state, score(kind, segment_index=index))
+        assert str(raised.value) == NOT_REACHED
+
+
+def test_an_input_sent_late_counts_in_the_segment_it_was_tapped_in() -> None:
+    """A phone that was offline sends its taps after the class has moved on."""
+    state = at_segment(INDEX[ScoreKind.CALORIES], at=T0 + 5 * MINUTE)
+    for kind in (ScoreKind.REPS, ScoreKind.ROUNDS_REPS, ScoreKind.LOAD):
+        late = score(kind, value=3, at_ms=T0 + 6 * MINUTE)
+        checked = check_score(TL, state, late)
+        # Timed as if it came at the end of its segment: a burst is not flagged.
+        assert checked.kind is kind and checked.value == 3 and checked.elapsed_ms == MINUTE
+    undo = score(ScoreKind.REPS, value=0, undoes="c0", at_ms=T0 + 6 * MINUTE)
+    assert check_score(TL, state, undo).value == 0
+
+
+def test_a_late_input_still_needs_its_segments_kind_and_a_scored_segment() -> None:
+    state = at_segment(INDEX[ScoreKind.CALORIES])
+    with pytest.raises(CommandRejected) as raised:
+        check_score(TL, state, score(ScoreKind.LOAD, segment_index=INDEX[ScoreKind.REPS]))
+    assert str(raised.value) == WRONG_KIND.format(expected="reps", given="kg")
+    with pytest.raises(CommandRejected) as raised:
+        check_score(TL, state, score(ScoreKind.REPS, segment_index=INDEX[ScoreKind.NONE]))
+    assert str(raised.value) == NOT_SCORED
+
+
+def test_a_finish_counts_only_while_its_segment_runs() -> None:
+    """The server times a finish as it arrives, so a late one has no time to give."""
+    state = at_segment(INDEX[ScoreKind.LOAD])
+    with pytest.raises(CommandRejected) as raised:
+        check_score(TL, state, score(ScoreKind.TIME))
+    assert str(raised.value) == LATE_FINISH
+
+
+def test_inputs_are_taken_until_the_grace_after_the_class_finishes() -> None:
+    state = at_segment(INDEX[ScoreKind.CALORIES])
+    ended_at = T0 + 30_000
+    finished = session.handle(TL, state, cmd.Finish(), ended_at).state
+    assert finished.phase is Phase.FINISHED
+    for index in (INDEX[ScoreKind.REPS], INDEX[ScoreKind.CALORIES]):
+        kind = KINDS[index]
+        checked = check_score(TL, finished, score(kind, at_ms=ended_at + LATE_INPUT_MS))
+        assert checked.kind is kind
+        with pytest.raises(CommandRejected) as raised:
+            check_score(TL, finished, score(kind, at_ms=ended_at + LATE_INPUT_MS + 1))
+        assert str(raised.value) == TOO_LATE
+    with pytest.raises(CommandRejected) as raised:
+        check_score(TL, finished, score(ScoreKind.DISTANCE, at_ms=ended_at))
+    assert str(raised.value) == NOT_REACHED
 
 
 def test_an_unscored_segment_takes_no_inputs_not_even_undos() -> None:
