@@ -351,6 +351,8 @@ async def run_case(
             "CLASSROOM_HOST": "127.0.0.1",
             "CLASSROOM_PORT": str(port),
             "CLASSROOM_DATA_DIR": str(workdir),
+            # Every simulated phone comes from 127.0.0.1: no per-address limit.
+            "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
             "CLASSROOM_NODE": "fanout-bench",
         }
         command = [sys.executable, "-m", "classroom.cli", "serve"]

@@ -620,6 +620,8 @@ async def run_once(
         "CLASSROOM_HOST": "127.0.0.1",
         "CLASSROOM_PORT": str(port),
         "CLASSROOM_DATA_DIR": str(workdir),
+        # Every simulated phone comes from 127.0.0.1: no per-address limit.
+        "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
         "CLASSROOM_NODE": "scoring-bench",
     }
     ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="

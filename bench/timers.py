@@ -170,6 +170,8 @@ def start_server(workdir: Path, url: str, *, plain: bool, name: str) -> Server:
         "CLASSROOM_HOST": "127.0.0.1",
         "CLASSROOM_PORT": str(port),
         "CLASSROOM_DATA_DIR": str(workdir),
+        # Every simulated phone comes from 127.0.0.1: no per-address limit.
+        "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
         "CLASSROOM_NODE": "bench",
     }
     probe = None if plain else workdir / f"{name}-probe.json"

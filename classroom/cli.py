@@ -101,10 +101,14 @@ def prepare_database(settings: Settings) -> None:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from classroom.hub.admission import raise_descriptor_limit, socket_budget
     from classroom.hub.protocol import SERVER_OPTIONS
     from classroom.live import collector
     from classroom.web.app import create_app
 
+    # Every socket is a file descriptor: take all the system allows, and keep a
+    # reserve of them for the database and the logs (classroom/hub/admission.py).
+    descriptors, _ = raise_descriptor_limit()
     if settings.is_sqlite:
         prepare_database(settings)
     if settings.demo:
@@ -120,6 +124,7 @@ def serve(settings: Settings) -> int:
         ws_ping_interval=20.0,  # closes half-open sockets; browsers answer pings by themselves
         ws_ping_timeout=20.0,
         proxy_headers=True,
+        limit_concurrency=socket_budget(descriptors),  # past it, HTTP requests get a 503
         log_level="info",
     )
     # A class can have thousands of phones: one log line per socket opened or closed

@@ -15,6 +15,9 @@ CLASSROOM_BROKER_URL       how class events cross processes (memory://)
 CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
 CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
 CLASSROOM_ASSET_SALT       mixed into the asset version: change it to reload every screen ("")
+CLASSROOM_MAX_SOCKETS_PER_PARTICIPANT  sockets one participant may hold open at once (5)
+CLASSROOM_MAX_SOCKETS_PER_DISPLAY      sockets one display link may hold open at once (20)
+CLASSROOM_MAX_SOCKETS_PER_ADDRESS      sockets one client address may hold open at once (500)
 =========================  ==================================================
 """
 
@@ -23,9 +26,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from classroom.hub.admission import SocketLimits
 
 PREFIX = "CLASSROOM_"
 MISSING_SECRET = (
@@ -54,6 +59,7 @@ class Settings:
     lobby_timeout_min: int = 360
     pause_timeout_min: int = 120
     asset_salt: str = ""
+    socket_limits: SocketLimits = field(default_factory=SocketLimits)
 
     @property
     def is_sqlite(self) -> bool:
@@ -112,7 +118,26 @@ class Settings:
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
             pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
             asset_salt=get("ASSET_SALT")[:200],
+            socket_limits=SocketLimits(
+                per_participant=_count(get, "MAX_SOCKETS_PER_PARTICIPANT", 5),
+                per_display=_count(get, "MAX_SOCKETS_PER_DISPLAY", 20),
+                per_address=_count(get, "MAX_SOCKETS_PER_ADDRESS", 500),
+            ),
         )
+
+
+def _count(get: Callable[[str, str], str], name: str, default: int) -> int:
+    """A limit on how many of something at once: a whole number, 0 for no limit."""
+    raw = get(name, str(default))
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{PREFIX}{name} must be a whole number (0 for no limit), not {raw!r}"
+        ) from None
+    if not 0 <= count <= 1_000_000:
+        raise ConfigError(f"{PREFIX}{name} must be between 0 (no limit) and 1000000, not {count}")
+    return count
 
 
 def _minutes(raw: str, name: str) -> int:

@@ -22,6 +22,7 @@ from classroom.db.migrate import head_revision
 from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
 from classroom.domain.session import ClassPolicy
+from classroom.hub.admission import Admission
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
@@ -163,6 +164,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.settings = settings
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
+    app.state.admission = Admission(settings.socket_limits)
     app.state.login_throttle = LoginThrottle()
     # Wrong pairing codes per instructor and address; new displays per address.
     app.state.pairing_throttle = LoginThrottle(per_account=10, per_address=30)

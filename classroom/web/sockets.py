@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.db.models import Class
@@ -28,6 +29,7 @@ from classroom.domain.errors import CommandRejected, DomainError, ValidationErro
 from classroom.domain.scoring import BAD_CLIENT_ID, DIVISIONS, NOT_RUNNING, Division, ScoreInput
 from classroom.domain.timeline import ScoreKind
 from classroom.hub import wire
+from classroom.hub.admission import Admission, Refused
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import Screen, screen_for
 from classroom.live.actor import ClassActor, ClassFailed
@@ -95,6 +97,37 @@ async def class_socket(websocket: WebSocket) -> None:
     if identity is None or not _origin_allowed(websocket):
         await websocket.close(POLICY_VIOLATION)  # before accept: an HTTP 403
         return
+    admission: Admission = websocket.app.state.admission
+    ticket = admission.enter(
+        address=websocket.client.host if websocket.client else "",
+        participant=(class_id, identity.id) if identity.role == "participant" else None,
+        display=_display_link(websocket) if identity.role == "display" else None,
+    )
+    if isinstance(ticket, Refused):
+        await _refuse(websocket, ticket)
+        return
+    try:
+        await _serve(websocket, class_id, identity)
+    finally:
+        admission.leave(ticket)
+
+
+def _display_link(websocket: WebSocket) -> str:
+    """What a display's sockets are counted under: the link (token) it opened."""
+    return websocket.query_params.get("token", "")
+
+
+async def _refuse(websocket: WebSocket, refused: Refused) -> None:
+    """Turn a socket away before accepting it: HTTP 429 or 503, with a sentence."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(
+            PlainTextResponse(refused.message, refused.status, headers={"Retry-After": "5"})
+        )
+    else:  # a server without denial responses: a plain refusal (HTTP 403)
+        await websocket.close(POLICY_VIOLATION)
+
+
+async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> None:
     await websocket.accept()
     app = websocket.app
     screen = screen_for(websocket, class_id, identity.role, identity.id)

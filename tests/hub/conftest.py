@@ -13,23 +13,29 @@ import pytest
 
 from classroom.db.routines import RoutineSource
 from classroom.hub import hub as hub_module
+from classroom.hub.admission import SocketLimits
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, join, join_code, open_class, sign_in
 
 DATA = Path(__file__).parent / "data"
 
 
-def serve_routine(url: str, tmp_path: Path, name: str) -> Iterator[LiveServer]:
+def serve_routine(url: str, tmp_path: Path, name: str, **extra: Any) -> Iterator[LiveServer]:
     """A live server whose only routine is tests/hub/data/<name>.yaml."""
     source = (DATA / f"{name}.yaml").read_text()
     asyncio.run(seed(url, [RoutineSource(name, name.title(), "yaml", source)]))
-    yield from run_server(settings_for(url, tmp_path))
+    yield from run_server(settings_for(url, tmp_path, **extra))
 
 
 @pytest.fixture
 def steady_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """A server whose routine cues every second for three minutes."""
-    yield from serve_routine(migrated_url, tmp_path, "steady")
+    """A server whose routine cues every second for three minutes.
+
+    Its load tests open hundreds of walls on one display link, all from 127.0.0.1:
+    no limits per link or per address.
+    """
+    limits = SocketLimits(per_display=0, per_address=0)
+    yield from serve_routine(migrated_url, tmp_path, "steady", socket_limits=limits)
 
 
 @pytest.fixture
