@@ -41,7 +41,7 @@ from classroom.domain.teams import TeamMode
 from classroom.domain.timeline import Timeline
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
-from classroom.web.participants import device_of, participant_cookie
+from classroom.web.participants import REMOVED, device_of, participant_cookie
 from classroom.web.templating import render
 from classroom.web.tokens import TokenError
 
@@ -141,6 +141,8 @@ async def play_results(request: Request) -> Response:
             participant = await db.get(Participant, grant.participant_id)
     if participant is None or participant.class_id != row.id:
         raise HTTPException(403, NOT_A_PARTICIPANT)
+    if participant.removed:
+        raise HTTPException(403, REMOVED)
     _ended(row)
     loaded = await load_results(request, row, public=True)
     return await _page(request, row, loaded, audience="phone", public=True, you=participant.id)

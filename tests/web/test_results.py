@@ -28,7 +28,7 @@ from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Participant, Score, Team
 from classroom.domain.teams import LOOKS
 from classroom.web.auth import create_instructor
-from classroom.web.participants import DEVICE_COOKIE
+from classroom.web.participants import DEVICE_COOKIE, REMOVED
 from classroom.web.results import (
     CONFIRM_DELETE,
     HISTORY_DELETED,
@@ -400,6 +400,34 @@ async def test_a_participant_cookie_or_a_display_token_of_another_class_opens_no
         assert response.status_code == 403 and NOT_A_PARTICIPANT in response.text
     for response in (display, no_token, as_participant):
         assert response.status_code == 403 and "Display:" in response.text
+
+
+async def test_a_removed_participant_no_longer_opens_the_results(
+    live_server: LiveServer, console: httpx.AsyncClient
+) -> None:
+    class_id = await open_class(console)
+    seeded = await seed_class(
+        live_server, class_id, [Seat("Ann", None, [4]), Seat("Ben", None, [3])]
+    )
+    ann = seeded.people["Ann"]
+    token = await csrf(console, f"/console/classes/{class_id}/roster")
+    removed = await console.post(
+        f"/console/classes/{class_id}/participants/{ann}/remove", data={"csrf_token": token}
+    )
+    assert removed.status_code in (200, 303)
+    assert (await command(console, class_id, "start")).status_code == 200
+    assert (await command(console, class_id, "finish")).status_code == 200
+    ann_page = await fetch(
+        live_server, f"/play/{class_id}/results", participant_cookie(live_server, class_id, ann)
+    )
+    assert ann_page.status_code == 403 and REMOVED in ann_page.text
+    assert "Ann" not in ann_page.text
+    ben_page = await fetch(
+        live_server,
+        f"/play/{class_id}/results",
+        participant_cookie(live_server, class_id, seeded.people["Ben"]),
+    )
+    assert ben_page.status_code == 200
 
 
 async def test_a_class_that_does_not_exist_is_not_found_everywhere(
