@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +131,9 @@ def serve(settings: Settings) -> int:
     # A class can have thousands of phones: one log line per socket opened or closed
     # would bury everything else.
     logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
+    # Display and participant links carry their token in the query string.
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(_HideTokens())
     collector.manage()  # full collections between classes, not during them
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
         uvicorn.Server(config).run()
@@ -140,6 +144,19 @@ class _QuietSockets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not (message.startswith("connection ") or '"WebSocket ' in message)
+
+
+class _HideTokens(logging.Filter):
+    """Keeps the tokens of screen links (``?token=…``) out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _TOKEN.sub(r"\1token=…", message), None
+        return True
+
+
+_TOKEN = re.compile(r"([?&;])token=[^&\s\"]*")
 
 
 def create_instructor(settings: Settings, email: str, name: str, from_stdin: bool) -> int:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,14 +32,28 @@ class Server:
             "CLASSROOM_NODE": "test-node",
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.log: Path | None = None  # where its output goes (nowhere if None)
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "classroom.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def start(self, *, wait: bool = True, before_exec: Callable[[], None] | None = None) -> None:
+        """Start the server; with ``wait``, return once ``/readyz`` answers 200.
+
+        Its output goes to :attr:`log` if that is set. ``before_exec`` runs in the
+        child before ``classroom serve`` does (say, to lower a resource limit).
+        """
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "classroom.cli", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT if self.log is not None else subprocess.DEVNULL,
+                preexec_fn=before_exec,
+            )
+        finally:
+            if self.log is not None:
+                output.close()  # type: ignore[union-attr]
+        if not wait:
+            return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

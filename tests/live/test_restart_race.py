@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,16 +32,6 @@ RETRY_S = 0.01
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     yield from serving(tmp_path, RoutineSource("long", "Long block", "yaml", LONG))
-
-
-def start_without_waiting(server: Server) -> None:
-    """Start ``classroom serve`` and return at once, before it listens."""
-    server.process = subprocess.Popen(
-        [sys.executable, "-m", "classroom.cli", "serve", "--port", str(server.port)],
-        env=server.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def first_message_while_retrying(url: str, cookie: str) -> dict[str, Any]:
@@ -84,7 +72,7 @@ async def test_pause_policy_holds_when_a_phone_reconnects_first(server: Server) 
             server.kill()
             before = saved_events(server.env["CLASSROOM_DATABASE_URL"], class_id)
 
-            start_without_waiting(server)
+            server.start(wait=False)
             snapshot = await first_message_while_retrying(url, cookie)
             phases.append(snapshot["phase"])
             after = saved_events(server.env["CLASSROOM_DATABASE_URL"], class_id)

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,28 +128,12 @@ def starved(tmp_path: Path) -> Iterator[Server]:
     server = Server(db, tmp_path)
     server.env["CLASSROOM_MAX_SOCKETS_PER_DISPLAY"] = "0"
     server.env["CLASSROOM_MAX_SOCKETS_PER_ADDRESS"] = "0"
-    log = tmp_path / "server.log"
+    server.log = tmp_path / "server.log"
 
     def low_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTORS, DESCRIPTORS))
 
-    with log.open("wb") as out:
-        server.process = subprocess.Popen(
-            [sys.executable, "-m", "classroom.cli", "serve", "--port", str(server.port)],
-            env=server.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=low_limit,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and server.process.poll() is None
-        time.sleep(0.1)
+    server.start(before_exec=low_limit)
     try:
         yield server
     finally:

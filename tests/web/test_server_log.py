@@ -1,0 +1,53 @@
+"""The server's log keeps screen links' tokens out: they open a class's wall or a phone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from classroom.db.migrate import upgrade
+from tests.conftest import SECRET, seed
+from tests.helpers import open_class, sign_in
+from tests.processes import Server
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Server]:
+    db = tmp_path / "classroom.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    upgrade(url)
+    asyncio.run(seed(url))
+    server = Server(db, tmp_path)
+    server.log = tmp_path / "server.log"
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_display_and_participant_tokens_never_reach_the_log(logged: Server) -> None:
+    async with httpx.AsyncClient(base_url=logged.base_url) as console:
+        await sign_in(console)
+        class_id = await open_class(console)
+        page = (await console.get(f"/console/classes/{class_id}")).text
+        token = page.split("?token=", 1)[1].split('"', 1)[0]
+        assert len(token) > 20
+        assert (await console.get(f"/display/{class_id}?token={token}")).status_code == 200
+        wrong = await console.get(f"/display/{class_id}?sound=on&token={token}x&lang=en")
+        assert wrong.status_code == 403
+        async with websockets.connect(
+            f"ws://127.0.0.1:{logged.port}/ws/classes/{class_id}?token={token}"
+        ) as ws:
+            await ws.recv()
+    await asyncio.sleep(0.3)
+    assert logged.log is not None
+    log = logged.log.read_text()
+    assert token not in log and token[:20] not in log and SECRET not in log
+    assert f"GET /display/{class_id}?token=… HTTP/1.1" in log
+    assert f"GET /display/{class_id}?sound=on&token=…&lang=en HTTP/1.1" in log
