@@ -156,7 +156,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CSRFMiddleware, secret=settings.secret_key)],
+        middleware=[Middleware(CSRFMiddleware, settings=settings)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
