@@ -114,7 +114,7 @@ class CSRFMiddleware:
             self.settings, scope.get("scheme", "http"), headers
         ):
             log.warning(
-                "refused a cross-origin %s %s from %s",
+                "refused a cross-origin %s %s from %r",
                 scope["method"],
                 scope["path"],
                 origins.claimed_origin(headers),
