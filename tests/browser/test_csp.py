@@ -206,6 +206,14 @@ async def test_a_class_on_every_screen_keeps_to_the_policy(
     # The roster, loaded and changed by htmx on the class page, and as a page of its own.
     roster = console.locator("#roster")
     await expect(roster.locator("[data-team] .team-badge")).to_have_count(2)
+    await roster.get_by_role("button", name="Lock joining").click()
+    await expect(console.locator("#roster [data-joining]")).to_have_attribute(
+        "data-joining", "locked"
+    )
+    await roster.get_by_role("button", name="Open joining").click()
+    await expect(console.locator("#roster [data-joining]")).to_have_attribute(
+        "data-joining", "open"
+    )
     await console.goto(f"/console/classes/{screens.class_id}/roster")
     await console.goto(f"/console/classes/{screens.class_id}")
     await live(console)
