@@ -214,6 +214,16 @@ async def test_a_class_on_every_screen_keeps_to_the_policy(
     await expect(console.locator("#roster [data-joining]")).to_have_attribute(
         "data-joining", "open"
     )
+    # Its refresh (hx-trigger's eval-free stand-in for a filter) waits while someone types.
+    nickname = roster.get_by_label("Nickname of Alex")
+    await nickname.fill("Alexandra")
+    refresh = """() => htmx.ajax("GET", location.pathname + "/roster",
+        {source: "#roster", target: "#roster", swap: "outerHTML"}).then(() =>
+        [...document.querySelectorAll("#roster input[name=nickname]")].map((el) => el.value))"""
+    assert "Alexandra" in await console.evaluate(refresh)  # kept: the refresh was held
+    await console.locator("h1").click()  # focus leaves the roster
+    assert "Alexandra" not in await console.evaluate(refresh)
+    await expect(roster.get_by_label("Nickname of Alex")).to_have_value("Alex")
     await console.goto(f"/console/classes/{screens.class_id}/roster")
     await console.goto(f"/console/classes/{screens.class_id}")
     await live(console)
