@@ -1,11 +1,12 @@
 """Which origins may act on this server: its own, ``CLASSROOM_PUBLIC_URL``'s, and
 ``CLASSROOM_ALLOWED_ORIGINS``.
 
-A browser names the page a request comes from in ``Origin`` (every POST since
-2020, and every WebSocket), or failing that in ``Referer``. A request that names
-neither did not come from a browser page: a script or an integration has no
-ambient cookies for another site to abuse, so it is let through, and the form's
-CSRF token still has to match.
+A browser names the page a request comes from in ``Origin`` (on every POST in
+current Chrome, Firefox and Safari, and on every WebSocket), or failing that in
+``Referer``. A request that names neither did not come from a browser page: a
+script or an integration has no ambient cookies for another site to abuse, so it
+is let through, and the form's CSRF token still has to match. ``Origin: null``
+(a sandboxed frame, a ``data:`` page) is never allowed.
 """
 
 from __future__ import annotations
