@@ -52,6 +52,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -68,6 +69,8 @@ import httpx
 import psutil
 
 from bench.peers.common import PERIOD_MS, cue_text, raise_nofile
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "fanout-benchmark-secret-key-not-for-production"
@@ -276,17 +279,31 @@ async def seed(url: str, clients: int, cues: int) -> tuple[int, list[int]]:
         await engine.dispose()
 
 
+async def form_token(http: httpx.AsyncClient, path: str) -> str:
+    """The CSRF token in the forms of the page at ``path``."""
+    match = CSRF_FIELD.search((await http.get(path)).text)
+    if match is None:
+        raise RuntimeError(f"no CSRF token on {path}")
+    return match.group(1)
+
+
 async def sign_in(http: httpx.AsyncClient, email: str = EMAIL, password: str = PASSWORD) -> str:
-    """Sign the instructor in on ``http``; returns the CSRF token for later forms."""
-    await http.get("/login")
-    csrf = http.cookies.get("classroom_csrf")
+    """Sign the instructor in on ``http``; returns the CSRF token for later forms.
+
+    The token is bound to the session, so it is read again once signed in.
+    """
     response = await http.post(
         "/login",
-        data={"csrf_token": csrf, "email": email, "password": password, "next": "/console"},
+        data={
+            "csrf_token": await form_token(http, "/login"),
+            "email": email,
+            "password": password,
+            "next": "/console",
+        },
     )
-    if response.status_code != 303 or not csrf:
+    if response.status_code != 303:
         raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")
-    return csrf
+    return await form_token(http, "/console")
 
 
 async def wait_ready(

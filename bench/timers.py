@@ -59,6 +59,8 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bench import fanout
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "timer-benchmark-secret-key-not-for-production"
 EMAIL = "bench@example.com"
@@ -453,10 +455,10 @@ class Result:
     start_http_ms: dict[str, float] | None
 
 
-async def start_classes(http: httpx.AsyncClient, class_ids: Sequence[int]) -> dict[str, float]:
+async def start_classes(
+    http: httpx.AsyncClient, csrf: str, class_ids: Sequence[int]
+) -> dict[str, float]:
     """Start every class with the console's control, spread evenly over one cue period."""
-    csrf = http.cookies.get("classroom_csrf")
-    assert csrf, "no CSRF cookie"
     step = PERIOD_MS / 1000 / len(class_ids)
     first = time.monotonic() + 0.2
     took = []
@@ -477,15 +479,9 @@ async def start_classes(http: httpx.AsyncClient, class_ids: Sequence[int]) -> di
     return spread(took)
 
 
-async def sign_in(http: httpx.AsyncClient) -> None:
-    await http.get("/login")
-    csrf = http.cookies.get("classroom_csrf")
-    response = await http.post(
-        "/login",
-        data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD, "next": "/console"},
-    )
-    if response.status_code != 303:
-        raise RuntimeError(f"sign-in failed: {response.status_code}")
+async def sign_in(http: httpx.AsyncClient) -> str:
+    """Sign the instructor in; returns the CSRF token of the console's forms."""
+    return await fanout.sign_in(http, EMAIL, PASSWORD)
 
 
 async def run_variant(
@@ -527,8 +523,8 @@ async def run_variant(
                 await asyncio.sleep(1.0)
                 idle = await measure_cpu(proc, args.idle)
                 progress(f"{variant}: idle (lobby) {idle.server_cpu_percent:.2f} % CPU")
-                await sign_in(http)
-                start_http = await start_classes(http, class_ids)
+                csrf = await sign_in(http)
+                start_http = await start_classes(http, csrf, class_ids)
                 await asyncio.sleep(args.warmup)
                 missing = set(class_ids) - set(screens.starts)
                 if missing:

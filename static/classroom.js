@@ -891,6 +891,29 @@ function bindShortcuts(root) {
   });
 }
 
+// The Content-Security-Policy (classroom/web/headers.py) takes no style attributes and no
+// eval, so what the templates can't say as style="" or hx-on is done here.
+// A timeline's segments are as wide as they are long (templates/fragments/routine_timeline.html).
+function applyWidths(root) {
+  const found = [...(root.querySelectorAll?.("[data-width]") ?? [])];
+  if (root.matches?.("[data-width]")) found.push(root);
+  for (const el of found) el.style.width = `${Number(el.dataset.width) || 0}%`;
+}
+applyWidths(document);
+document.addEventListener("htmx:load", (event) => applyWidths(event.target));
+// The shout-out form empties once it is sent.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const elt = event.detail.elt;
+  if (event.detail.successful && elt.matches?.("form[data-reset-on-success]")) elt.reset();
+});
+// The roster refreshes itself, but not under the instructor's fingers.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const elt = event.detail.elt;
+  if (elt.matches?.("[data-hold-while-focused]") && elt.contains(document.activeElement)) {
+    event.preventDefault();
+  }
+});
+
 // static/wall.js (a wall display paired to a room; the console's time zones) only where
 // it has work: every page keeps under its JavaScript budget (tests/browser/test_page_weight.py).
 if (document.querySelector("[data-wall-target], input[data-time-zone]")) {

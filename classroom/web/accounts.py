@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from classroom.db.models import Instructor
 from classroom.web import auth
-from classroom.web.csrf import checked_form
+from classroom.web.csrf import checked_form, rotate
 from classroom.web.templating import render
 from classroom.web.throttle import TOO_MANY_ATTEMPTS
 
@@ -63,6 +63,7 @@ async def login(request: Request) -> Response:
         token = await auth.open_session(db, instructor)
     response = RedirectResponse(target, status_code=303)
     auth.set_session_cookie(response, request, token)
+    rotate(request, response)
     return response
 
 
@@ -74,4 +75,5 @@ async def logout(request: Request) -> Response:
             await auth.close_session(db, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(auth.COOKIE)
+    rotate(request, response)
     return response

@@ -44,6 +44,7 @@ from classroom.web import (
 )
 from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
+from classroom.web.headers import SecuredStarlette
 from classroom.web.templating import render
 from classroom.web.throttle import LoginThrottle
 from classroom.web.tokens import Tokens
@@ -155,9 +156,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
         Mount("/static", CachedStatic(STATIC, version), name="static"),
     ]
-    app = Starlette(
+    app = SecuredStarlette(
         routes=routes,
-        middleware=[Middleware(CSRFMiddleware, secret=settings.secret_key)],
+        middleware=[Middleware(CSRFMiddleware, settings=settings)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

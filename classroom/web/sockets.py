@@ -33,7 +33,7 @@ from classroom.hub.admission import Admission, Refused
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import Screen, screen_for
 from classroom.live.actor import ClassActor, ClassFailed
-from classroom.web import auth
+from classroom.web import auth, origins
 from classroom.web.participants import participant_cookie
 from classroom.web.tokens import Grant, TokenError
 
@@ -52,13 +52,10 @@ def _origin_allowed(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:  # not a browser: it has no ambient cookies to abuse
         return True
-    settings = websocket.app.state.settings
     scheme = "https" if websocket.url.scheme == "wss" else "http"
-    own = f"{scheme}://{websocket.headers.get('host', '')}"
-    allowed = {own, *settings.allowed_origins}
-    if settings.public_url:
-        allowed.add(settings.public_url)
-    return origin.rstrip("/") in allowed
+    host = websocket.headers.get("host", "")
+    allowed = origins.allowed_origins(websocket.app.state.settings, scheme, host)
+    return origin.strip().rstrip("/").lower() in allowed
 
 
 async def _identify(websocket: WebSocket, class_id: int) -> Identity | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +12,22 @@ from starlette.templating import Jinja2Templates
 from classroom.resources import TEMPLATES
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def team_colour_class(colour: str) -> str:
+    """The CSS class that paints a team badge ``colour``: ``team-colour-0072b2``.
+
+    The Content-Security-Policy allows no ``style`` attributes, so static/app.css
+    has a class for every colour of the team palette (classroom/domain/teams.py).
+    """
+    if not _HEX_COLOUR.fullmatch(colour):
+        return ""
+    return f"team-colour-{colour[1:].lower()}"
+
+
+templates.env.filters["team_colour"] = team_colour_class
 
 
 def render(

@@ -275,7 +275,7 @@ async def test_a_routines_page_draws_its_timeline(signed_in: httpx.AsyncClient) 
     assert page.status_code == 200
     bar = re.search(r'<div class="routine-bar".*?</div>', page.text, re.S)
     assert bar
-    widths = re.findall(r'data-kind="(\w+)" style="width: ([\d.]+)%"', bar.group(0))
+    widths = re.findall(r'data-kind="(\w+)" data-width="([\d.]+)"', bar.group(0))
     assert [kind for kind, _ in widths] == ["warmup", *["work", "rest"] * 3, "cooldown"]
     # Widths are proportional to duration: 60 s of 315 s, 30 s, 15 s …
     assert float(widths[0][1]) == pytest.approx(100 * 60 / 315, abs=0.01)
