@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from classroom.config import Settings
 from classroom.db import classes as class_db
+from classroom.db import display_links
 from classroom.db import rooms as rooms_db
 from classroom.db import routines as routine_db
 from classroom.db.engine import make_engine, make_sessionmaker
@@ -55,11 +56,16 @@ async def prepare_demo(settings: Settings) -> list[str]:
                 demo_class = await class_db.open_class(db, instructor.id, first, now_ms=now_ms)
                 demo_class.room_id = room.id  # a display paired to the room follows it
             class_id, code = demo_class.id, demo_class.join_code
+            links = await display_links.of_class(db, class_id)
+            link = next((link for link in links if link.revoked_at is None), None)
+            if link is None:
+                link = await display_links.create(db, class_id, MonotonicClock().now_ms())
+            link_id = link.id
     finally:
         await engine.dispose()
 
     base = settings.public_url or f"http://{_host_for_links(settings.host)}:{settings.port}"
-    display_token = Tokens(settings.secret_key).display(class_id)
+    display_token = Tokens(settings.secret_key).display(class_id, link=link_id)
     return [
         "",
         "classroom demo",

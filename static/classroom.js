@@ -19,6 +19,7 @@ const TICK_MS = 100;
 const RESYNC_MS = 30_000;
 const RESULTS_AFTER_MS = 10_000;
 const OUTBOX_PACE = 8; // queued inputs sent per second (the server takes 10 a second per person)
+const CLOSE_FOR_GOOD = 1008; // the screen's link was revoked, or its class is gone: don't retry
 const OUTBOX_RETRY_MS = 5000; // an input unanswered this long is sent again // a wall display moves on to the results this long after the end
 const SYNC_SAMPLES = 5;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -542,7 +543,16 @@ class ClassScreen {
       this.lastHeard = Date.now();
       this.receive(JSON.parse(event.data));
     };
-    ws.onclose = () => this.lost(ws);
+    ws.onclose = (event) => (event.code === CLOSE_FOR_GOOD ? this.shut(ws, event.reason) : this.lost(ws));
+  }
+
+  // The server closed this screen for good (its display link was revoked): no retry.
+  shut(ws, reason) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    this.closedForGood = true;
+    clearTimeout(this.retryTimer);
+    this.setConnection("closed", reason ? `Closed: ${reason}.` : "Closed.");
   }
 
   // The socket is gone: try again after a capped, jittered delay, for ever.
@@ -564,7 +574,7 @@ class ClassScreen {
 
   // Back online, or woken up: try now rather than at the end of the current delay.
   reconnectNow() {
-    if (this.ws) return; // open, or on its way
+    if (this.ws || this.closedForGood) return; // open, on its way, or closed for good
     clearTimeout(this.retryTimer);
     this.attempt = 0;
     this.connect();

@@ -107,6 +107,21 @@ class Display(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class DisplayLink(Base):
+    """A wall display link of one class, from the console; revoked one by one.
+
+    The link's token names this row, so a revoked link opens nothing, while the
+    class's other links keep working.
+    """
+
+    __tablename__ = "display_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
 class Routine(Base):
     """A reusable workout, kept as its source text (YAML, JSON or .zwo)."""
 

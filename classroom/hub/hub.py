@@ -49,12 +49,12 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from classroom.broker import Broker, Subscription, SubscriptionOverflow
 from classroom.hub.frames import Outgoing, text_frame
-from classroom.hub.screens import CLOSE_TRY_AGAIN, Screen
+from classroom.hub.screens import CLOSE_REVOKED, CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,21 @@ class Hub:
             del channel.screens[screen]
             if screen.role != "instructor":
                 self._presence_changed(channel)
+
+    def disconnect(self, source: Hashable, reason: str) -> int:
+        """Close every screen opened from ``source`` (a revoked display link or wall).
+
+        The close code is 1008: the screen's link no longer works, so it should
+        not try again. Returns how many screens were closed.
+        """
+        closed = 0
+        for channel in list(self._channels.values()):
+            for screen in list(channel.screens):
+                if screen.source == source:
+                    screen.close_soon(CLOSE_REVOKED, reason)
+                    self.remove(screen)
+                    closed += 1
+        return closed
 
     def screens(self, class_id: int) -> list[Screen]:
         channel = self._channels.get(class_id)

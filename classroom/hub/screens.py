@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Hashable
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
@@ -29,6 +30,7 @@ from classroom.hub.wire import Message, encode
 log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN = 1013
+CLOSE_REVOKED = 1008  # the screen's link was revoked: don't try again
 MAX_BUFFERED_BYTES = 256 * 1024
 ABORT_AFTER_S = 60.0  # long enough for a phone that wakes up to read its 1013
 QUEUE_SIZE = 512
@@ -52,6 +54,7 @@ class Screen:
         self.identity = identity
         self.last_seq = 0  # the last class event this screen has (or was given in a snapshot)
         self.closed = False
+        self.source: Hashable = None  # a display's link or wall: revoking it closes the screen
 
     def deliver(self, outgoing: Outgoing) -> bool:
         """Send ``outgoing`` now or queue it; False when the screen is closed or too far behind."""

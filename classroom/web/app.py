@@ -141,6 +141,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/console/history", console.history),
         Route("/console/classes/{class_id:int}", console.class_page),
         Route("/console/classes/{class_id:int}/commands", console.command, methods=["POST"]),
+        *console.routes,
         *routines.routes,
         *corrections.routes,
         *roster.routes,

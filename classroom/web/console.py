@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -11,8 +12,10 @@ from sqlalchemy import func, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from classroom.db import classes as class_db
+from classroom.db import display_links
 from classroom.db import rooms as rooms_db
 from classroom.db import routines as routine_db
 from classroom.db.models import Class, Instructor, Participant
@@ -24,6 +27,7 @@ from classroom.web import rooms as room_pages
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
+from classroom.web.tokens import REVOKED
 
 UNKNOWN_COMMAND = "That isn't a class control."
 UNKNOWN_ROUTINE = "Pick a routine from the list."
@@ -103,7 +107,7 @@ async def class_page(request: Request) -> Response:
     row = await _owned_class(request, instructor)
     base = public_base(request)
     join_url = f"{base}/j/{row.join_code}"
-    display_url = f"{base}/display/{row.id}?token={request.app.state.tokens.display(row.id)}"
+    links = await class_links(request, row)
     async with request.app.state.sessions() as db:
         count = await db.scalar(
             select(func.count())
@@ -114,7 +118,8 @@ async def class_page(request: Request) -> Response:
         "instructor": instructor,
         "cls": row,
         "join_url": join_url,
-        "display_url": display_url,
+        "display_links": links,
+        "display_url": links[0].url if links else "",
         "qr": qr_svg(join_url),
         "participant_count": count,
         "ended": Phase(row.phase) in TERMINAL,
@@ -160,3 +165,64 @@ async def history(request: Request) -> Response:
         )
         classes = [class_db.history_entry(row, int(count)) for row, count in rows]
     return render(request, "pages/history.html", {"instructor": instructor, "classes": classes})
+
+
+# -- wall display links: one per screen that should show the class, revoked one by one --
+
+NO_SUCH_LINK = "This class has no such display link, or it was revoked already."
+
+
+@dataclass(frozen=True, slots=True)
+class ShownLink:
+    id: int
+    url: str
+    created_at: datetime
+
+
+async def class_links(request: Request, row: Class) -> list[ShownLink]:
+    """The class's display links that still work; a class's first is made on first view."""
+    async with request.app.state.sessions.begin() as db:
+        links = await display_links.of_class(db, row.id)
+        if not links:
+            links = [await display_links.create(db, row.id, room_pages.now_ms(request))]
+    base = public_base(request)
+    tokens = request.app.state.tokens
+    return [
+        ShownLink(
+            link.id,
+            f"{base}/display/{row.id}?token={tokens.display(row.id, link=link.id)}",
+            link.created_at,
+        )
+        for link in links
+        if link.revoked_at is None
+    ]
+
+
+async def new_link(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    row = await _owned_class(request, instructor)
+    await checked_form(request)
+    async with request.app.state.sessions.begin() as db:
+        await display_links.create(db, row.id, room_pages.now_ms(request))
+    return RedirectResponse(f"/console/classes/{row.id}#display-links", status_code=303)
+
+
+async def revoke_link(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    row = await _owned_class(request, instructor)
+    await checked_form(request)
+    raw = str(request.path_params.get("link_id", ""))
+    link_id = int(raw) if raw.isdigit() and len(raw) < 12 else 0
+    async with request.app.state.sessions.begin() as db:
+        revoked = await display_links.revoke(db, row.id, link_id, room_pages.now_ms(request))
+    if not revoked:
+        raise HTTPException(404, NO_SUCH_LINK)
+    request.app.state.hub.disconnect(("link", link_id), REVOKED)
+    return RedirectResponse(f"/console/classes/{row.id}#display-links", status_code=303)
+
+
+_LINKS = "/console/classes/{class_id:int}/display-links"
+routes = [
+    Route(_LINKS, new_link, methods=["POST"]),
+    Route(_LINKS + "/{link_id}/revoke", revoke_link, methods=["POST"]),
+]

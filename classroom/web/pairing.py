@@ -109,7 +109,7 @@ async def wall_page(request: Request) -> Response:
 
 async def _render(request: Request, wall: Wall, shown: Class | None, now: int) -> Response:
     if shown is not None and wall.target.startswith("class:"):
-        token = request.app.state.tokens.display(shown.id)
+        token = request.app.state.tokens.display(shown.id, wall=wall.display.id)
         return await display.class_display(request, shown, token, results_url="/display")
     if shown is not None:
         return await results.wall_results(request, shown)

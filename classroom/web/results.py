@@ -41,6 +41,7 @@ from classroom.domain.teams import TeamMode
 from classroom.domain.timeline import Timeline
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
+from classroom.web.display import display_grant
 from classroom.web.participants import REMOVED, device_of, participant_cookie
 from classroom.web.templating import render
 from classroom.web.tokens import TokenError
@@ -53,7 +54,6 @@ NO_SUCH_CLASS = "No such class."
 NOT_STARTED = "Results appear once the class has started."
 NOT_ENDED = "Results are ready when the class ends."
 NOT_A_PARTICIPANT = "These results are for the people in this class. Join it from your phone first."
-DISPLAY_LINK = "Display: this link is not valid."
 CONFIRM_DELETE = "Tick the box to confirm: your results can't be brought back."
 HISTORY_DELETED = "Your history on this phone is deleted."
 
@@ -152,11 +152,9 @@ async def display_results(request: Request) -> Response:
     row = await _class(request)
     token = request.query_params.get("token", "")
     try:
-        grant = request.app.state.tokens.verify(token, row.id)
+        await display_grant(request, token, row.id)
     except TokenError as exc:
         raise HTTPException(403, f"Display: {exc}.") from None
-    if grant.role != "display":
-        raise HTTPException(403, DISPLAY_LINK)
     return await wall_results(request, row)
 
 

@@ -34,6 +34,7 @@ from classroom.web import console  # its open-class form uses class_room and sch
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
+from classroom.web.tokens import REVOKED
 
 NO_SUCH_ROOM = "No such room. Pick one of your rooms."
 NO_SUCH_DISPLAY = "No such display."
@@ -215,6 +216,8 @@ async def revoke_display(request: Request) -> Response:
             raise HTTPException(404, NO_SUCH_DISPLAY)
         room_id = display.room_id
         rooms_db.revoke(display, now_ms(request))
+    # Its class page's socket was opened with a token naming the wall: closed now.
+    request.app.state.hub.disconnect(("wall", display.id), REVOKED)
     return _done("revoked", room_id)
 
 

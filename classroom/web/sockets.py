@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -34,6 +34,7 @@ from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import Screen, screen_for
 from classroom.live.actor import ClassActor, ClassFailed
 from classroom.web import auth, origins
+from classroom.web.display import display_opens
 from classroom.web.participants import participant_cookie
 from classroom.web.tokens import Grant, TokenError
 
@@ -46,6 +47,7 @@ POLICY_VIOLATION = 1008
 class Identity:
     role: str  # "instructor", "participant" or "display"
     id: int | None
+    source: Hashable = None  # a display's link or wall, which can be revoked on its own
 
 
 def _origin_allowed(websocket: WebSocket) -> bool:
@@ -66,9 +68,13 @@ async def _identify(websocket: WebSocket, class_id: int) -> Identity | None:
     if token:
         try:
             grant: Grant = tokens.verify(token, class_id)
+            if grant.role == "display":
+                await display_opens(websocket, grant)
         except TokenError:
             return None
-        return Identity(grant.role, grant.participant_id)
+        # An older display token (naming no link) is counted as a link of its own.
+        source = (grant.source or token) if grant.role == "display" else None
+        return Identity(grant.role, grant.participant_id, source)
     async with websocket.app.state.sessions() as db:
         instructor = await auth.signed_in(db, websocket)
         row = await db.get(Class, class_id)
@@ -98,7 +104,7 @@ async def class_socket(websocket: WebSocket) -> None:
     ticket = admission.enter(
         address=websocket.client.host if websocket.client else "",
         participant=(class_id, identity.id) if identity.role == "participant" else None,
-        display=_display_link(websocket) if identity.role == "display" else None,
+        display=identity.source,
     )
     if isinstance(ticket, Refused):
         await _refuse(websocket, ticket)
@@ -107,11 +113,6 @@ async def class_socket(websocket: WebSocket) -> None:
         await _serve(websocket, class_id, identity)
     finally:
         admission.leave(ticket)
-
-
-def _display_link(websocket: WebSocket) -> str:
-    """What a display's sockets are counted under: the link (token) it opened."""
-    return websocket.query_params.get("token", "")
 
 
 async def _refuse(websocket: WebSocket, refused: Refused) -> None:
@@ -128,6 +129,7 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
     await websocket.accept()
     app = websocket.app
     screen = screen_for(websocket, class_id, identity.role, identity.id)
+    screen.source = identity.source
     writer = asyncio.create_task(screen.run_writer())
     since, epoch = _resume_point(websocket)
     if not await app.state.registry.attach(screen, since, epoch):

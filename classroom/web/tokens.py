@@ -2,6 +2,9 @@
 
 A token names its role and the one class it opens; it is signed with the
 server's secret (itsdangerous), so it can't be forged or moved to another class.
+A display token also names where it came from: a display link of the class
+(``display_links``) or a wall paired to the class's room (``displays``), so
+that revoking that one link or wall takes back its token and no other.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 Role = Literal["participant", "display"]
 PARTICIPANT_MAX_AGE = 24 * 3600
 DISPLAY_MAX_AGE = 30 * 24 * 3600
+REVOKED = "this display link was revoked; ask the instructor for a new one"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,17 @@ class Grant:
     role: Role
     class_id: int
     participant_id: int | None = None
+    link_id: int | None = None  # a display's link (from the console)
+    wall_id: int | None = None  # a display paired to the class's room
+
+    @property
+    def source(self) -> tuple[str, int] | None:
+        """What a display token came from, as a key: its link or its wall (None: older)."""
+        if self.link_id is not None:
+            return ("link", self.link_id)
+        if self.wall_id is not None:
+            return ("wall", self.wall_id)
+        return None
 
 
 class TokenError(Exception):
@@ -34,8 +49,14 @@ class Tokens:
     def participant(self, class_id: int, participant_id: int) -> str:
         return self._serializer.dumps({"r": "participant", "c": class_id, "p": participant_id})
 
-    def display(self, class_id: int) -> str:
-        return self._serializer.dumps({"r": "display", "c": class_id})
+    def display(self, class_id: int, *, link: int | None = None, wall: int | None = None) -> str:
+        """A display's token for ``class_id``, naming its ``link`` or paired ``wall``."""
+        data: dict[str, int | str] = {"r": "display", "c": class_id}
+        if link is not None:
+            data["l"] = link
+        if wall is not None:
+            data["w"] = wall
+        return self._serializer.dumps(data)
 
     def verify(self, token: str, class_id: int) -> Grant:
         """The grant ``token`` gives for ``class_id``; raises :class:`TokenError`."""
@@ -57,4 +78,11 @@ class Tokens:
             if not isinstance(participant, int):
                 raise TokenError("this link is not valid")
             return Grant("participant", class_id, participant)
-        return Grant("display", class_id)
+        link, wall = data.get("l"), data.get("w")
+        if not (link is None or _is_id(link)) or not (wall is None or _is_id(wall)):
+            raise TokenError("this link is not valid")
+        return Grant("display", class_id, link_id=link, wall_id=wall)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
