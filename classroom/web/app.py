@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Scope
 
 from classroom.broker import broker_for
 from classroom.config import Settings
@@ -44,6 +45,7 @@ from classroom.web import (
 )
 from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
+from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.templating import render
 from classroom.web.throttle import LoginThrottle
 from classroom.web.tokens import Tokens
@@ -60,6 +62,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (301, 302, 303, 307, 308):
         return Response(status_code=exc.status_code, headers=exc.headers)
     return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
+
+
+def form_refused(scope: Scope, message: str) -> Response:
+    """A body over its budget (classroom/web/form_limits.py), on the site's error page."""
+    if "csrf_token" not in scope.get("state", {}):
+        return plain_refusal(scope, message)
+    return render(Request(scope), "pages/error.html", {"message": message}, 413)
 
 
 async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> None:
@@ -157,7 +166,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CSRFMiddleware, secret=settings.secret_key)],
+        middleware=[
+            Middleware(CSRFMiddleware, secret=settings.secret_key),
+            Middleware(FormLimitMiddleware, budgets=routines.BUDGETS, refusal=form_refused),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
