@@ -46,8 +46,9 @@ from classroom.web import (
 from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
+from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
-from classroom.web.throttle import LoginThrottle
+from classroom.web.throttle import AttemptWindow
 from classroom.web.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -177,10 +178,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.admission = Admission(settings.socket_limits)
-    app.state.login_throttle = LoginThrottle()
+    app.state.login_throttle = SignInThrottle()
     # Wrong pairing codes per instructor and address; new displays per address.
-    app.state.pairing_throttle = LoginThrottle(per_account=10, per_address=30)
-    app.state.display_throttle = LoginThrottle(per_account=30, per_address=30)
+    app.state.pairing_throttle = AttemptWindow(per_account=10, per_address=30)
+    app.state.display_throttle = AttemptWindow(per_account=30, per_address=30)
     app.state.class_policy = ClassPolicy(
         lobby_timeout_ms=settings.lobby_timeout_min * 60_000,
         pause_timeout_ms=settings.pause_timeout_min * 60_000,
