@@ -19,6 +19,8 @@ CLASSROOM_MAX_SOCKETS_PER_PARTICIPANT  sockets one participant may hold open at 
 CLASSROOM_MAX_SOCKETS_PER_DISPLAY      sockets one display link may hold open at once (20)
 CLASSROOM_MAX_SOCKETS_PER_ADDRESS      sockets one client address may hold open at once (500)
 CLASSROOM_TRUSTED_PROXIES  proxies whose X-Forwarded-For is believed (127.0.0.1,::1)
+CLASSROOM_JOINS_PER_MINUTE joins a minute from one address; 0 for no limit (120)
+CLASSROOM_MAX_PARTICIPANTS participants a class may have; 0 for no cap (0)
 =========================  ==================================================
 """
 
@@ -67,6 +69,8 @@ class Settings:
     socket_limits: SocketLimits = field(default_factory=SocketLimits)
     # Limits for strangers: see docs/deployment.md, "Limits for a public server".
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    joins_per_minute: int = 120
+    max_participants: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +137,8 @@ class Settings:
             trusted_proxies=_trusted_proxies(
                 get("TRUSTED_PROXIES", ",".join(DEFAULT_TRUSTED_PROXIES))
             ),
+            joins_per_minute=_count(get, "JOINS_PER_MINUTE", 120),
+            max_participants=_count(get, "MAX_PARTICIPANTS", 0),
         )
 
 

@@ -182,6 +182,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     # Wrong pairing codes per instructor and address; new displays per address.
     app.state.pairing_throttle = AttemptWindow(per_account=10, per_address=30)
     app.state.display_throttle = AttemptWindow(per_account=30, per_address=30)
+    # Joins per address in a minute (CLASSROOM_JOINS_PER_MINUTE; 0 is no limit).
+    joins = settings.joins_per_minute
+    app.state.join_rate = (
+        AttemptWindow(per_account=joins, per_address=joins, window_s=60) if joins else None
+    )
     app.state.class_policy = ClassPolicy(
         lobby_timeout_ms=settings.lobby_timeout_min * 60_000,
         pause_timeout_ms=settings.pause_timeout_min * 60_000,

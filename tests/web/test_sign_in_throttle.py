@@ -199,6 +199,10 @@ async def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
     [
         ("CLASSROOM_TRUSTED_PROXIES", "proxy.internal", "must list IP addresses or networks"),
         ("CLASSROOM_TRUSTED_PROXIES", "10.0.0.1/8", "must list IP addresses or networks"),
+        ("CLASSROOM_JOINS_PER_MINUTE", "many", "must be a whole number"),
+        ("CLASSROOM_JOINS_PER_MINUTE", "-5", "must be between 0 (no limit)"),
+        ("CLASSROOM_MAX_PARTICIPANTS", "1.5", "must be a whole number"),
+        ("CLASSROOM_MAX_PARTICIPANTS", "2000000", "must be between 0 (no limit)"),
     ],
 )
 def test_a_bad_limit_setting_stops_the_server_with_one_line(
