@@ -228,7 +228,7 @@ class FormLimitMiddleware:
             await self._refuse(scope, receive, send, str(refused))
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, message: str) -> None:
-        log.info("refused a request body to %s: %s", scope["path"], message)
+        log.debug("refused a request body to %s: %s", scope["path"], message)
         response = self.refusal(scope, message)
         # The connection stays open: the server reads what is left of the body and drops
         # it unparsed, so the client, still sending, gets this answer rather than a reset.
