@@ -105,7 +105,7 @@ class SignInThrottle:
             self.per_address.retry_after(address, now),
             self.per_account_address.retry_after(f"{account}\n{address}", now),
         ]
-        recent = self._recent(account, now)
+        recent = self._recent(account, now) if account in self._account else deque()
         if len(recent) >= self.account_failures and not self.known(account, address, now):
             waits.append(recent[len(recent) - self.account_failures] + self.account_window_s - now)
         return max(waits)
