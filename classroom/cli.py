@@ -126,6 +126,7 @@ def serve(settings: Settings) -> int:
         ws_ping_timeout=20.0,
         proxy_headers=True,
         limit_concurrency=socket_budget(descriptors),  # past it, HTTP requests get a 503
+        forwarded_allow_ips=list(settings.trusted_proxies),
         log_level="info",
     )
     # A class can have thousands of phones: one log line per socket opened or closed

@@ -18,11 +18,15 @@ CLASSROOM_ASSET_SALT       mixed into the asset version: change it to reload eve
 CLASSROOM_MAX_SOCKETS_PER_PARTICIPANT  sockets one participant may hold open at once (5)
 CLASSROOM_MAX_SOCKETS_PER_DISPLAY      sockets one display link may hold open at once (20)
 CLASSROOM_MAX_SOCKETS_PER_ADDRESS      sockets one client address may hold open at once (500)
+CLASSROOM_TRUSTED_PROXIES  proxies whose X-Forwarded-For is believed (127.0.0.1,::1)
+CLASSROOM_JOINS_PER_MINUTE joins a minute from one address; 0 for no limit (120)
+CLASSROOM_MAX_PARTICIPANTS participants a class may have; 0 for no cap (0)
 =========================  ==================================================
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
@@ -38,6 +42,9 @@ MISSING_SECRET = (
     "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
     "or run with --demo"
 )
+
+
+DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
 
 
 class ConfigError(Exception):
@@ -60,6 +67,10 @@ class Settings:
     pause_timeout_min: int = 120
     asset_salt: str = ""
     socket_limits: SocketLimits = field(default_factory=SocketLimits)
+    # Limits for strangers: see docs/deployment.md, "Limits for a public server".
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    joins_per_minute: int = 120
+    max_participants: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -123,6 +134,11 @@ class Settings:
                 per_display=_count(get, "MAX_SOCKETS_PER_DISPLAY", 20),
                 per_address=_count(get, "MAX_SOCKETS_PER_ADDRESS", 500),
             ),
+            trusted_proxies=_trusted_proxies(
+                get("TRUSTED_PROXIES", ",".join(DEFAULT_TRUSTED_PROXIES))
+            ),
+            joins_per_minute=_count(get, "JOINS_PER_MINUTE", 120),
+            max_participants=_count(get, "MAX_PARTICIPANTS", 0),
         )
 
 
@@ -148,6 +164,27 @@ def _minutes(raw: str, name: str) -> int:
     if not 1 <= minutes <= 7 * 24 * 60:
         raise ConfigError(f"{name} must be between 1 minute and 7 days, not {minutes}")
     return minutes
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses and networks (CIDR) of trusted proxies; ``*`` trusts every peer, ``none`` none."""
+    if raw.lower() == "none":
+        return ()
+    entries = tuple(entry.strip() for entry in raw.split(",") if entry.strip())
+    if entries == ("*",):
+        return entries
+    for entry in entries:
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            raise ConfigError(
+                "CLASSROOM_TRUSTED_PROXIES must list IP addresses or networks like "
+                f"10.0.0.0/8 (or be * or none), not {entry!r}"
+            ) from None
+    return entries
 
 
 def default_database_url(data_dir: Path) -> str:

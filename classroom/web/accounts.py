@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from urllib.parse import quote
 
@@ -12,8 +13,11 @@ from starlette.responses import RedirectResponse, Response
 from classroom.db.models import Instructor
 from classroom.web import auth
 from classroom.web.csrf import checked_form, rotate
+from classroom.web.sign_in_throttle import TOO_MANY_ATTEMPTS, in_words
 from classroom.web.templating import render
-from classroom.web.throttle import TOO_MANY_ATTEMPTS
+
+EMAIL_KEY_LENGTH = 320
+"""Characters of an email the sign-in throttle keys on: longer than any real address."""
 
 
 def _safe_next(value: object) -> str:
@@ -45,6 +49,8 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     target = _safe_next(form.get("next"))
     throttle = request.app.state.login_throttle
+    account = email[:EMAIL_KEY_LENGTH]  # what the throttle keeps, however long the field
+    # The peer's address, or the one a trusted proxy forwarded (CLASSROOM_TRUSTED_PROXIES).
     address = request.client.host if request.client else "unknown"
     now = time.monotonic()
 
@@ -52,14 +58,17 @@ async def login(request: Request) -> Response:
         context = {"next": target, "email": email, "error": message}
         return render(request, "pages/login.html", context, status_code=status)
 
-    if throttle.retry_after(email, address, now) > 0:
-        return refuse(TOO_MANY_ATTEMPTS, 429)
+    wait = throttle.retry_after(account, address, now)
+    if wait > 0:
+        response = refuse(TOO_MANY_ATTEMPTS.format(wait=in_words(wait)), 429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     async with request.app.state.sessions.begin() as db:
         instructor = await auth.authenticate(db, email, password)
         if instructor is None:
-            throttle.failed(email, address, now)
+            throttle.failed(account, address, now)
             return refuse(auth.BAD_CREDENTIALS, 400)
-        throttle.succeeded(email)
+        throttle.succeeded(account, address, now)
         token = await auth.open_session(db, instructor)
     response = RedirectResponse(target, status_code=303)
     auth.set_session_cookie(response, request, token)

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import Scope
 
 from classroom.broker import broker_for
 from classroom.config import Settings
@@ -44,9 +45,11 @@ from classroom.web import (
 )
 from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
+from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.headers import SecuredStarlette
+from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
-from classroom.web.throttle import LoginThrottle
+from classroom.web.throttle import AttemptWindow
 from classroom.web.tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (301, 302, 303, 307, 308):
         return Response(status_code=exc.status_code, headers=exc.headers)
     return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
+
+
+def form_refused(scope: Scope, message: str) -> Response:
+    """A body over its budget (classroom/web/form_limits.py), on the site's error page."""
+    if "csrf_token" not in scope.get("state", {}):
+        return plain_refusal(scope, message)
+    return render(Request(scope), "pages/error.html", {"message": message}, 413)
 
 
 async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> None:
@@ -159,7 +169,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     ]
     app = SecuredStarlette(
         routes=routes,
-        middleware=[Middleware(CSRFMiddleware, settings=settings)],
+        middleware=[
+            Middleware(CSRFMiddleware, settings=settings),
+            Middleware(FormLimitMiddleware, budgets=routines.BUDGETS, refusal=form_refused),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
@@ -167,10 +180,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.admission = Admission(settings.socket_limits)
-    app.state.login_throttle = LoginThrottle()
+    app.state.login_throttle = SignInThrottle()
     # Wrong pairing codes per instructor and address; new displays per address.
-    app.state.pairing_throttle = LoginThrottle(per_account=10, per_address=30)
-    app.state.display_throttle = LoginThrottle(per_account=30, per_address=30)
+    app.state.pairing_throttle = AttemptWindow(per_account=10, per_address=30)
+    app.state.display_throttle = AttemptWindow(per_account=30, per_address=30)
+    # Joins per address in a minute (CLASSROOM_JOINS_PER_MINUTE; 0 is no limit).
+    joins = settings.joins_per_minute
+    app.state.join_rate = (
+        AttemptWindow(per_account=joins, per_address=joins, window_s=60) if joins else None
+    )
     app.state.class_policy = ClassPolicy(
         lobby_timeout_ms=settings.lobby_timeout_min * 60_000,
         pause_timeout_ms=settings.pause_timeout_min * 60_000,

@@ -10,13 +10,15 @@ what the class's socket checks; it is issued again on every rejoin.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -42,6 +44,10 @@ TEAMS_LOCKED = (
     "Teams are set now the class has started: you'll be put in the smallest one. Tap Join again."
 )
 BAD_LEVEL = "Pick beginner, standard or advanced."
+JOINS_TOO_FAST = (
+    "Too many phones joined from this network in the last minute. Wait a minute, then tap Join."
+)
+CLASS_FULL = "This class is full: it has {cap} people, as many as it takes. Ask the instructor."
 AUTO = "auto"
 
 DEVICE_COOKIE = "classroom_device"
@@ -291,6 +297,11 @@ async def join(request: Request) -> Response:
         team=str(form.get("team", AUTO) or AUTO)[:20],
         hidden=bool(form.get("hidden")),
     )
+    wait = _join_rate_wait(request)
+    if wait > 0:
+        refused = attempt.refuse(request, JOINS_TOO_FAST, 429)
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     try:
         code = normalize_join_code(attempt.code)
         nickname = normalize_nickname(attempt.nickname)
@@ -303,7 +314,8 @@ async def join(request: Request) -> Response:
     device = device_of(request) or new_device_id()
     try:
         async with request.app.state.sessions.begin() as db:
-            outcome = await _join(db, attempt, code, nickname, level, device)
+            cap = request.app.state.settings.max_participants
+            outcome = await _join(db, attempt, code, nickname, level, device, cap)
             count = (
                 0 if isinstance(outcome, _Refusal) else await roster_count(db, outcome[0].class_id)
             )
@@ -318,6 +330,22 @@ async def join(request: Request) -> Response:
     response = RedirectResponse(f"/play/{participant.class_id}", status_code=303)
     _admit(request, response, participant, device)
     return response
+
+
+def _join_rate_wait(request: Request) -> float:
+    """Seconds until the request's address may join again (CLASSROOM_JOINS_PER_MINUTE).
+
+    Every join counts, whether it succeeds or not: a phone rejoining counts too.
+    """
+    rate = request.app.state.join_rate
+    if rate is None:
+        return 0.0
+    address = request.client.host if request.client else "unknown"
+    now = time.monotonic()
+    wait: float = rate.retry_after(address, address, now)
+    if wait <= 0:
+        rate.failed(address, address, now)
+    return wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +387,17 @@ class _Refusal:
 
 
 async def _join(
-    db: AsyncSession, attempt: _Attempt, code: str, nickname: str, level: Level, device: str
+    db: AsyncSession,
+    attempt: _Attempt,
+    code: str,
+    nickname: str,
+    level: Level,
+    device: str,
+    cap: int = 0,
 ) -> tuple[Participant, bool] | _Refusal:
-    """The participant joined (True) or found again on this device (False), or why not."""
+    """The participant joined (True) or found again on this device (False), or why not.
+
+    ``cap`` is the most participants the class may have (0: no cap)."""
     # Joins of one class take turns (on PostgreSQL): numbers and team sizes stay exact.
     row = await db.scalar(select(Class).where(Class.join_code == code).with_for_update())
     if row is None or Phase(row.phase) in TERMINAL:
@@ -372,6 +408,9 @@ async def _join(
         return _Refusal(REMOVED, 403, row, teams) if known.removed else (known, False)
     if row.join_locked:
         return _Refusal(JOIN_LOCKED, 403, row, teams)
+    await _take_turns(db, row.id)
+    if cap and await roster_count(db, row.id) >= cap:
+        return _Refusal(CLASS_FULL.format(cap=cap), 403, row, teams)
     team_id: int | None = None
     if attempt.team != AUTO:
         if Phase(row.phase) is not Phase.LOBBY:
@@ -403,6 +442,22 @@ async def _join(
     db.add(participant)
     await db.flush()
     return participant, True
+
+
+async def _take_turns(db: AsyncSession, class_id: int) -> None:
+    """On SQLite, take the database's write lock before counting who is in the class.
+
+    PostgreSQL holds the class's row lock already (``with_for_update``); SQLite ignores
+    that and starts a transaction only at its first write, so this no-op write is it.
+    Until this join commits, the count, the numbers and the team sizes stay true.
+    """
+    if db.get_bind().dialect.name == "sqlite":
+        await db.execute(
+            update(Class)
+            .where(Class.id == class_id)
+            .values(join_locked=Class.join_locked)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def roster_changed(request: Request, class_id: int, count: int) -> None:

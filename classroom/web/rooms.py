@@ -3,7 +3,7 @@
 Every form posts with the CSRF token and answers with the page again: on
 success after a redirect, on a refusal with the reason beside the form (400)
 and nothing changed. Wrong pairing codes are counted per instructor and per
-address (:class:`~classroom.web.throttle.LoginThrottle`), so codes can't be
+address (:class:`~classroom.web.throttle.AttemptWindow`), so codes can't be
 guessed. A room, and the displays paired to it, are only ever the
 instructor's own: anyone else's is "no such room".
 

@@ -39,9 +39,10 @@ from classroom.domain.formats.source import load_json, load_yaml
 from classroom.domain.formats.text import dump_yaml, parse_routine
 from classroom.domain.formats.writer import routine_to_data
 from classroom.domain.routine import Routine
-from classroom.routine_files import FILE_TOO_LARGE, read_routine
+from classroom.routine_files import read_routine
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
+from classroom.web.form_limits import FormBudget
 from classroom.web.routine_form import (
     BUILDER_KINDS,
     KIND_TITLES,
@@ -68,12 +69,25 @@ SCHEMA = routine_db.LIBRARY.parent / "domain" / "formats" / "routine.schema.json
 NO_SUCH_ROUTINE = "No such routine."
 BUILT_IN_READ_ONLY = "Built-in routines can't be changed. Duplicate it, then edit your copy."
 NO_FILE = "Choose a routine file to upload."
-LENGTH_REQUIRED = "Send the form with its length (Content-Length)."
-TOO_LARGE = "That is too much to send at once."
+UPLOAD_TOO_LARGE = (
+    f"That upload is too large: a routine file can be at most {limits.MAX_FILE_BYTES:,} bytes."
+)
 
 # A form holding a routine as text may be a little larger than the file itself.
-FORM_LIMIT = 2 * limits.MAX_FILE_BYTES + 64 * 1024
-UPLOAD_OVERHEAD = 64 * 1024
+FORM_BUDGET = FormBudget(
+    max_bytes=2 * limits.MAX_FILE_BYTES + 64 * 1024,
+    max_fields=1000,
+    max_part_bytes=2 * limits.MAX_FILE_BYTES,
+)
+UPLOAD_BUDGET = FormBudget(
+    max_bytes=limits.MAX_FILE_BYTES + 64 * 1024,
+    max_fields=10,
+    max_part_bytes=limits.MAX_FILE_BYTES,
+    max_files=1,
+    too_large=UPLOAD_TOO_LARGE,
+)
+BUDGETS = (("/console/routines/upload", UPLOAD_BUDGET), ("/console/routines/", FORM_BUDGET))
+"""The form budgets of these pages (classroom/web/form_limits.py), by path prefix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +205,8 @@ def _routine_page(
     return render(request, "pages/routine.html", context)
 
 
-async def _form(request: Request, limit: int = FORM_LIMIT) -> FormData:
-    """The CSRF-checked form, refused before it is read if it is larger than ``limit``."""
-    length = request.headers.get("content-length")
-    if length is None:
-        if request.headers.get("transfer-encoding"):
-            raise HTTPException(411, LENGTH_REQUIRED)
-    elif not length.isdigit() or int(length) > limit:
-        raise HTTPException(413, TOO_LARGE)
+async def _form(request: Request) -> FormData:
+    """The CSRF-checked form; :data:`BUDGETS` bound its size before it is read."""
     return await checked_form(request)
 
 
@@ -482,13 +490,8 @@ async def as_builder(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     """Store an uploaded routine file (YAML, JSON or .zwo) as the instructor's routine."""
     instructor = await require_instructor(request)
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limits.MAX_FILE_BYTES + UPLOAD_OVERHEAD:
-        message = FILE_TOO_LARGE.format(size=int(length), limit=limits.MAX_FILE_BYTES)
-        problems = [Problem("", message)]
-        return await _library_page(request, instructor, upload_problems=problems, status_code=413)
     try:
-        form = await _form(request, limits.MAX_FILE_BYTES + UPLOAD_OVERHEAD)
+        form = await _form(request)
         return await _store_upload(request, instructor, form)
     finally:
         await request.close()  # the uploaded file's spool, even when the form is refused

@@ -1,8 +1,10 @@
-"""Login throttling, per account and per address.
+"""Attempts counted in a sliding window, per account and per address.
 
-Failures are counted in a sliding window; once either count reaches its limit,
-further attempts are refused until the oldest failure leaves the window. Time
-is passed in, so tests need no sleeping. Counts live in this process's memory.
+Wrong pairing codes (per instructor and address) and new wall displays (per
+address) are counted here; sign-in has a throttle of its own, with backoff
+(classroom/web/sign_in_throttle.py). Once either count reaches its limit,
+further attempts are refused until the oldest one leaves the window. Time is
+passed in, so tests need no sleeping. Counts live in this process's memory.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Wait a few minutes and try again."
-
 
 @dataclass
-class LoginThrottle:
+class AttemptWindow:
     per_account: int = 5
     per_address: int = 20
     window_s: float = 15 * 60
