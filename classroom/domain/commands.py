@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from classroom.domain.errors import ValidationError
+from classroom.domain.names import one_line
 
 MAX_SHOUT_LENGTH = 140
 MAX_EXTEND_MS = 10 * 60_000
@@ -98,7 +99,7 @@ class Shout(Command):
     text: str
 
     def __post_init__(self) -> None:
-        text = " ".join(self.text.split())
+        text = one_line(self.text)
         if not text:
             raise ValidationError("a shout-out needs some text")
         if len(text) > MAX_SHOUT_LENGTH:

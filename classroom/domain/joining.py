@@ -7,9 +7,8 @@ spaces and dashes. Nicknames are 1-24 visible characters in any script.
 
 from __future__ import annotations
 
-import unicodedata
-
 from classroom.domain.errors import ValidationError
+from classroom.domain.names import one_line
 
 JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 JOIN_CODE_LENGTH = 6
@@ -22,10 +21,6 @@ MALFORMED_CODE = (
 EMPTY_NICKNAME = "Pick a nickname so your team can cheer you on."
 LONG_NICKNAME = f"Nicknames are at most {NICKNAME_MAX} characters."
 
-# Format characters (zero-width spaces and joiners, bidi controls) and controls
-# render as nothing; a name made of them is empty.
-_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
-
 
 def normalize_join_code(raw: str) -> str:
     """The canonical form of a typed join code; raises if it can't be one."""
@@ -37,9 +32,7 @@ def normalize_join_code(raw: str) -> str:
 
 def normalize_nickname(raw: str) -> str:
     """A nickname as it will be stored and shown; raises :class:`ValidationError`."""
-    text = unicodedata.normalize("NFC", raw)
-    text = "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE or c == " ")
-    text = " ".join(text.split())
+    text = one_line(raw)  # NFC, no invisible controls (classroom/domain/names.py)
     if not text:
         raise ValidationError(EMPTY_NICKNAME)
     if len(text) > NICKNAME_MAX:

@@ -22,13 +22,13 @@ Time is an argument (epoch milliseconds), as everywhere in the domain.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from classroom.domain.errors import ValidationError
 from classroom.domain.joining import JOIN_CODE_ALPHABET
+from classroom.domain.names import one_line
 from classroom.domain.session import LIVE, Phase
 
 ROOM_NAME_MAX = 80
@@ -45,7 +45,6 @@ ONLINE_MS = 60_000
 
 EMPTY_ROOM_NAME = "Give the room a name."
 LONG_ROOM_NAME = f"Room names are at most {ROOM_NAME_MAX} characters."
-CONTROL_IN_NAME = "Names can't contain control characters (tabs, line breaks and the like)."
 ROOM_NAME_TAKEN = "You already have a room with that name."
 LONG_DISPLAY_LABEL = f"Display names are at most {DISPLAY_LABEL_MAX} characters."
 MALFORMED_PAIRING_CODE = (
@@ -57,14 +56,9 @@ UNKNOWN_PAIRING_CODE = (
 EXPIRED_PAIRING_CODE = "That code has expired. Enter the code the display shows now."
 USED_PAIRING_CODE = "That code has already been used. Enter the code the display shows now."
 
-_CONTROL = {"Cc", "Cf", "Zl", "Zp"}
-
 
 def _visible_text(raw: str, longest: int, too_long: str) -> str:
-    text = unicodedata.normalize("NFC", raw).strip()
-    if any(unicodedata.category(c) in _CONTROL for c in text):
-        raise ValidationError(CONTROL_IN_NAME)
-    text = " ".join(text.split())  # runs of spaces are one space
+    text = one_line(raw)  # NFC, no invisible controls, one line (classroom/domain/names.py)
     if len(text) > longest:
         raise ValidationError(too_long)
     return text

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from classroom.domain.errors import ValidationError
+from classroom.domain.names import one_line
 
 MIN_TEAMS = 2
 MAX_TEAMS = 8
@@ -69,7 +70,7 @@ def team_specs(names: Sequence[str]) -> tuple[TeamSpec, ...]:
     """Teams with these names, each given the next look; raises on bad names."""
     if not MIN_TEAMS <= len(names) <= MAX_TEAMS:
         raise ValidationError(BAD_COUNT)
-    cleaned = tuple(" ".join(str(name).split()) for name in names)
+    cleaned = tuple(one_line(str(name)) for name in names)
     if any(not 1 <= len(name) <= TEAM_NAME_MAX for name in cleaned):
         raise ValidationError(BAD_NAME)
     if len({name.casefold() for name in cleaned}) != len(cleaned):

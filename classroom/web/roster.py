@@ -25,6 +25,7 @@ from starlette.routing import Route
 from classroom.db.models import Class, Instructor, Participant, Team, TeamTemplate
 from classroom.domain.errors import ValidationError
 from classroom.domain.joining import normalize_nickname
+from classroom.domain.names import one_line
 from classroom.domain.session import TERMINAL, Phase
 from classroom.domain.teams import (
     BAD_COUNT,
@@ -186,7 +187,7 @@ def _specs(form: FormData, templates: dict[int, TeamTemplate]) -> tuple[TeamSpec
                 raise Refused(BAD_COUNT) from None
             return team_specs(default_team_names(count))
         names = [str(name)[:200] for name in form.getlist("name")]
-        return team_specs([name for name in names if name.strip()])
+        return team_specs([name for name in names if one_line(name)])
     except ValidationError as exc:
         raise Refused(str(exc)) from None
 
@@ -266,7 +267,7 @@ async def set_teams(request: Request) -> Response:
 async def _save_template(
     db: AsyncSession, row: Class, form: FormData, instructor: Instructor
 ) -> None:
-    name = " ".join(str(form.get("template_name", ""))[:200].split())
+    name = one_line(str(form.get("template_name", ""))[:200])
     if not 1 <= len(name) <= TEMPLATE_NAME_MAX:
         raise Refused(BAD_TEMPLATE_NAME)
     names = list(

@@ -157,6 +157,25 @@ async def test_the_qr_link_offers_the_class_teams_and_auto(room: Room) -> None:
     assert "Team" not in (await phone.get("/join/teams", params={"code": "ZZZZZZ"})).text
 
 
+async def test_names_keep_their_emoji_and_lose_their_bidi_controls(room: Room) -> None:
+    """The one policy for names (classroom/domain/names.py), through the real forms."""
+    await room.open()
+    answer = await console_post(
+        room.console, room.id, "/teams", name=["\u202eRed\u202c Sharks", "Blu\u200be", "\u2066"]
+    )
+    assert answer.status_code == 200, answer.text
+    phone = room.phone()
+    assert (
+        await join_as(phone, room.code, "\U0001f469\u200d\U0001f4bb Ada\u202e")
+    ).status_code == 303
+    names = rows(room.server, "SELECT name FROM teams WHERE class_id = ? ORDER BY id", room.id)
+    assert [name for (name,) in names] == ["Red Sharks", "Blue"]
+    ((nickname,),) = rows(room.server, "SELECT nickname FROM participants")
+    assert nickname == "\U0001f469\u200d\U0001f4bb Ada"
+    page = (await room.phone().get(f"/j/{room.code}")).text
+    assert "Red Sharks" in page and "\u202e" not in page
+
+
 async def test_a_chosen_team_is_kept_and_auto_fills_the_smallest_team(room: Room) -> None:
     await room.open(teams=2)
     blue, orange = teams_of(room.server, room.id)

@@ -16,6 +16,7 @@ from classroom.domain import limits
 from classroom.domain.durations import DurationSyntaxError, parse_duration
 from classroom.domain.errors import Problem, RoutineError
 from classroom.domain.formats.source import child_path
+from classroom.domain.names import visible
 from classroom.domain.timeline import ScoreKind
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class ValueReader:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.problem(path, "expected text")
             return None
-        text = str(value).strip()
+        text = visible(str(value)).strip()  # NFC, no invisible controls (domain/names.py)
         if len(text) > maximum:
             self.problem(path, f"this text is longer than {maximum} characters")
             return None
