@@ -1,0 +1,211 @@
+"""The server does what docs/protocol.md says, for a client written from that page alone.
+
+Each test here is one place where a client found the server and the page apart:
+odd JSON, pings, lone surrogates, the lead-in, presence, the close after a
+1013, the snapshot's position, oversized frames and numbers given as text.
+Every bad input gets its answer with the socket kept, and leaves the server's
+log without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from classroom.hub import wire
+from classroom.web.sockets import PING_NEEDS_ID, PING_NEEDS_T
+from tests.conftest import LiveServer
+from tests.helpers import Message, command, until
+from tests.web.test_protocol import Class, score_rows
+
+# -- the server's log ----------------------------------------------------------------------
+
+
+class ServerLog(logging.Handler):
+    """What the server logs at WARNING and above (its own loggers and uvicorn's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self) -> list[str]:
+        return [self.format(record) for record in self.records]
+
+    def tracebacks(self) -> list[str]:
+        return [line for line, r in zip(self.lines(), self.records, strict=True) if r.exc_info]
+
+
+@pytest.fixture
+def server_log() -> Iterator[ServerLog]:
+    handler = ServerLog()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]  # uvicorn's don't propagate
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+@pytest.fixture
+async def cls(live_server: LiveServer, client: httpx.AsyncClient) -> AsyncIterator[Class]:
+    yield await Class(live_server, client).open()
+
+
+def console_socket(cls: Class) -> websockets.connect:
+    cookie = "; ".join(f"{k}={v}" for k, v in cls.console.cookies.items())
+    return websockets.connect(cls.url(), additional_headers={"Cookie": cookie})
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse as JSON proper: NaN, Infinity and -Infinity are not JSON."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"the server sent {constant}, which is not JSON: {text[:200]!r}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def answer(ws: websockets.ClientConnection, sent: str) -> Message:
+    """Send ``sent`` as it is, and read the reply (skipping broadcasts), checking it is JSON."""
+    await ws.send(sent)
+    async with asyncio.timeout(8):
+        while True:
+            message: Message = strict_json(await ws.recv())
+            if message["type"] in ("pong", "ack", "error"):  # not a broadcast or a class event
+                return message
+
+
+async def still_answers(ws: websockets.ClientConnection) -> None:
+    reply = await answer(ws, json.dumps({"type": "ping", "id": "alive", "t": 1}))
+    assert reply == {"type": "pong", "id": "alive", "t": 1, "server_now": reply["server_now"]}
+
+
+# -- 11: deeply nested JSON -----------------------------------------------------------------
+
+
+async def test_deeply_nested_json_is_bad_json_and_the_socket_stays_open(
+    cls: Class, server_log: ServerLog
+) -> None:
+    deep = "[" * 1500 + "]" * 1500  # 3,000 bytes: under the size limit
+    assert len(deep.encode()) < 4096
+    in_a_ping = '{"type":"ping","id":"p","t":' + "[" * 1200 + "]" * 1200 + "}"
+    in_a_score = '{"type":"score","id":"a","segment":0,"kind":"reps","value":' + "[" * 40
+    in_a_score += "]" * 40 + "}"  # short: the path that takes scores as they arrive
+    await command(cls.console, cls.id, "start")
+    async with cls.phone() as ws:
+        await until(ws, "snapshot")
+        for sent in (deep, "{" * 1500, in_a_ping, in_a_score):
+            reply = await answer(ws, sent)
+            assert reply["type"] == "error" and reply["code"] == "bad_json", (sent[:40], reply)
+            assert "id" not in reply
+        await still_answers(ws)
+    assert score_rows(cls.server) == []
+    assert server_log.tracebacks() == []
+
+
+# -- 12: NaN and Infinity are not JSON, in either direction ---------------------------------
+
+
+@pytest.mark.parametrize("t", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+async def test_a_non_finite_number_is_refused_and_no_frame_carries_one(
+    cls: Class, server_log: ServerLog, t: str
+) -> None:
+    async with cls.display() as ws:
+        strict_json(await ws.recv())  # the snapshot
+        reply = await answer(ws, '{"type":"ping","id":"p1","t":' + t + "}")
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        reply = await answer(ws, '{"type":"ping","id":' + t + ',"t":1}')
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        await still_answers(ws)
+    with pytest.raises(ValueError, match="JSON"):
+        wire.encode({"type": "pong", "id": "p1", "t": math.inf})
+    assert server_log.tracebacks() == []
+
+
+# -- 13: a ping's fields ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ping",
+    [
+        {"id": "p1"},
+        {"id": "p1", "t": "1764120000000"},
+        {"id": "p1", "t": [1]},
+        {"id": "p1", "t": None},
+        {"id": "p1", "t": True},
+        {"id": {}, "t": 1},
+        {"id": [1], "t": 1},
+        {"id": True, "t": 1},
+        {"id": None, "t": 1},
+        {"t": 1},
+    ],
+)
+async def test_a_malformed_ping_gets_bad_field(
+    cls: Class, server_log: ServerLog, ping: dict[str, Any]
+) -> None:
+    async with cls.display() as ws:
+        await until(ws, "snapshot")
+        reply = await answer(ws, json.dumps({"type": "ping", **ping}))
+        assert reply["type"] == "error" and reply["code"] == "bad_field", reply
+        assert reply["message"] in (PING_NEEDS_ID, PING_NEEDS_T)
+        good_id = isinstance(ping.get("id"), str)
+        assert reply.get("id") == (ping["id"] if good_id else None)
+        assert ("id" in reply) == good_id
+        await still_answers(ws)
+    assert server_log.tracebacks() == []
+
+
+@pytest.mark.parametrize("ident", [6.5, -3, 0, 2**53, "", "p-1", "ü"])
+async def test_a_pings_id_is_any_string_or_number_and_comes_back_as_sent(
+    cls: Class, ident: str | float
+) -> None:
+    async with cls.display() as ws:
+        await until(ws, "snapshot")
+        reply = await answer(ws, json.dumps({"type": "ping", "id": ident, "t": 1.5}))
+    assert reply["type"] == "pong" and reply["id"] == ident and reply["t"] == 1.5
+
+
+# -- 14: a lone surrogate --------------------------------------------------------------------
+
+
+async def test_a_lone_surrogate_is_refused_without_breaking_the_socket(
+    cls: Class, server_log: ServerLog
+) -> None:
+    score = '{"type":"score","id":"\\ud800","segment":0,"kind":"reps","value":1}'
+    in_the_value = '{"type":"score","id":"ok1","segment":0,"kind":"reps","undo":"\\udfff"}'
+    paired = '{"type":"ping","id":"\\ud83d\\udcaa","t":1}'  # 💪, a proper pair
+    async with cls.phone() as ws:
+        await until(ws, "snapshot")
+        in_the_lobby = await answer(ws, score)  # through the receive loop
+        assert in_the_lobby["type"] == "error" and in_the_lobby["code"] == "bad_json"
+        await command(cls.console, cls.id, "start")
+        await until(ws, "segment")
+        for sent in (score, in_the_value):  # taken as they arrive, while the class runs
+            reply = await answer(ws, sent)
+            assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+            assert "id" not in reply
+        pong = await answer(ws, paired)
+        assert pong["type"] == "pong" and pong["id"] == "💪"
+        tap = {"type": "score", "id": "t1", "segment": 0, "kind": "reps", "value": 1}
+        assert (await answer(ws, json.dumps(tap)))["type"] == "ack"
+    async with console_socket(cls) as console:
+        await until(console, "snapshot")
+        shout = '{"type":"command","id":"s1","name":"shout","text":"go \\ud800"}'
+        reply = await answer(console, shout)
+        assert reply["type"] == "error" and reply["code"] == "bad_json", reply
+        await still_answers(console)
+    assert [row[1] for row in score_rows(cls.server)] == ["t1"]
+    assert server_log.tracebacks() == []
