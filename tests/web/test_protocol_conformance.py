@@ -14,15 +14,17 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from classroom.db.routines import RoutineSource
 from classroom.hub import wire
 from classroom.web.sockets import PING_NEEDS_ID, PING_NEEDS_T
-from tests.conftest import LiveServer
+from tests.conftest import DATA, LiveServer, run_server, seed, settings_for
 from tests.helpers import Message, command, until
 from tests.web.test_protocol import Class, score_rows
 
@@ -209,3 +211,36 @@ async def test_a_lone_surrogate_is_refused_without_breaking_the_socket(
         await still_answers(console)
     assert [row[1] for row in score_rows(cls.server)] == ["t1"]
     assert server_log.tracebacks() == []
+
+
+# -- 15: next during the lead-in -------------------------------------------------------------
+
+LEAD_IN = (
+    (DATA / "quick.yaml")
+    .read_text()
+    .replace("lead_in: 0", "lead_in: 10")
+    .replace("lead_in: false", "lead_in: true")  # a lead-in counts down only with its cues
+)
+
+
+@pytest.fixture
+def lead_in_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    asyncio.run(seed(migrated_url, [RoutineSource("lead-in", "Lead-in", "yaml", LEAD_IN)]))
+    yield from run_server(settings_for(migrated_url, tmp_path))
+
+
+async def test_next_during_the_lead_in_is_the_instructors_doing(lead_in_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=lead_in_server.base_url) as console:
+        cls = await Class(lead_in_server, console).open()
+        async with console_socket(cls) as ws:
+            await until(ws, "snapshot")
+            await ws.send(json.dumps({"type": "command", "id": "c1", "name": "start"}))
+            counting = await until(ws, "phase")
+            assert counting["phase"] == "countdown" and counting["reason"] == "instructor"
+            await ws.send(json.dumps({"type": "command", "id": "c2", "name": "next"}))
+            running = await until(ws, "phase")
+            segment = await until(ws, "segment")
+    assert running["phase"] == "running" and running["previous"] == "countdown"
+    assert running["reason"] == "instructor"
+    assert segment["segment"]["index"] == 0 and segment["reason"] == "next"
+    assert running["at"] < counting["at"] + 10_000  # it did not wait for the lead-in to end
