@@ -10,9 +10,11 @@ log without a traceback.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from classroom.db.routines import RoutineSource
 from classroom.hub import wire
 from classroom.web.sockets import PING_NEEDS_ID, PING_NEEDS_T
 from tests.conftest import DATA, LiveServer, run_server, seed, settings_for
-from tests.helpers import Message, command, until
+from tests.helpers import Message, command, receive, until
 from tests.web.test_protocol import Class, score_rows
 
 # -- the server's log ----------------------------------------------------------------------
@@ -244,3 +246,38 @@ async def test_next_during_the_lead_in_is_the_instructors_doing(lead_in_server: 
     assert running["reason"] == "instructor"
     assert segment["segment"]["index"] == 0 and segment["reason"] == "next"
     assert running["at"] < counting["at"] + 10_000  # it did not wait for the lead-in to end
+
+
+# -- 16: presence, at most once a second -----------------------------------------------------
+
+
+async def test_presence_comes_at_most_once_a_second_from_the_moment_a_console_connects(
+    cls: Class,
+) -> None:
+    async with cls.display() as wall:
+        await until(wall, "snapshot")
+        await asyncio.sleep(0.05)  # the update for the wall has gone out (to no console)
+        phone = await cls.phone()
+        await until(phone, "snapshot")  # the update for the phone waits its second
+        await asyncio.sleep(0.3)
+        connected = time.monotonic()
+        async with phone, console_socket(cls) as console:
+            arrivals: list[tuple[float, Message]] = []
+            deadline = connected + 2.5
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(left):
+                        message = await receive(console)
+                except TimeoutError:
+                    break
+                if message["type"] == "presence":
+                    arrivals.append((time.monotonic(), message))
+            async with cls.display():  # one more comes: the update waits its second
+                while len(arrivals) < 2:
+                    message = await until(console, "presence")
+                    arrivals.append((time.monotonic(), message))
+    assert arrivals[0][0] - connected < 1.2  # it hears at once, or within the second
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(arrivals)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    assert [m["displays"] for _, m in arrivals] == [1, 2]
+    assert all(len(m["participants"]) == 1 for _, m in arrivals)
