@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import math
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,10 +25,14 @@ import pytest
 import websockets
 
 from classroom.db.routines import RoutineSource
+from classroom.hub import screens as screens_module
 from classroom.hub import wire
+from classroom.hub.screens import CLOSE_TRY_AGAIN
 from classroom.web.sockets import PING_NEEDS_ID, PING_NEEDS_T
 from tests.conftest import DATA, LiveServer, run_server, seed, settings_for
 from tests.helpers import Message, command, receive, until
+from tests.hub.conftest import server_loop
+from tests.hub.test_stalled_client import open_staller, read_until_close
 from tests.web.test_protocol import Class, score_rows
 
 # -- the server's log ----------------------------------------------------------------------
@@ -281,3 +286,85 @@ async def test_presence_comes_at_most_once_a_second_from_the_moment_a_console_co
     assert all(gap >= 0.9 for gap in gaps), gaps
     assert [m["displays"] for _, m in arrivals] == [1, 2]
     assert all(len(m["participants"]) == 1 for _, m in arrivals)
+
+
+# -- 17: after a 1013 close ---------------------------------------------------------------------
+
+
+async def on_server(server: LiveServer, function: Any) -> Any:
+    """Run ``function()`` on the live server's loop; its result."""
+
+    async def call() -> Any:
+        return function()
+
+    future = asyncio.run_coroutine_threadsafe(call(), server_loop(server))
+    return await asyncio.wait_for(asyncio.wrap_future(future), 5)
+
+
+def connections(server: LiveServer) -> int:
+    return len(server.server.server_state.connections)
+
+
+async def flood_until_closed(cls: Class, staller: socket.socket) -> float:
+    """Broadcast to the class until the hub closes the staller; when it did (monotonic)."""
+    hub = cls.server.state.hub
+    port = staller.getsockname()[1]
+    big = {"type": "shout", "text": "x" * 1000}
+
+    def staller_screen() -> Any:
+        for screen in hub.screens(cls.id):
+            peer = screen._transport.get_extra_info("peername")
+            if peer is not None and peer[1] == port:
+                return screen
+        return None
+
+    screen = await on_server(cls.server, staller_screen)
+    assert screen is not None, "the staller is not a screen of the class"
+    for _ in range(400):
+        await on_server(cls.server, lambda: hub.broadcast(cls.id, [big] * 4, roles=["display"]))
+        if screen.closed:
+            closed = time.monotonic()
+            await asyncio.sleep(0.2)
+            assert screen not in await on_server(cls.server, lambda: hub.screens(cls.id))
+            return closed
+        await asyncio.sleep(0.01)
+    raise AssertionError("the staller was never closed")
+
+
+async def test_a_screen_closed_with_1013_leaves_presence_at_once_and_its_connection_soon(
+    cls: Class, monkeypatch: pytest.MonkeyPatch, server_log: ServerLog
+) -> None:
+    monkeypatch.setattr(screens_module, "MAX_BUFFERED_BYTES", 4096)
+    path = f"/ws/classes/{cls.id}?token={cls.server.state.tokens.display(cls.id)}"
+    async with console_socket(cls) as console:
+        await until(console, "snapshot")
+        baseline = connections(cls.server)
+        # A display that reads again after its close, and answers it.
+        answering = await asyncio.to_thread(open_staller, cls.server.port, path)
+        present = await until(console, "presence")
+        while present["displays"] != 1:
+            present = await until(console, "presence")
+        await flood_until_closed(cls, answering)
+        gone = await until(console, "presence")
+        while gone["displays"] != 0:
+            gone = await until(console, "presence")
+        code, _, _ = await asyncio.to_thread(read_until_close, answering, 10)
+        assert code == CLOSE_TRY_AGAIN
+        close = (CLOSE_TRY_AGAIN ^ 0x6162).to_bytes(2, "big")  # masked with "ab" (of "abcd")
+        answering.sendall(b"\x88\x82abcd" + close)
+        answered = time.monotonic()
+        answering.settimeout(3)
+        assert answering.recv(65536) == b""  # the server closed the connection
+        assert time.monotonic() - answered < 2
+        answering.close()
+        # A display that never reads again: its connection goes a few seconds after the close.
+        silent = await asyncio.to_thread(open_staller, cls.server.port, path)
+        closed = await flood_until_closed(cls, silent)
+        for _ in range(int(screens_module.CLOSE_TIMEOUT_S + 3) * 10):
+            if connections(cls.server) <= baseline:
+                break
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - closed < screens_module.CLOSE_TIMEOUT_S + 2
+        silent.close()
+        await still_answers(console)
+    assert server_log.tracebacks() == []
