@@ -178,7 +178,7 @@ def snapshot(
         "remaining_ms": None,
         "starts_at": None,
         "elapsed_ms": session.elapsed_ms(state, now_ms),
-        "position_ms": None,
+        "position_ms": 0,  # before the first segment: the start of the timeline
     }
     if state.phase is Phase.COUNTDOWN:
         message["starts_at"] = state.segment_started_at_ms

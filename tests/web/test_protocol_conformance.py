@@ -368,3 +368,13 @@ async def test_a_screen_closed_with_1013_leaves_presence_at_once_and_its_connect
         silent.close()
         await still_answers(console)
     assert server_log.tracebacks() == []
+
+
+# -- 18: where a class in the lobby is -------------------------------------------------------
+
+
+async def test_a_snapshot_in_the_lobby_is_at_position_0(cls: Class) -> None:
+    async with cls.display() as ws:
+        snapshot = await until(ws, "snapshot")
+    assert snapshot["phase"] == "lobby" and snapshot["segment"] is None
+    assert snapshot["position_ms"] == 0 and snapshot["elapsed_ms"] == 0
