@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -378,3 +379,53 @@ async def test_a_snapshot_in_the_lobby_is_at_position_0(cls: Class) -> None:
         snapshot = await until(ws, "snapshot")
     assert snapshot["phase"] == "lobby" and snapshot["segment"] is None
     assert snapshot["position_ms"] == 0 and snapshot["elapsed_ms"] == 0
+
+
+# -- 19: a frame over 64 KiB -----------------------------------------------------------------
+
+
+def send_slowly(port: int, path: str, size: int) -> tuple[str | None, int | None]:
+    """Send one masked text frame of ``size`` bytes in pieces, as a slow uplink does; then read.
+
+    What the client saw: the error its sending met (None: none), and the close code it read.
+    """
+    sock = open_staller(port, path)
+    mask = os.urandom(4)
+    frame = bytes((0x81, 0xFF)) + size.to_bytes(8, "big") + mask
+    frame += bytes(byte ^ mask[i % 4] for i, byte in enumerate(b"x" * size))
+    sent_error = None
+    try:
+        for start in range(0, len(frame), 8192):
+            sock.sendall(frame[start : start + 8192])
+            time.sleep(0.005)
+    except OSError as error:
+        sent_error = type(error).__name__
+    try:
+        code, _, _ = read_until_close(sock, 5)
+    finally:
+        sock.close()
+    return sent_error, code
+
+
+async def test_a_frame_over_64_kib_closes_the_socket_with_1009_every_time(
+    cls: Class, server_log: ServerLog
+) -> None:
+    path = f"/ws/classes/{cls.id}?token={cls.server.state.tokens.display(cls.id)}"
+    outcomes = [
+        await asyncio.to_thread(send_slowly, cls.server.port, path, 100 * 1024) for _ in range(6)
+    ]
+    assert outcomes == [(None, 1009)] * 6, outcomes
+    big = json.dumps({"type": "ping", "id": "p", "t": 1, "pad": "x" * 100 * 1024})
+    for _ in range(3):  # a client that sends at once, and reads
+        async with cls.display() as ws:
+            await until(ws, "snapshot")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.send(big)
+                async with asyncio.timeout(8):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with cls.display() as ws:
+        await until(ws, "snapshot")
+        await still_answers(ws)
+    assert server_log.tracebacks() == []
