@@ -429,3 +429,30 @@ async def test_a_frame_over_64_kib_closes_the_socket_with_1009_every_time(
         await until(ws, "snapshot")
         await still_answers(ws)
     assert server_log.tracebacks() == []
+
+
+# -- 20: numbers are JSON numbers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "word"),
+    [
+        ({"name": "jump", "index": "2"}, "index"),
+        ({"name": "jump", "index": 2.0}, "index"),
+        ({"name": "extend", "seconds": "30"}, "seconds"),
+        ({"name": "next", "from_segment": "0"}, "from_segment"),
+    ],
+)
+async def test_a_number_given_as_text_is_refused_in_commands_as_in_scores(
+    cls: Class, fields: dict[str, Any], word: str
+) -> None:
+    await command(cls.console, cls.id, "start")
+    async with console_socket(cls) as console:
+        before = await until(console, "snapshot")
+        reply = await answer(console, json.dumps({"type": "command", "id": "c1", **fields}))
+        assert reply["type"] == "error" and reply["code"] == "rejected", reply
+        assert reply["message"] == f"{word} must be a whole number" and reply["id"] == "c1"
+        number = {k: int(v) if k != "name" else v for k, v in fields.items()}
+        taken = await answer(console, json.dumps({"type": "command", "id": "c2", **number}))
+        assert taken == {"type": "ack", "id": "c2"}  # the same command, with a number
+        assert before["phase"] == "running"
