@@ -55,6 +55,11 @@ class ServerLog(logging.Handler):
     def tracebacks(self) -> list[str]:
         return [line for line, r in zip(self.lines(), self.records, strict=True) if r.exc_info]
 
+    def check(self, bad_inputs: int) -> None:
+        """No traceback, and at most one line for each bad input."""
+        assert self.tracebacks() == []
+        assert len(self.records) <= bad_inputs, self.lines()
+
 
 @pytest.fixture
 def server_log() -> Iterator[ServerLog]:
@@ -123,7 +128,7 @@ async def test_deeply_nested_json_is_bad_json_and_the_socket_stays_open(
             assert "id" not in reply
         await still_answers(ws)
     assert score_rows(cls.server) == []
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=4)
 
 
 # -- 12: NaN and Infinity are not JSON, in either direction ---------------------------------
@@ -142,7 +147,7 @@ async def test_a_non_finite_number_is_refused_and_no_frame_carries_one(
         await still_answers(ws)
     with pytest.raises(ValueError, match="JSON"):
         wire.encode({"type": "pong", "id": "p1", "t": math.inf})
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=2)
 
 
 # -- 13: a ping's fields ----------------------------------------------------------------------
@@ -175,7 +180,7 @@ async def test_a_malformed_ping_gets_bad_field(
         assert reply.get("id") == (ping["id"] if good_id else None)
         assert ("id" in reply) == good_id
         await still_answers(ws)
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=1)
 
 
 @pytest.mark.parametrize("ident", [6.5, -3, 0, 2**53, "", "p-1", "ü"])
@@ -218,7 +223,7 @@ async def test_a_lone_surrogate_is_refused_without_breaking_the_socket(
         assert reply["type"] == "error" and reply["code"] == "bad_json", reply
         await still_answers(console)
     assert [row[1] for row in score_rows(cls.server)] == ["t1"]
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=4)
 
 
 # -- 15: next during the lead-in -------------------------------------------------------------
@@ -368,7 +373,7 @@ async def test_a_screen_closed_with_1013_leaves_presence_at_once_and_its_connect
         assert time.monotonic() - closed < screens_module.CLOSE_TIMEOUT_S + 2
         silent.close()
         await still_answers(console)
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=2)
 
 
 # -- 18: where a class in the lobby is -------------------------------------------------------
@@ -428,7 +433,7 @@ async def test_a_frame_over_64_kib_closes_the_socket_with_1009_every_time(
     async with cls.display() as ws:
         await until(ws, "snapshot")
         await still_answers(ws)
-    assert server_log.tracebacks() == []
+    server_log.check(bad_inputs=9)
 
 
 # -- 20: numbers are JSON numbers -----------------------------------------------------------
@@ -444,7 +449,7 @@ async def test_a_frame_over_64_kib_closes_the_socket_with_1009_every_time(
     ],
 )
 async def test_a_number_given_as_text_is_refused_in_commands_as_in_scores(
-    cls: Class, fields: dict[str, Any], word: str
+    cls: Class, server_log: ServerLog, fields: dict[str, Any], word: str
 ) -> None:
     await command(cls.console, cls.id, "start")
     async with console_socket(cls) as console:
@@ -456,3 +461,4 @@ async def test_a_number_given_as_text_is_refused_in_commands_as_in_scores(
         taken = await answer(console, json.dumps({"type": "command", "id": "c2", **number}))
         assert taken == {"type": "ack", "id": "c2"}  # the same command, with a number
         assert before["phase"] == "running"
+    server_log.check(bad_inputs=1)
