@@ -73,10 +73,13 @@ class ClassroomProtocol(WebSocketsSansIOProtocol):
         """
         if self._failed_at is not None:
             return
-        if self.close_sent or self.conn.close_sent is None:  # closing already: close now
+        close = self.conn.close_sent
+        if close is None:  # no close frame to send: nothing to wait for
+            self.transport.close()
+            return
+        if self.close_sent:  # the server had closed first: nothing more to say
             super().handle_parser_exception()
             return
-        close = self.conn.close_sent
         self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
