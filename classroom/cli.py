@@ -219,7 +219,7 @@ def check_routine(path: str, *, as_json: bool) -> int:
     for warning in loaded.warnings:
         print(f"{path}: warning: {warning}", file=sys.stderr)
     if as_json:
-        print(json.dumps(timeline_data(timeline), ensure_ascii=False))
+        print(json.dumps(timeline_data(timeline), ensure_ascii=False, allow_nan=False))
     else:
         print(timeline_text(timeline), end="")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import event
@@ -13,10 +14,17 @@ from sqlalchemy.pool import ConnectionPoolEntry
 def make_engine(url: str) -> AsyncEngine:
     """An engine for ``url``; SQLite connections get WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 15}, json_serializer=_json_serializer
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, json_serializer=_json_serializer)
+
+
+def _json_serializer(value: Any) -> str:
+    """JSON columns hold JSON proper: never NaN or Infinity."""
+    return json.dumps(value, allow_nan=False)
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from classroom.db.models import Class, ClassEvent
 
+_STATE_JSON = json.JSONEncoder(allow_nan=False)  # JSON proper: never NaN or Infinity
 CONFLICT = "class {class_id} is gone or was changed by another writer"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 """When the WAL starts over, its file is cut back to this size (bytes) if it was larger."""
@@ -295,7 +296,7 @@ class SqliteWriter(_Batching):
         db = self._begin(wait_ms)
         stored = []
         execute = db.execute
-        dumps = json.dumps
+        dumps = _STATE_JSON.encode
         try:
             for t in batch:
                 started, ended = t.started_at_ms, t.ended_at_ms

@@ -130,31 +130,36 @@ COMMAND_NAMES: dict[type[Command], str] = {
 COMMANDS_BY_NAME = {name: cls for cls, name in COMMAND_NAMES.items()}
 
 
-def _required_number(fields: Mapping[str, object], key: str) -> int:
-    number = _whole_number(fields, key)
+def _required_number(fields: Mapping[str, object], key: str, from_form: bool) -> int:
+    number = _whole_number(fields, key, from_form)
     if number is None:
         raise ValidationError(f"{key} is missing")
     return number
 
 
-def _whole_number(fields: Mapping[str, object], key: str) -> int | None:
+def _whole_number(fields: Mapping[str, object], key: str, from_form: bool) -> int | None:
+    """A whole-number field: a JSON integer, or, from a form, its digits as text."""
     value = fields.get(key)
-    if value is None or value == "":
+    if value is None or (from_form and value == ""):
         return None
-    if isinstance(value, bool):
-        raise ValidationError(f"{key} must be a whole number")
-    if isinstance(value, str):
+    if isinstance(value, str) and from_form:
         try:
             value = int(value.strip())
         except ValueError:
             raise ValidationError(f"{key} must be a whole number") from None
-    if not isinstance(value, int) or abs(value) > 10**9:
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 10**9:
         raise ValidationError(f"{key} must be a whole number")
     return value
 
 
-def parse_command(name: object, fields: Mapping[str, object]) -> Command:
-    """The command named ``name`` with its fields (from a form or a JSON message).
+def parse_command(
+    name: object, fields: Mapping[str, object], *, from_form: bool = False
+) -> Command:
+    """The command named ``name`` with its fields (from a JSON message, or a form).
+
+    In a JSON message a number is a JSON number: ``"2"`` is text, and refused,
+    as a score's ``segment`` is. A form's fields are all text, so ``from_form``
+    reads a whole number from its digits.
 
     Participants' own commands (``mark_finished``) are built by the shell from who
     is connected, never from what the message says, so they are not parsed here.
@@ -169,10 +174,10 @@ def parse_command(name: object, fields: Mapping[str, object]) -> Command:
             raise ValidationError("a shout-out needs some text")
         return Shout(text=text)
     if cls is Extend:
-        return Extend(by_ms=_required_number(fields, "seconds") * 1000)
+        return Extend(by_ms=_required_number(fields, "seconds", from_form) * 1000)
     if cls in (Next, Previous, Jump):
-        seen = _whole_number(fields, "from_segment")
+        seen = _whole_number(fields, "from_segment", from_form)
         if cls is Jump:
-            return Jump(index=_required_number(fields, "index"), from_segment=seen)
+            return Jump(index=_required_number(fields, "index", from_form), from_segment=seen)
         return cls(from_segment=seen)  # type: ignore[call-arg]
     return cls()

@@ -269,11 +269,21 @@ def _next(timeline: Timeline, state: ClassState, command: cmd.Next, now: int) ->
         skipped = replace(
             state, segment_started_at_ms=now, next_lead_in_cue=len(timeline.lead_in_cues)
         )
-        return tick(timeline, skipped, now)
+        started = tick(timeline, skipped, now)
+        return Outcome(started.state, [_by_instructor(event) for event in started.events])
     if state.segment_index + 1 == len(timeline.segments):
         return _finished(state, now, Phase.FINISHED, "instructor")
     entered, event = _enter(timeline, state, state.segment_index + 1, now, "next")
     return Outcome(entered, [event])
+
+
+def _by_instructor(event: Event) -> Event:
+    """The end of a lead-in that the instructor cut short: their doing, not time's."""
+    if isinstance(event, PhaseChanged) and event.previous == Phase.COUNTDOWN:
+        return replace(event, reason="instructor")
+    if isinstance(event, SegmentStarted) and event.reason == "time":
+        return replace(event, reason="next")
+    return event
 
 
 def _previous(timeline: Timeline, state: ClassState, command: cmd.Previous, now: int) -> Outcome:

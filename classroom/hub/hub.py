@@ -32,10 +32,11 @@ Coalesced and rolling updates
     rather than all made at once while inputs wait.
 
 Presence and heartbeats
-    Instructors' screens hear who is connected, once a second. Every
-    :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a browser
-    (which can't see WebSocket pings) notices a server that has gone quiet and
-    reconnects. Half-open sockets on the server's side (a phone that vanished)
+    Instructors' screens hear who is connected, at most once a second: a console
+    hears it when it connects (or with the update already due), then with each
+    change. Every :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a
+    browser (which can't see WebSocket pings) notices a server that has gone
+    quiet and reconnects. Half-open sockets on the server's side (a phone that vanished)
     are closed by the WebSocket pings uvicorn sends every 20 s, which browsers
     answer by themselves.
 """
@@ -171,7 +172,7 @@ class Hub:
         channel = self.channel(screen.class_id)
         channel.screens[screen] = None
         if screen.role == "instructor":
-            screen.send(self.presence(screen.class_id))  # who is here already
+            self._greet(channel, screen)
         else:
             self._presence_changed(channel)
 
@@ -388,6 +389,17 @@ class Hub:
             interval_s=PRESENCE_INTERVAL_S,
             roles=["instructor"],
         )
+
+    def _greet(self, channel: ClassChannel, screen: Screen) -> None:
+        """Tell a console that has just come who is here, keeping to one update a second.
+
+        At once, unless an update is already due (it tells this console too, within
+        the second); the next update then waits its second.
+        """
+        if "presence" in channel.due:
+            return
+        screen.send(self.presence(channel.class_id))
+        channel.last_sent["presence"] = asyncio.get_running_loop().time()
 
     def presence(self, class_id: int) -> Message:
         """Who is connected to a class right now."""

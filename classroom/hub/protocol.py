@@ -18,6 +18,15 @@ chunk (part of a frame, a control frame, a fragment, bad UTF-8, anything after a
 message the reader left) goes through the parser as before, which also answers
 every protocol error.
 
+When the parser fails a connection (a frame over :data:`MAX_FRAME_BYTES`, bad
+UTF-8, a protocol error), uvicorn would write the close frame and close the
+socket at once, while the client may still be sending the frame: the client's
+kernel then gets a reset, and usually the client never reads the close frame.
+This protocol writes the close frame, reads on and discards what comes (nothing
+is buffered), and closes the socket once the client has been quiet for
+:data:`QUIET_S`, or after :data:`LINGER_S` at most. So a client sees the close
+frame and its code (1009 for a frame that is too large).
+
 ``classroom serve`` and the test servers run this protocol (:data:`SERVER_OPTIONS`).
 """
 
@@ -33,13 +42,65 @@ from websockets.protocol import State
 Reader = Callable[[str], bool]
 
 
+#: The largest frame a client may send; a larger one closes the connection with 1009.
+MAX_FRAME_BYTES = 64 * 1024
+#: After failing a connection, how long the client must be quiet before the socket closes.
+QUIET_S = 0.25
+#: After failing a connection, how long at most the server reads on before closing it.
+LINGER_S = 5.0
+
+
 class ClassroomProtocol(WebSocketsSansIOProtocol):
     reader: Reader | None = None
+    _failed_at: float | None = None  # when the parser failed the connection
+    _heard_at = 0.0  # when the client last sent something
 
     def data_received(self, data: bytes) -> None:
+        if self._failed_at is not None:
+            self._heard_at = self.loop.time()
+            self.conn.receive_data(data)
+            self.conn.events_received()  # discarded: the connection has failed
+            return
         read = 0 if self.reader is None else self._read_frames(data)
         if read < len(data):
             super().data_received(data[read:] if read else data)
+
+    def handle_parser_exception(self) -> None:
+        """Send the close frame the parser chose, and close the socket once the client is quiet.
+
+        See the module's docstring: closing at once would meet the rest of the
+        client's frame with a reset, which hides the close frame from it.
+        """
+        if self._failed_at is not None:
+            return
+        close = self.conn.close_sent
+        if close is None:  # no close frame to send: nothing to wait for
+            self.transport.close()
+            return
+        if self.close_sent:  # the server had closed first: nothing more to say
+            super().handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": close.code})
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self._failed_at = self._heard_at = self.loop.time()
+        if self.read_paused:  # read on, to discard
+            self.read_paused = False
+            self.transport.resume_reading()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(QUIET_S, self._close_when_quiet)
+
+    def _close_when_quiet(self) -> None:
+        assert self._failed_at is not None
+        now = self.loop.time()
+        quiet_since = self._heard_at + QUIET_S
+        if now >= quiet_since or now >= self._failed_at + LINGER_S:
+            self.transport.close()
+            # A client that doesn't read either never lets the close finish: drop it.
+            self.close_timer = self.loop.call_later(LINGER_S, self.transport.abort)
+            return
+        self.close_timer = self.loop.call_later(quiet_since - now, self._close_when_quiet)
 
     def _read_frames(self, data: bytes) -> int:
         """Read the whole, masked, unfragmented text frames at the start of ``data``.
@@ -125,5 +186,5 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
 SERVER_OPTIONS: dict[str, Any] = {
     "ws": ClassroomProtocol,
     "ws_per_message_deflate": False,
-    "ws_max_size": 64 * 1024,
+    "ws_max_size": MAX_FRAME_BYTES,
 }

@@ -6,7 +6,8 @@ protocol (what ``classroom serve`` runs), and makes a fan-out cost one
 ``transport.write`` per screen. The transport's write buffer is the screen's
 bounded send queue: when a phone stops reading and its buffer passes
 :data:`MAX_BUFFERED_BYTES`, the screen is closed with 1013 ("try again later"),
-which browsers' clients answer by reconnecting and resuming.
+which browsers' clients answer by reconnecting and resuming. It leaves its class
+at once, and its connection within :data:`CLOSE_TIMEOUT_S`.
 
 :class:`QueuedScreen` is the portable path for any other ASGI server: a bounded
 queue of messages and a writer task that sends them through ASGI.
@@ -32,7 +33,13 @@ log = logging.getLogger(__name__)
 CLOSE_TRY_AGAIN = 1013
 CLOSE_REVOKED = 1008  # the screen's link was revoked: don't try again
 MAX_BUFFERED_BYTES = 256 * 1024
-ABORT_AFTER_S = 60.0  # long enough for a phone that wakes up to read its 1013
+CLOSE_TIMEOUT_S = 5.0
+"""How long a screen closed for falling behind has to answer the close frame.
+
+It leaves the class (and the console's presence) at once; its connection goes
+when it answers, or after this long if it doesn't (a stalled phone never reads
+the close frame behind its backlog: it sees the connection drop, and reconnects
+as after a 1013)."""
 QUEUE_SIZE = 512
 
 
@@ -137,22 +144,34 @@ class DirectScreen(Screen):
         """Close a screen that stopped reading, without waiting for it to read.
 
         The close frame is written straight after its backlog (an ASGI close would
-        wait for the transport to drain, which a stalled phone never lets happen);
-        if the phone still hasn't read it after :data:`ABORT_AFTER_S`, the
-        connection is dropped, so its buffers are freed either way.
+        wait for the transport to drain, which a stalled phone never lets happen),
+        and the receive loop hears of the close at once, so the screen leaves its
+        class now. The connection is closed when the phone answers the close
+        frame, or dropped after :data:`CLOSE_TIMEOUT_S`, so its buffers are freed
+        either way.
         """
         self.closed = True
-        conn = self._protocol.conn
-        with contextlib.suppress(Exception):  # already closing: nothing more to say
+        protocol = self._protocol
+        if protocol.close_sent:
+            return  # already closing
+        conn = protocol.conn
+        with contextlib.suppress(Exception):  # the connection is already failing
             conn.send_close(CLOSE_TRY_AGAIN, "too far behind, reconnect")
             self._transport.write(b"".join(conn.data_to_send()))
-            self._protocol.close_sent = True
-        transport = self._transport
-        asyncio.get_running_loop().call_later(ABORT_AFTER_S, _abort, transport)
+        protocol.close_sent = True
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_TRY_AGAIN})
+        if protocol.read_paused:  # read on, to hear the answer
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+        # uvicorn closes the transport when the answer comes, and stops this timer.
+        protocol.close_timer = asyncio.get_running_loop().call_later(
+            CLOSE_TIMEOUT_S, _abort, self._transport
+        )
 
 
 def _abort(transport: Any) -> None:
-    if not transport.is_closing():
+    """Drop the connection now, unsent data and all (a close would wait for it to drain)."""
+    with contextlib.suppress(Exception):  # already gone
         transport.abort()
 
 

@@ -2,11 +2,18 @@
 
 Every server message is an object with a ``type``. Class events also carry the
 class's ``seq`` (gap-free, per class). See docs/protocol.md.
+
+Both ways, the JSON is strict (RFC 8259 and I-JSON, RFC 7493): :func:`encode`
+never writes ``NaN`` or ``Infinity``, and :func:`decode` refuses them, numbers
+too large for a double (``1e400``), strings with an unpaired surrogate
+(``"\\ud800"``, which no UTF-8 frame can carry back) and nesting deeper than
+:data:`MAX_DEPTH`, with :class:`BadJSON`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,9 +31,79 @@ from classroom.domain.timeline import Timeline
 
 Message = dict[str, Any]
 
+#: How deeply a client's message may nest arrays and objects; ours nest two deep.
+MAX_DEPTH = 32
+
+
+class BadJSON(ValueError):
+    """A client's message is not JSON that the server takes (see :func:`decode`)."""
+
 
 def encode(message: Message) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """A message as JSON text; a non-finite number in it is a bug (``ValueError``)."""
+    return _ENCODER.encode(message)
+
+
+def decode(text: str) -> Any:
+    """A client's message, parsed strictly; :class:`BadJSON` if it is not valid, finite JSON."""
+    try:
+        data = _DECODER.decode(text)
+    except RecursionError:
+        raise BadJSON(TOO_DEEP) from None
+    except BadJSON:
+        raise
+    except ValueError:
+        raise BadJSON(NOT_JSON) from None
+    # Cheap tests first: most messages have one object, and no escaped surrogate.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        raise BadJSON(TOO_DEEP)
+    if ("\\ud" in text or "\\uD" in text) and not _encodable(data):
+        raise BadJSON(NOT_UNICODE)
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadJSON(NOT_FINITE)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise BadJSON(NOT_FINITE)
+    return number
+
+
+def _depth(data: Any) -> int:
+    """How deeply ``data`` nests lists and dicts (without recursion)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _encodable(data: Any) -> bool:
+    """Whether every string in ``data`` is valid Unicode (no unpaired surrogate)."""
+    try:
+        _ENCODER.encode(data).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+NOT_JSON = "That message is not valid JSON."
+NOT_FINITE = "That message has a number JSON can't carry (NaN, Infinity or one too large)."
+NOT_UNICODE = "That message has a string that is not valid Unicode (an unpaired surrogate)."
+TOO_DEEP = f"That message nests more than {MAX_DEPTH} deep."
 
 
 def segment_view(timeline: Timeline, index: int) -> Message:
@@ -101,7 +178,7 @@ def snapshot(
         "remaining_ms": None,
         "starts_at": None,
         "elapsed_ms": session.elapsed_ms(state, now_ms),
-        "position_ms": None,
+        "position_ms": 0,  # before the first segment: the start of the timeline
     }
     if state.phase is Phase.COUNTDOWN:
         message["starts_at"] = state.segment_started_at_ms

@@ -134,7 +134,7 @@ async def command(request: Request) -> Response:
     row = await _owned_class(request, instructor)
     form = await checked_form(request)
     try:
-        control = parse_command(form.get("command"), form)
+        control = parse_command(form.get("command"), form, from_form=True)
         await request.app.state.registry.submit(row.id, control)
     except (DomainError, ClassFailed) as exc:
         status = 400 if isinstance(exc, ValidationError) else 409

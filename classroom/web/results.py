@@ -276,7 +276,7 @@ async def results_json(request: Request) -> Response:
         **results_domain.export_data(loaded.results, loaded.roster.people),
     }
     return Response(
-        json.dumps(data, ensure_ascii=False, indent=1),
+        json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False),
         media_type="application/json",
         headers={
             "Content-Disposition": f'inline; filename="class-{row.id}-results.json"',

@@ -110,7 +110,7 @@ class ExerciseRow:
 
     @property
     def extra_json(self) -> str:
-        return json.dumps(self.extra, ensure_ascii=False)
+        return json.dumps(self.extra, ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(slots=True)
@@ -142,7 +142,7 @@ class BlockRow:
 
     @property
     def extra_json(self) -> str:
-        return json.dumps(self.extra, ensure_ascii=False)
+        return json.dumps(self.extra, ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(slots=True)
@@ -154,7 +154,7 @@ class BuilderState:
 
     @property
     def extra_json(self) -> str:
-        return json.dumps(self.extra, ensure_ascii=False)
+        return json.dumps(self.extra, ensure_ascii=False, allow_nan=False)
 
 
 def _text(value: object) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
 from collections import deque
@@ -41,6 +40,9 @@ from classroom.web.tokens import Grant, TokenError
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+
+#: A message's ``id``, as a reply echoes it.
+ReplyId = str | int | float
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,7 @@ class _Reply:
 
     def __init__(self, inbound: _Inbound) -> None:
         self.inbound = inbound
-        self.id: str | int | None = None  # the message's own id, echoed in the reply
+        self.id: ReplyId | None = None  # the message's own id, echoed in the reply
         self.message: wire.Message | str | None = None
         self.ready = False
 
@@ -250,9 +252,9 @@ def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
     if actor is None or screen.role != "participant":
         return False
     try:
-        data = json.loads(text)
-    except ValueError:
-        return False
+        data = wire.decode(text)
+    except wire.BadJSON:
+        return False  # the receive loop answers it
     if not isinstance(data, dict) or data.get("type") != "score":
         return False
     if inbound.allow():
@@ -275,9 +277,9 @@ async def _answer(
     if len(text) > MAX_MESSAGE_BYTES or len(text.encode()) > MAX_MESSAGE_BYTES:
         return wire.error("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
     try:
-        data = json.loads(text)
-    except ValueError:
-        return wire.error("bad_json", "That message is not valid JSON.")
+        data = wire.decode(text)
+    except wire.BadJSON as exc:
+        return wire.error("bad_json", str(exc))
     if not isinstance(data, dict):
         return wire.error("bad_message", "A message is a JSON object with a type.")
     raw_kind = data.get("type")
@@ -286,9 +288,9 @@ async def _answer(
     handler = HANDLERS.get(kind)
     if handler is None and kind != "score":
         shown = str(raw_kind)[:40]
-        return wire.error("unknown_type", f"Unknown message type {shown!r}.", id=reply.id)
+        return wire.error("unknown_type", f"Unknown message type {shown!r}.", **_echo(reply.id))
     if screen.role not in ROLES[kind]:
-        return wire.error("forbidden", FORBIDDEN[kind], id=reply.id)
+        return wire.error("forbidden", FORBIDDEN[kind], **_echo(reply.id))
     try:
         if handler is None:  # a score: answered when it is stored
             await _score(app, screen, reply, data)
@@ -298,28 +300,34 @@ async def _answer(
         return _refusal(exc, reply.id)
 
 
-def _reply_id(data: Mapping[str, Any]) -> str | int | None:
+def _reply_id(data: Mapping[str, Any]) -> ReplyId | None:
+    """The message's ``id`` if it is one a reply can echo: a string or a number."""
     raw_id = data.get("id")
-    return raw_id if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    return raw_id if _is_number(raw_id) or isinstance(raw_id, str) else None
 
 
-def _refusal(exc: DomainError | ClassFailed, reply_id: str | int | None) -> wire.Message:
+def _echo(reply_id: ReplyId | None) -> dict[str, ReplyId]:
+    """An error's ``id``: the message's own, if it had one."""
+    return {} if reply_id is None else {"id": reply_id}
+
+
+def _refusal(exc: DomainError | ClassFailed, reply_id: ReplyId | None) -> wire.Message:
     """The error message for a message the class refused."""
     if isinstance(exc, ValidationError):
-        return wire.error("bad_field", str(exc), id=reply_id)
+        return wire.error("bad_field", str(exc), **_echo(reply_id))
     if isinstance(exc, DomainError):
-        return wire.error("rejected", str(exc), id=reply_id)
-    return wire.error("unavailable", str(exc), id=reply_id)
+        return wire.error("rejected", str(exc), **_echo(reply_id))
+    return wire.error("unavailable", str(exc), **_echo(reply_id))
 
 
 async def _ping(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
+    """A ``pong`` with the ping's ``id`` and ``t`` as they came (finite: :func:`wire.decode`)."""
+    if reply.id is None:
+        raise ValidationError(PING_NEEDS_ID)
     t = data.get("t")
-    return {
-        "type": "pong",
-        "id": reply.id,
-        "t": t if isinstance(t, int | float) and not isinstance(t, bool) else None,
-        "server_now": app.state.registry.clock.now_ms(),
-    }
+    if not _is_number(t):
+        raise ValidationError(PING_NEEDS_T)
+    return {"type": "pong", "id": reply.id, "t": t, "server_now": app.state.registry.clock.now_ms()}
 
 
 async def _heartbeat(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
@@ -330,7 +338,7 @@ async def _command(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply
     try:
         command = parse_command(data.get("name"), data)
     except ValidationError as exc:
-        return wire.error("rejected", str(exc), id=reply.id)
+        return wire.error("rejected", str(exc), **_echo(reply.id))
     await app.state.registry.submit(screen.class_id, command)
     return {"type": "ack", "id": reply.id}
 
@@ -435,6 +443,10 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 HANDLERS: dict[str, Handler] = {  # and "score" (see _answer)
     "ping": _ping,
     "heartbeat": _heartbeat,
@@ -460,3 +472,5 @@ FORBIDDEN = {
 RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."
 SOUND_NEEDS_ON = "a sound message needs on: true or false"
 INPUTS_TOO_FAST = "Too many scores at once; the rest will be sent again in a moment."
+PING_NEEDS_ID = "a ping needs an id: a string or a number"
+PING_NEEDS_T = "a ping needs t: the client's clock, in milliseconds"

@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 from classroom.resources import TEMPLATES
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}
 
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 

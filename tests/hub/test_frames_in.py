@@ -52,7 +52,7 @@ def score(client_id: str, **extra: Any) -> bytes:
 
 
 def ping(reply_id: str) -> bytes:
-    return json.dumps({"type": "ping", "id": reply_id}).encode()
+    return json.dumps({"type": "ping", "id": reply_id, "t": 0}).encode()
 
 
 @pytest.fixture

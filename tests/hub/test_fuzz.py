@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -188,11 +189,27 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large")
+    return number
+
+
+def strict_loads(text: str) -> Any:
+    """JSON as the protocol takes it: NaN, Infinity and numbers like 1e400 are not."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
 def parse(frame: str | bytes) -> Any:
     if isinstance(frame, bytes) or len(frame.encode()) > MAX_MESSAGE_BYTES:
         return None
     try:
-        return json.loads(frame)
+        return strict_loads(frame)
     except ValueError:
         return None
 
@@ -204,7 +221,7 @@ def expected_replies(role: str, frame: str | bytes) -> set[str]:
     if len(frame.encode()) > MAX_MESSAGE_BYTES:
         return {"too_large"}
     try:
-        data = json.loads(frame)
+        data = strict_loads(frame)
     except ValueError:
         return {"bad_json"}
     if not isinstance(data, dict):
@@ -214,8 +231,12 @@ def expected_replies(role: str, frame: str | bytes) -> set[str]:
         return {"unknown_type"}
     if role not in ROLES[kind]:
         return {"forbidden"}
+    if kind == "ping":  # an id (a string or a number) and t (a number), or bad_field
+        ident, t = data.get("id"), data.get("t")
+        good_id = isinstance(ident, str | int | float) and not isinstance(ident, bool)
+        good_t = isinstance(t, int | float) and not isinstance(t, bool)
+        return {"pong"} if good_id and good_t else {"bad_field"}
     return {
-        "ping": {"pong"},
         "heartbeat": {"heartbeat"},
         "command": {"rejected", "bad_field"},
         "mark_finished": {"rejected"},  # a reps segment is no AMRAP or For Time

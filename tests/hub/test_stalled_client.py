@@ -7,7 +7,8 @@ process holds little but the server. A client completes
 its WebSocket handshake and stops reading at the TCP level (a small receive
 buffer, and no ``recv`` at all) for 30 s, between two 15 s baseline windows
 without it. The others' delivery latency must not suffer, the hub's buffered bytes must stay
-bounded, and the staller must find a close with 1013 when it reads again.
+bounded, and the staller must find its connection closed (a close with 1013 behind its
+backlog, which it never reaches: the server drops the connection a few seconds after it).
 
 ``MAX_BUFFERED_BYTES`` is lowered to 16 KiB, so that the staller's buffers
 fill within seconds at this traffic; the server runs in a thread of this
@@ -215,8 +216,16 @@ def open_staller(port: int, path: str) -> socket.socket:
     return sock
 
 
+#: What a client reports when the connection ends without a close frame (RFC 6455 §7.1.5).
+ABNORMAL_CLOSURE = 1006
+
+
 def read_until_close(sock: socket.socket, timeout: float) -> tuple[int | None, int, int]:
-    """Read the staller's backlog: (the close code, text frames before it, bytes read)."""
+    """Read the staller's backlog: (the close code, text frames before it, bytes read).
+
+    The code is :data:`ABNORMAL_CLOSURE` if the connection ended without a close
+    frame, None if nothing ended it within ``timeout``.
+    """
     sock.settimeout(1)
     data = bytearray()
     deadline = time.monotonic() + timeout
@@ -227,8 +236,10 @@ def read_until_close(sock: socket.socket, timeout: float) -> tuple[int | None, i
             chunk = sock.recv(65536)
         except TimeoutError:
             continue
+        except ConnectionResetError:
+            chunk = b""
         if not chunk:
-            break
+            return ABNORMAL_CLOSURE, texts, len(data)
         data += chunk
         while True:  # parse every complete (unmasked, server-sent) frame
             if len(data) - offset < 2:
@@ -429,9 +440,11 @@ async def test_a_stalled_client_is_dropped_without_slowing_the_others(
     # (b) memory stayed bounded.
     assert stalled["buffered"] < BUFFER_BOUND, figures
     assert stalled["rss"] - rss_before < 64 * 2**20, figures
-    # (c) the staller was closed by the server, with 1013, while it was stalled.
+    # (c) the staller was closed by the server, with 1013, while it was stalled; stalled
+    # for longer than CLOSE_TIMEOUT_S, it never read that far, and finds its connection dropped.
     assert stalled["closed_after_ms"] is not None, figures
-    assert code == CLOSE_TRY_AGAIN, figures
+    assert STALL_S > screens_module.CLOSE_TIMEOUT_S
+    assert code in (CLOSE_TRY_AGAIN, ABNORMAL_CLOSURE), figures
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def dump_yaml(routine: Routine) -> str:
 
 def dump_json(routine: Routine) -> str:
     """The routine as JSON text."""
-    return json.dumps(routine_to_data(routine), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(routine_to_data(routine), indent=2, ensure_ascii=False, allow_nan=False)
+    return text + "\n"
 
 
 def block_to_data(block: Block) -> Data:
