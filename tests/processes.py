@@ -76,13 +76,18 @@ class Server:
             self.process.wait(10)
 
 
-def serving(tmp_path: Path, routine: RoutineSource) -> Iterator[Server]:
-    """A migrated, seeded SQLite database with ``routine``, and a server running on it."""
+def prepared(tmp_path: Path, routine: RoutineSource | None = None) -> Server:
+    """A migrated SQLite database seeded with ``routine`` (or the quick one), not started."""
     db = tmp_path / "classroom.db"
     url = f"sqlite+aiosqlite:///{db}"
     upgrade(url)
-    asyncio.run(seed(url, [routine]))
-    server = Server(db, tmp_path)
+    asyncio.run(seed(url, None if routine is None else [routine]))
+    return Server(db, tmp_path)
+
+
+def serving(tmp_path: Path, routine: RoutineSource | None = None) -> Iterator[Server]:
+    """A migrated, seeded SQLite database with ``routine``, and a server running on it."""
+    server = prepared(tmp_path, routine)
     server.start()
     try:
         yield server

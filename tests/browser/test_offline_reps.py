@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import PHONE, NewPage, live
@@ -74,21 +74,26 @@ async def stored(context: BrowserContext, origin: str, key: str) -> Any:
     return None
 
 
+async def joined_phone(
+    server: Server, new_page: NewPage, console: httpx.AsyncClient
+) -> tuple[Page, int, int]:
+    """A class opened on the console and a phone that joined it: (phone, class, participant)."""
+    await sign_in(console)
+    class_id = await open_class(console)
+    code = await join_code(console, class_id)
+    phone = await new_page(server, PHONE)  # type: ignore[arg-type]
+    await join_on_phone(phone, code, "Alex")
+    await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
+    await live(phone)
+    participant = await phone.locator("[data-participant]").get_attribute("data-participant")
+    return phone, class_id, int(participant or 0)
+
+
 async def test_reps_tapped_offline_survive_a_reload_and_count_once(
     server: Server, new_page: NewPage
 ) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as console:
-        await sign_in(console)
-        class_id = await open_class(console)
-        code = await join_code(console, class_id)
-
-        phone = await new_page(server, PHONE)  # type: ignore[arg-type]
-        await join_on_phone(phone, code, "Alex")
-        await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
-        await live(phone)
-        participant_id = int(
-            await phone.locator("[data-participant]").get_attribute("data-participant") or 0
-        )
+        phone, class_id, participant_id = await joined_phone(server, new_page, console)
         outbox_key = f"classroom.outbox.{class_id}.{participant_id}"
         scored_key = f"classroom.scored.{class_id}.{participant_id}"
 
@@ -175,15 +180,7 @@ async def test_reps_tapped_while_the_server_is_down_count_after_their_segment_is
     """The server comes back after the segment the reps were tapped in has ended."""
     server = short_server
     async with httpx.AsyncClient(base_url=server.base_url) as console:
-        await sign_in(console)
-        class_id = await open_class(console)
-        code = await join_code(console, class_id)
-        phone = await new_page(server, PHONE)  # type: ignore[arg-type]
-        await join_on_phone(phone, code, "Alex")
-        await live(phone)
-        participant_id = int(
-            await phone.locator("[data-participant]").get_attribute("data-participant") or 0
-        )
+        phone, class_id, participant_id = await joined_phone(server, new_page, console)
         outbox_key = f"classroom.outbox.{class_id}.{participant_id}"
         assert (await command(console, class_id, "start")).status_code == 200
     button = phone.locator("[data-score-button]")

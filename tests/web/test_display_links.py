@@ -28,7 +28,7 @@ LINK = re.compile(r'href="([^"]+)" data-display-link="(\d+)"')
 
 
 async def links(console: httpx.AsyncClient, class_id: int) -> dict[int, str]:
-    """The class's working display links on the console: id → URL."""
+    """The class's working display links on the console: id → URL (its token names the time)."""
     page = (await console.get(f"/console/classes/{class_id}")).text
     return {int(link_id): html.unescape(url) for url, link_id in LINK.findall(page)}
 
@@ -69,7 +69,7 @@ async def test_a_class_starts_with_one_link_and_the_instructor_can_add_more(
     class_id = await open_class(console)
     first = await links(console, class_id)
     assert len(first) == 1
-    assert await links(console, class_id) == first  # viewing again makes no more
+    assert set(await links(console, class_id)) == set(first)  # viewing again makes no more
     added = await class_post(console, class_id, "/display-links")
     assert added.status_code == 303
     both = await links(console, class_id)
@@ -98,7 +98,7 @@ async def test_revoking_one_link_closes_its_screen_and_the_others_carry_on(
         assert await closed_with(gone) == (1008, REVOKED)
         assert (await command(console, class_id, "start")).status_code == 200
         assert (await until(kept, "segment"))["segment"]["index"] == 0
-    assert await links(console, class_id) == {kept_id: kept_url}
+    assert set(await links(console, class_id)) == {kept_id}
     assert await refused(socket_url(live_server, revoked_url)) == 403
     page = await console.get(revoked_url.removeprefix(live_server.base_url))
     assert page.status_code == 403 and html.escape(REVOKED, quote=True) in page.text
@@ -116,7 +116,7 @@ async def test_revoking_a_link_that_isnt_the_classs_changes_nothing(
     before = await links(console, class_id)
     answer = await class_post(console, class_id, f"/display-links/{link}/revoke")
     assert answer.status_code == 404
-    assert await links(console, class_id) == before
+    assert set(await links(console, class_id)) == set(before)
 
 
 async def test_a_link_of_another_class_or_revoked_already_is_not_found(

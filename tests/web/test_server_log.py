@@ -10,19 +10,14 @@ import httpx
 import pytest
 import websockets
 
-from classroom.db.migrate import upgrade
-from tests.conftest import SECRET, seed
+from tests.conftest import SECRET
 from tests.helpers import open_class, sign_in
-from tests.processes import Server
+from tests.processes import Server, prepared
 
 
 @pytest.fixture
 def logged(tmp_path: Path) -> Iterator[Server]:
-    db = tmp_path / "classroom.db"
-    url = f"sqlite+aiosqlite:///{db}"
-    upgrade(url)
-    asyncio.run(seed(url))
-    server = Server(db, tmp_path)
+    server = prepared(tmp_path)
     server.log = tmp_path / "server.log"
     server.start()
     try:

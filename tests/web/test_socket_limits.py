@@ -19,11 +19,10 @@ import httpx
 import pytest
 import websockets
 
-from classroom.db.migrate import upgrade
 from classroom.hub.admission import SocketLimits, socket_budget
 from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import join, join_code, open_class, sign_in, until
-from tests.processes import Server
+from tests.processes import Server, prepared
 
 FLOOD = 1_000
 
@@ -128,11 +127,7 @@ DESCRIPTORS = 200
 @pytest.fixture
 def starved(tmp_path: Path) -> Iterator[Server]:
     """``classroom serve`` in a process that may open only 200 files."""
-    db = tmp_path / "classroom.db"
-    url = f"sqlite+aiosqlite:///{db}"
-    upgrade(url)
-    asyncio.run(seed(url))
-    server = Server(db, tmp_path)
+    server = prepared(tmp_path)
     server.env["CLASSROOM_MAX_SOCKETS_PER_DISPLAY"] = "0"
     server.env["CLASSROOM_MAX_SOCKETS_PER_ADDRESS"] = "0"
     server.log = tmp_path / "server.log"
