@@ -1,12 +1,20 @@
 """How class events cross processes: a small publish/subscribe interface.
 
-:func:`broker_for` picks the implementation from a URL's scheme; ``memory://``
-(one process) is the default. See :mod:`classroom.broker.base` for the contract.
+:func:`broker_for` picks the implementation from a URL's scheme: ``memory://``
+(one process) is the default. See :mod:`classroom.broker.base` for the
+contract.
 """
 
 from __future__ import annotations
 
-from classroom.broker.base import Broker, BrokerError, Subscription, SubscriptionOverflow
+from classroom.broker.base import (
+    Broker,
+    BrokerError,
+    Subscription,
+    SubscriptionBroken,
+    SubscriptionLost,
+    SubscriptionOverflow,
+)
 from classroom.broker.memory import MemoryBroker
 
 __all__ = [
@@ -14,6 +22,8 @@ __all__ = [
     "BrokerError",
     "MemoryBroker",
     "Subscription",
+    "SubscriptionBroken",
+    "SubscriptionLost",
     "SubscriptionOverflow",
     "broker_for",
 ]
