@@ -1,7 +1,8 @@
 """How class events cross processes: a small publish/subscribe interface.
 
 :func:`broker_for` picks the implementation from a URL's scheme: ``memory://``
-(one process) is the default. See :mod:`classroom.broker.base` for the
+(one process, the default) or a Redis URL (``redis://``, ``rediss://``,
+``unix://``) for several processes. See :mod:`classroom.broker.base` for the
 contract.
 """
 
@@ -29,9 +30,13 @@ __all__ = [
 ]
 
 
-def broker_for(url: str) -> Broker:
-    """The broker a URL names: ``memory://`` for now."""
+def broker_for(url: str, *, prefix: str = "classroom") -> Broker:
+    """The broker a URL names; ``prefix`` namespaces a Redis broker's channels."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
         return MemoryBroker()
-    raise BrokerError(f"unknown broker {url!r}: use memory://")
+    from classroom.broker.redis import SCHEMES, RedisBroker
+
+    if scheme in SCHEMES:
+        return RedisBroker(url, prefix=prefix)
+    raise BrokerError(f"unknown broker {url!r}: use memory:// or a redis:// URL")
