@@ -9,7 +9,6 @@ in CI they fail.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -25,9 +24,8 @@ from classroom.broker import (
 )
 from classroom.broker.base import Subscription
 from classroom.broker.redis import RedisBroker
-from tests.conftest import need_service
+from tests.conftest import REDIS_URL, need_service
 
-REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ("memory", "redis")
 
 MakeBroker = Callable[[str], Awaitable[Broker]]

@@ -1,16 +1,13 @@
 """What only the Redis broker has: a server that can go away, URLs, prefixes.
 
-The restart tests run a private ``redis-server`` of their own on a free port,
-and kill it; the machine's own Redis is never touched.
+The restart tests run a private ``redis-server`` of their own on a free port
+(tests/processes.py), and kill it; the machine's own Redis is never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,50 +18,9 @@ from redis.asyncio import Redis
 from classroom.broker import BrokerError, SubscriptionLost
 from classroom.broker.base import Subscription
 from classroom.broker.redis import RedisBroker, check_prefix, check_url
-from tests.broker.test_contract import REDIS_URL, take
-from tests.conftest import free_port, need_service
-
-
-class PrivateRedis:
-    """A ``redis-server`` of the test's own, that it may kill and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            need_service("redis-server", FileNotFoundError("redis-server is not installed"))
-        self.process = subprocess.Popen(
-            [
-                binary or "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the private redis-server did not start")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
+from tests.broker.test_contract import take
+from tests.conftest import REDIS_URL, free_port, need_service
+from tests.processes import PrivateRedis
 
 
 @pytest.fixture

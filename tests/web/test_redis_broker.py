@@ -18,10 +18,9 @@ from redis.asyncio import Redis
 from classroom.broker import BrokerError
 from classroom.broker.redis import RedisBroker
 from classroom.hub.screens import CLOSE_TRY_AGAIN
-from tests.broker.test_contract import REDIS_URL
-from tests.broker.test_redis import PrivateRedis
-from tests.conftest import LiveServer, need_service, run_server, seed, settings_for
+from tests.conftest import REDIS_URL, LiveServer, need_service, run_server, seed, settings_for
 from tests.helpers import command, join, join_code, open_class, receive, sign_in, until
+from tests.processes import PrivateRedis
 
 
 def redis_server(url: str, database: str, tmp_path: Path, prefix: str) -> Iterator[LiveServer]:
