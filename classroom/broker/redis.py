@@ -43,7 +43,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from classroom.broker.base import BrokerError, SubscriptionLost
 from classroom.broker.queue import QueuedSubscription
@@ -58,6 +58,8 @@ SCHEMES = ("redis", "rediss", "unix")
 PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PREFIX_RULE = "1 to 64 letters, digits, '_', '.' or '-'"
 RETRY_FIRST_S = 0.1
+# Options a URL's query could set that would change what the broker reads.
+FIXED_OPTIONS = frozenset({"decode_responses", "protocol", "encoding"})
 PUBLISH_CONNECTIONS = 8
 
 
@@ -87,6 +89,11 @@ def check_url(url: str) -> None:
     if parts.scheme not in SCHEMES:
         raise BrokerError(
             f"the Redis URL must start with redis://, rediss:// or unix://, not {shown(url)!r}"
+        )
+    fixed = sorted(FIXED_OPTIONS & parse_qs(parts.query).keys())
+    if fixed:
+        raise BrokerError(
+            f"the Redis URL can't set {', '.join(fixed)}: the broker reads raw bytes (RESP2)"
         )
     if parts.scheme == "unix":
         if not parts.path:
@@ -163,6 +170,7 @@ class RedisBroker:
         """Connect to Redis, or raise :class:`BrokerError` saying why it can't."""
         if self._reader is not None:
             return
+        self._stopped = None
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff

@@ -182,6 +182,8 @@ async def test_a_channel_is_subscribed_on_redis_once_per_process(shared_redis: R
         ("redis:///0", "names no host"),
         ("redis://127.0.0.1:6379/zero", "database number"),
         ("unix://", "names no socket path"),
+        ("redis://127.0.0.1/0?decode_responses=true", "can't set decode_responses"),
+        ("redis://127.0.0.1/0?protocol=3", "can't set protocol"),
     ],
 )
 def test_a_bad_url_is_refused_in_one_line(url: str, says: str) -> None:
@@ -209,6 +211,7 @@ def test_good_urls_and_prefixes_pass() -> None:
         "redis://redis",
         "rediss://user:secret@cache.example:6380/2",
         "unix:///run/redis.sock",
+        "redis://127.0.0.1:6379/0?socket_keepalive=true",
     ):
         check_url(url)
     for prefix in ("classroom", "gym-north.prod", "a_1"):
