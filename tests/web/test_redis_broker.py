@@ -127,3 +127,40 @@ async def test_after_a_redis_restart_screens_come_back_with_a_snapshot(
     finally:
         await asyncio.to_thread(servers.close)
         redis.kill()
+
+
+async def test_a_running_class_outlives_a_redis_restart(migrated_url: str, tmp_path: Path) -> None:
+    """Events the actor couldn't publish were saved first: the class goes on from there."""
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    servers = redis_server(redis.url, migrated_url, tmp_path, "running")
+    server = await asyncio.to_thread(next, servers)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as console:
+            class_id, cookie = await a_class(server, console)
+            async with phone(server, class_id, cookie) as ws:
+                await receive(ws)
+                await command(console, class_id, "start")
+                seen = (await until(ws, "cue"))["seq"]
+                redis.kill()
+                with pytest.raises(websockets.ConnectionClosed):
+                    await until(ws, "never")
+            await asyncio.sleep(1.5)  # cues fall due meanwhile: saved, but not published
+            redis.start()
+            deadline = time.monotonic() + 20
+            while True:
+                async with phone(server, class_id, cookie) as ws:
+                    try:
+                        snapshot = await until(ws, "snapshot")
+                    except websockets.ConnectionClosed:
+                        assert time.monotonic() < deadline, "the server never followed again"
+                        await asyncio.sleep(0.2)
+                        continue
+                    assert snapshot["phase"] == "running"
+                    assert snapshot["seq"] > seen + 1  # nothing that fell due was lost
+                    later = await until(ws, "cue", "segment", "phase")
+                    assert later["seq"] > snapshot["seq"]
+                    break
+    finally:
+        await asyncio.to_thread(servers.close)
+        redis.kill()
