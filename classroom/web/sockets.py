@@ -135,8 +135,8 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
     since, epoch = _resume_point(websocket)
     try:
         attached = await app.state.registry.attach(screen, since, epoch)
-    except BrokerError as exc:  # Redis is down: nothing could reach this screen
-        log.warning("class %s: a screen can't follow the class yet (%s)", class_id, exc)
+    except BrokerError as exc:  # Redis is down (the broker said so once): try again
+        log.debug("class %s: a screen can't follow the class yet (%s)", class_id, exc)
         writer.cancel()
         await websocket.close(CLOSE_TRY_AGAIN, "try again")
         return
