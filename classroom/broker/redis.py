@@ -27,7 +27,9 @@ When the link drops
     (Redis restarted, the network cut it, or Redis left a ping unanswered for
     three ping intervals while the link was idle), every subscription on it
     raises :class:`~classroom.broker.base.SubscriptionLost` on its next read:
-    the subscriber resyncs from the database and subscribes again. The reader
+    the subscriber resyncs from the database and subscribes again. The
+    publishing connections are closed too, so a publish after Redis is back
+    doesn't fail on a socket of the old server. The reader
     connects a new link, waiting twice as long after each failed attempt, up to
     ``retry_cap_s``. Until the link is back, :meth:`RedisBroker.subscribe`
     raises :class:`~classroom.broker.base.BrokerError` at once.
@@ -314,6 +316,7 @@ class RedisBroker:
                     reason = await self._read(link)
                     self._lose(link, reason)
                     await self._close_link(link)
+                    await self._drop_publish_connections()
                     log.warning(
                         "lost the connection to Redis at %s (%s); reconnecting",
                         shown(self.url),
@@ -406,6 +409,14 @@ class RedisBroker:
         if link.alive:
             with contextlib.suppress(RedisError, OSError):  # the reader sees the link drop
                 await link.pubsub.unsubscribe(name)
+
+    async def _drop_publish_connections(self) -> None:
+        """Redis went away: the next publish connects afresh rather than fail on a dead socket."""
+        if self._client is not None:
+            try:
+                await self._client.connection_pool.disconnect()
+            except Exception:
+                log.debug("closing the publishing connections failed", exc_info=True)
 
     async def _close_link(self, link: _Link) -> None:
         await _quietly_close(link.pubsub)

@@ -94,6 +94,27 @@ async def test_after_a_restart_old_subscriptions_say_so_and_new_ones_work(
         await broker.close()
 
 
+async def test_the_first_publish_after_a_restart_goes_through(
+    private_redis: PrivateRedis,
+) -> None:
+    """No publish failed while Redis was down, so nothing noticed its sockets were dead."""
+    broker = RedisBroker(private_redis.url, prefix="first", ping_s=0.5, retry_cap_s=0.5)
+    await broker.start()
+    try:
+        old = await broker.subscribe("class:1")
+        await broker.publish("class:1", b"before")  # leaves a connection in the pool
+        assert await take(old, 1) == [b"before"]
+        private_redis.kill()
+        with pytest.raises(SubscriptionLost):
+            await read_all(old)
+        private_redis.start()
+        new = await subscribe_when_back(broker, "class:1", within_s=10)
+        await broker.publish("class:1", b"after")
+        assert await take(new, 1) == [b"after"]
+    finally:
+        await broker.close()
+
+
 async def test_a_redis_that_stops_answering_is_given_up_on(private_redis: PrivateRedis) -> None:
     """A link that is open but silent (a cut network, a frozen server) counts as dropped."""
     broker = RedisBroker(private_redis.url, prefix="frozen", ping_s=0.2, retry_cap_s=0.2)
