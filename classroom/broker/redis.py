@@ -50,6 +50,8 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from classroom.broker.base import BrokerError, SubscriptionLost
 from classroom.broker.queue import QueuedSubscription
 
+# redis is imported where it is used: commands that don't serve (routine check,
+# migrate) needn't pay the tenth of a second importing it takes.
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -162,10 +164,6 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._stopped: str | None = None  # why the reader stopped for good, if it did
 
-    @property
-    def connected(self) -> bool:
-        return self._link is not None
-
     # -- the contract -------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -230,6 +228,8 @@ class RedisBroker:
         name = self._name(channel)
         link = self._link
         if link is None:
+            if self._client is None:
+                raise BrokerError("the Redis broker has not been started")
             if self._stopped is not None:
                 raise BrokerError(f"the Redis broker has stopped: {self._stopped}")
             raise BrokerError(
@@ -268,12 +268,9 @@ class RedisBroker:
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
-            try:
-                await reader
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                pass  # logged where it happened
+            await asyncio.wait([reader])
+            if not reader.cancelled():
+                reader.exception()  # a failure of its own was logged where it happened
         link, self._link = self._link, None
         if link is not None:
             link.alive = False
