@@ -162,6 +162,31 @@ async def test_subscribe_returns_only_once_redis_has_confirmed(shared_redis: Red
         await broker.close()
 
 
+async def test_a_reader_that_crashes_says_so_and_leaves_no_one_waiting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = RedisBroker(REDIS_URL, prefix=f"test-{secrets.token_hex(6)}")
+    try:
+        await broker.start()
+    except BrokerError as exc:
+        need_service("Redis", exc)
+
+    def bug(*_: object) -> None:
+        raise RuntimeError("a bug in the reader")
+
+    try:
+        subscription = await broker.subscribe("class:1")
+        broker._dispatch = bug  # type: ignore[method-assign]
+        await broker.publish("class:1", b"boom")
+        with pytest.raises(SubscriptionLost, match="a bug in the reader"):
+            await read_all(subscription)
+        assert "the Redis broker's reader stopped" in caplog.text
+        with pytest.raises(BrokerError, match="has stopped"):
+            await broker.subscribe("class:1")
+    finally:
+        await broker.close()
+
+
 async def test_redis_down_at_start_is_one_line_quickly() -> None:
     broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0", prefix="nobody")
     started = time.monotonic()
