@@ -110,6 +110,10 @@ def serve(settings: Settings) -> int:
     # Every socket is a file descriptor: take all the system allows, and keep a
     # reserve of them for the database and the logs (classroom/hub/admission.py).
     descriptors, _ = raise_descriptor_limit()
+    problem = broker_problem(settings)
+    if problem is not None:
+        print(f"classroom: {problem}", file=sys.stderr)
+        return 1
     if settings.is_sqlite:
         prepare_database(settings)
     if settings.demo:
@@ -139,6 +143,24 @@ def serve(settings: Settings) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
         uvicorn.Server(config).run()
     return 0
+
+
+def broker_problem(settings: Settings) -> str | None:
+    """Why the broker can't be used (Redis unreachable, say), in one line; None if it can."""
+    from classroom.broker import BrokerError, broker_for
+
+    async def connect() -> None:
+        broker = broker_for(settings.broker_url, prefix=settings.redis_prefix)
+        try:
+            await broker.start()
+        finally:
+            await broker.close()
+
+    try:
+        asyncio.run(connect())
+    except BrokerError as exc:
+        return str(exc)
+    return None
 
 
 class _QuietSockets(logging.Filter):

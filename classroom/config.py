@@ -12,6 +12,8 @@ CLASSROOM_ALLOWED_ORIGINS  extra origins allowed to open sockets and post (comma
 CLASSROOM_PUBLIC_URL       the address phones use, for QR codes (the request's)
 CLASSROOM_NODE             this server process's name in the database (host name)
 CLASSROOM_BROKER_URL       how class events cross processes (memory://)
+CLASSROOM_REDIS_URL        a Redis server: when set, class events cross processes there (none)
+CLASSROOM_REDIS_PREFIX     names this deployment's Redis channels and keys (classroom)
 CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
 CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
 CLASSROOM_ASSET_SALT       mixed into the asset version: change it to reload every screen ("")
@@ -34,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from classroom.broker.base import BrokerError
+from classroom.broker.redis import PREFIX_RULE, SCHEMES, check_prefix, check_url
 from classroom.hub.admission import SocketLimits
 
 PREFIX = "CLASSROOM_"
@@ -62,7 +66,9 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default=())
     public_url: str = ""
     node: str = "local"
+    # Several processes: see docs/scaling.md. Without Redis, one process and memory://.
     broker_url: str = "memory://"
+    redis_prefix: str = "classroom"
     lobby_timeout_min: int = 360
     pause_timeout_min: int = 120
     asset_salt: str = ""
@@ -112,6 +118,7 @@ class Settings:
             raise ConfigError("CLASSROOM_SECRET_KEY is too short: use at least 16 characters")
 
         database_url = get("DATABASE_URL") or default_database_url(data_dir)
+        broker_url, redis_prefix = _broker(get)
         origins = tuple(
             o.strip().rstrip("/") for o in get("ALLOWED_ORIGINS").split(",") if o.strip()
         )
@@ -125,7 +132,8 @@ class Settings:
             allowed_origins=origins,
             public_url=get("PUBLIC_URL").rstrip("/"),
             node=get("NODE", socket.gethostname())[:64],
-            broker_url=get("BROKER_URL", "memory://"),
+            broker_url=broker_url,
+            redis_prefix=redis_prefix,
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
             pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
             asset_salt=get("ASSET_SALT")[:200],
@@ -140,6 +148,33 @@ class Settings:
             joins_per_minute=_count(get, "JOINS_PER_MINUTE", 120),
             max_participants=_count(get, "MAX_PARTICIPANTS", 0),
         )
+
+
+def _broker(get: Callable[[str, str], str]) -> tuple[str, str]:
+    """The broker's URL and its Redis prefix: Redis when CLASSROOM_REDIS_URL is set."""
+    redis_url = get("REDIS_URL", "")
+    broker_url = get("BROKER_URL", "memory://")
+    if redis_url:
+        if broker_url not in ("memory://", redis_url):
+            raise ConfigError("set CLASSROOM_REDIS_URL or CLASSROOM_BROKER_URL, not both")
+        broker_url = redis_url
+    name = "CLASSROOM_REDIS_URL" if redis_url else "CLASSROOM_BROKER_URL"
+    scheme = broker_url.split("://", 1)[0] if "://" in broker_url else ""
+    if scheme in SCHEMES:
+        try:
+            check_url(broker_url)
+        except BrokerError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    elif redis_url:
+        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    elif broker_url != "memory://":
+        raise ConfigError(f"{name} must be memory:// or a redis:// URL")
+    prefix = get("REDIS_PREFIX", "classroom")
+    try:
+        check_prefix(prefix)
+    except BrokerError:
+        raise ConfigError(f"CLASSROOM_REDIS_PREFIX must be {PREFIX_RULE}, not {prefix!r}") from None
+    return broker_url, prefix
 
 
 def _count(get: Callable[[str, str], str], name: str, default: int) -> int:

@@ -1,8 +1,9 @@
 """Shared fixtures: real databases, a real server on a free port, real clients.
 
-PostgreSQL and Redis tests use CLASSROOM_TEST_POSTGRES_URL (default: the local
-server, user postgres). Without CI they skip, saying why, when the server is
-missing; with CI=true they fail instead.
+PostgreSQL tests use CLASSROOM_TEST_POSTGRES_URL (default: the local server, user
+postgres), Redis tests CLASSROOM_TEST_REDIS_URL (default: the local server), each
+test with a key and channel prefix of its own. Without CI they skip, saying why,
+when the server is missing; with CI=true they fail instead.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from classroom.web.auth import create_instructor
 
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+REDIS_URL = os.environ.get("CLASSROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "test-secret-key-that-is-long-enough"
 INSTRUCTOR_EMAIL = "coach@example.com"
 INSTRUCTOR_PASSWORD = "correct horse battery"

@@ -1,10 +1,13 @@
-"""``classroom serve`` as a process of its own, for tests that kill and restart it."""
+"""``classroom serve`` and ``redis-server`` as processes of their own, for tests that kill
+and restart them."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +18,7 @@ import httpx
 
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource
-from tests.conftest import SECRET, free_port, seed
+from tests.conftest import SECRET, free_port, need_service, seed
 
 
 class Server:
@@ -93,3 +96,45 @@ def serving(tmp_path: Path, routine: RoutineSource | None = None) -> Iterator[Se
         yield server
     finally:
         server.stop()
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own, that it may kill and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            need_service("redis-server", FileNotFoundError("redis-server is not installed"))
+        self.process = subprocess.Popen(
+            [
+                binary or "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the private redis-server did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None

@@ -13,7 +13,10 @@ Events arrive through the broker
     as ``b"<seq>\n<json>"``; the hub follows that channel for every class with
     screens on this process, so the actor never waits on a fan-out and another
     process's screens can follow the same class. A listener that falls behind
-    the broker closes the class's screens with 1013; they come back and resume.
+    the broker, or whose connection to the broker drops (Redis restarted),
+    has missed events for good: it closes the class's screens with 1013 and
+    starts a new epoch; they come back, take a snapshot from the database, and
+    the class is followed again.
 
 Replay
     Each class keeps its last :data:`REPLAY_SIZE` events. A screen that comes
@@ -53,7 +56,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
-from classroom.broker import Broker, Subscription, SubscriptionOverflow
+from classroom.broker import Broker, Subscription, SubscriptionBroken
 from classroom.hub.frames import Outgoing, text_frame
 from classroom.hub.screens import CLOSE_REVOKED, CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
@@ -146,13 +149,13 @@ class Hub:
                 outgoing = Outgoing(body.decode(), text_frame(body), int(head))
                 channel.replay.append(outgoing)
                 self._send(channel, outgoing, None)
-        except SubscriptionOverflow as exc:
+        except SubscriptionBroken as exc:  # fell behind, or the broker's connection dropped
             log.error("class %s: %s; its screens will reconnect", channel.class_id, exc)
             channel.listener = None
             channel.replay.clear()
             channel.epoch = secrets.token_hex(4)  # what they missed is gone: snapshots
             for screen in list(channel.screens):
-                screen.close_soon(CLOSE_TRY_AGAIN, "fell behind, reconnect")
+                screen.close_soon(CLOSE_TRY_AGAIN, "missed events, reconnect")
                 self.remove(screen)
         finally:
             await subscription.close()

@@ -14,6 +14,7 @@ import functools
 import logging
 from collections.abc import Sequence
 
+from classroom.broker import BrokerError
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
 from classroom.domain import commands as cmd
 from classroom.domain import session
@@ -195,7 +196,10 @@ class ClassRegistry:
             if self.scores is not None:  # after the last leaderboard has gone out
                 asyncio.get_running_loop().call_later(5, self.scores.forget, class_id)
             return
-        log.error("class %s stopped on an error; restarting it", class_id, exc_info=error)
+        if isinstance(error, BrokerError):  # Redis is away: said in one line, not a bug
+            log.error("class %s stopped: %s; restarting it", class_id, error)
+        else:
+            log.error("class %s stopped on an error; restarting it", class_id, exc_info=error)
         restart = asyncio.create_task(self._restart(class_id), name=f"restart-class-{class_id}")
         self._background.add(restart)
         restart.add_done_callback(self._background.discard)

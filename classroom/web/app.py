@@ -98,7 +98,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         class_clock = clock or MonotonicClock()
-        broker = broker_for(settings.broker_url)
+        broker = broker_for(settings.broker_url, prefix=settings.redis_prefix)
+        await broker.start()  # `classroom serve` checked it, so a failure here is news
         hub = Hub(broker, clock=class_clock.now_ms)
         database_file = sqlite_path(engine)
         score_writer = (

@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from classroom.broker import BrokerError
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import CommandRejected, DomainError, ValidationError
@@ -30,7 +31,7 @@ from classroom.domain.timeline import ScoreKind
 from classroom.hub import wire
 from classroom.hub.admission import Admission, Refused
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
-from classroom.hub.screens import Screen, screen_for
+from classroom.hub.screens import CLOSE_TRY_AGAIN, Screen, screen_for
 from classroom.live.actor import ClassActor, ClassFailed
 from classroom.web import auth, origins
 from classroom.web.display import display_opens
@@ -134,7 +135,14 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
     screen.source = identity.source
     writer = asyncio.create_task(screen.run_writer())
     since, epoch = _resume_point(websocket)
-    if not await app.state.registry.attach(screen, since, epoch):
+    try:
+        attached = await app.state.registry.attach(screen, since, epoch)
+    except BrokerError as exc:  # Redis is down (the broker said so once): try again
+        log.debug("class %s: a screen can't follow the class yet (%s)", class_id, exc)
+        writer.cancel()
+        await websocket.close(CLOSE_TRY_AGAIN, "try again")
+        return
+    if not attached:
         await websocket.close(POLICY_VIOLATION, "no such class")
         writer.cancel()
         return
