@@ -173,10 +173,18 @@ class _HideTokens(logging.Filter):
     """Keeps the tokens of screen links (``?token=…``) out of the logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "token=" in message:
-            record.msg, record.args = _TOKEN.sub(r"\1token=…", message), None
+        # The arguments are redacted in place: uvicorn's access formatter reads them.
+        if isinstance(record.args, tuple):
+            record.args = tuple(_hidden(arg) for arg in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = _hidden(record.msg)
         return True
+
+
+def _hidden(value: object) -> object:
+    if isinstance(value, str) and "token=" in value:
+        return _TOKEN.sub(r"\1token=…", value)
+    return value
 
 
 _TOKEN = re.compile(r"([?&;])token=[^&\s\"]*")
