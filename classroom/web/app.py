@@ -28,6 +28,7 @@ from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
 from classroom.live.scoring import ScoreKeeper
+from classroom.metrics import Metrics
 from classroom.resources import STATIC, TEMPLATES
 from classroom.web import (
     accounts,
@@ -92,6 +93,9 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     version = asset_version((STATIC, TEMPLATES), settings.asset_salt)
+    # A registry per app, never the library's global one: several apps in one
+    # process (tests, one day workers gathered by a supervisor) keep their own.
+    metrics = Metrics(settings.node)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,7 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         sessions = make_sessionmaker(engine)
         class_clock = clock or MonotonicClock()
         broker = broker_for(settings.broker_url)
-        hub = Hub(broker, clock=class_clock.now_ms)
+        hub = Hub(broker, clock=class_clock.now_ms, metrics=metrics)
         database_file = sqlite_path(engine)
         score_writer = (
             None
@@ -107,13 +111,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
         )
         registry = ClassRegistry(
-            ClassStore(sessions, writer_for(engine)),
+            ClassStore(sessions, writer_for(engine), metrics=metrics),
             hub,
             class_clock,
             heartbeats=HeartbeatStore(sessions),
-            scores=ScoreKeeper(ScoreStore(sessions, score_writer), hub),
+            scores=ScoreKeeper(ScoreStore(sessions, score_writer, metrics=metrics), hub),
             node=settings.node,
             asset_version=version,
+            metrics=metrics,
+        )
+        admission: Admission = app.state.admission
+        metrics.watch(
+            screens=hub.roles,
+            classes=registry.phases,
+            sockets=lambda: (admission.open, admission.refused),
         )
         app.state.engine = engine
         app.state.sessions = sessions
@@ -177,6 +188,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.admission = Admission(settings.socket_limits)
