@@ -48,6 +48,7 @@ from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.headers import SecuredStarlette
+from classroom.web.metrics import MetricsListener, metrics_page
 from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
 from classroom.web.throttle import AttemptWindow
@@ -126,6 +127,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             classes=registry.phases,
             sockets=lambda: (admission.open, admission.refused),
         )
+        listener = None
+        if settings.metrics.listen is not None:
+            listener = MetricsListener(metrics, settings.metrics)
+            await listener.start()
+        app.state.metrics_listener = listener
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.hub = hub
@@ -142,6 +148,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if listener is not None:
+                await listener.close()
             await registry.close()
             await registry.store.close()
             if score_writer is not None:
@@ -154,6 +162,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/", landing),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/login", accounts.login_page, methods=["GET"]),
         Route("/login", accounts.login, methods=["POST"]),
         Route("/logout", accounts.logout, methods=["POST"]),
