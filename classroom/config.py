@@ -23,6 +23,8 @@ CLASSROOM_MAX_SOCKETS_PER_ADDRESS      sockets one client address may hold open 
 CLASSROOM_TRUSTED_PROXIES  proxies whose X-Forwarded-For is believed (127.0.0.1,::1)
 CLASSROOM_JOINS_PER_MINUTE joins a minute from one address; 0 for no limit (120)
 CLASSROOM_MAX_PARTICIPANTS participants a class may have; 0 for no cap (0)
+CLASSROOM_METRICS          /metrics: off, token, or an address of its own (off; token if one is set)
+CLASSROOM_METRICS_TOKEN    the bearer token /metrics asks for (none)
 =========================  ==================================================
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable, Mapping
@@ -55,6 +58,83 @@ class ConfigError(Exception):
     """A setting that is missing or malformed; the message is one line for people."""
 
 
+# -- metrics (docs/metrics.md) -----------------------------------------------------------
+
+METRICS_TOKEN_MIN = 16
+_BEARER = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750's b64token: fits in a header as is
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsAccess:
+    """Who may read ``/metrics``: no one (the default), a token's holder, or a listener's.
+
+    ``listen`` moves ``/metrics`` off the server's port to a listener of its own
+    (the main port then answers 404); ``token``, when set, is asked for wherever
+    ``/metrics`` is served, as ``Authorization: Bearer <token>``.
+    """
+
+    enabled: bool = False
+    token: str = ""
+    listen: tuple[str, int] | None = None
+
+
+def _metrics_access(mode: str, token: str, server: tuple[str, int]) -> MetricsAccess:
+    """``CLASSROOM_METRICS`` (off, token, or HOST:PORT) with ``CLASSROOM_METRICS_TOKEN``.
+
+    Off unless asked for: behind a reverse proxy on the same machine, every
+    request comes from the loopback address, so "loopback only" would not keep
+    the figures private. Unset, it is ``token`` if a token is set, else ``off``.
+    """
+    chosen = mode.lower() or ("token" if token else "off")
+    if chosen == "off":
+        return MetricsAccess()
+    if token and (len(token) < METRICS_TOKEN_MIN or not _BEARER.fullmatch(token)):
+        raise ConfigError(
+            f"CLASSROOM_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} characters of "
+            "letters, digits and -._~+/ (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`)"
+        )
+    if chosen == "token":
+        if not token:
+            raise ConfigError("CLASSROOM_METRICS=token needs CLASSROOM_METRICS_TOKEN to be set")
+        return MetricsAccess(enabled=True, token=token)
+    listen = _address(mode)
+    if listen is None:
+        raise ConfigError(
+            "CLASSROOM_METRICS must be off, token, or an address to serve /metrics on, "
+            f"like 127.0.0.1:9100, not {mode[:60]!r}"
+        )
+    if _same_port(listen, server):
+        raise ConfigError(
+            f"CLASSROOM_METRICS can't listen on {mode}: the server itself listens there"
+        )
+    return MetricsAccess(enabled=True, token=token, listen=listen)
+
+
+def _address(raw: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (an IPv6 host in brackets) as a host and a port, or None if it isn't one."""
+    host, colon, port = raw.rpartition(":")
+    if not colon or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    elif not re.fullmatch(r"[A-Za-z0-9.-]+", host):
+        return None
+    return host, int(port)
+
+
+def _same_port(one: tuple[str, int], other: tuple[str, int]) -> bool:
+    """Whether two listeners would ask for the same port (0 is a free one, never the same)."""
+    wildcards = ("0.0.0.0", "::", "")
+    return one[1] == other[1] != 0 and (
+        one[0] == other[0] or one[0] in wildcards or other[0] in wildcards
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     database_url: str
@@ -77,6 +157,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     joins_per_minute: int = 120
     max_participants: int = 0
+    metrics: MetricsAccess = field(default_factory=MetricsAccess)
 
     @property
     def is_sqlite(self) -> bool:
@@ -147,6 +228,11 @@ class Settings:
             ),
             joins_per_minute=_count(get, "JOINS_PER_MINUTE", 120),
             max_participants=_count(get, "MAX_PARTICIPANTS", 0),
+            metrics=_metrics_access(
+                get("METRICS"),
+                get("METRICS_TOKEN"),
+                (host or get("HOST", "127.0.0.1"), chosen_port),
+            ),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from classroom.domain.events import Event
 from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
 from classroom.domain.session import OPEN, TERMINAL, ClassPolicy, ClassState, Phase
 from classroom.domain.timeline import Timeline
+from classroom.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +43,15 @@ class ClassStore:
     """Persistence for the class actor. Every transition is written before it is sent."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], writer: TransitionWriter | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        writer: TransitionWriter | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
         self._writer = writer or EngineWriter(sessions.kw["bind"])
+        self._commit_time = (metrics or Metrics()).commit_transition
         # What each class's row holds: its phase and its start and end instants.
         self._written: dict[int, tuple[str, int | None, int | None]] = {}
 
@@ -90,20 +97,21 @@ class ClassStore:
             phase = None if before[0] == phase else phase
             started = None if before[1] == started else started
             ended = None if before[2] == ended else ended
-        await self._writer.write(
-            Transition(
-                class_id=class_id,
-                last_seq=last_seq,
-                state=to_plain(state),
-                phase=phase,
-                started_at_ms=started,
-                ended_at_ms=ended,
-                events=[
-                    (seq, event.type, event.at_ms, event_payload(event))
-                    for seq, event in zip(seqs, events, strict=True)
-                ],
-            )
+        transition = Transition(
+            class_id=class_id,
+            last_seq=last_seq,
+            state=to_plain(state),
+            phase=phase,
+            started_at_ms=started,
+            ended_at_ms=ended,
+            events=[
+                (seq, event.type, event.at_ms, event_payload(event))
+                for seq, event in zip(seqs, events, strict=True)
+            ],
         )
+        writing = time.perf_counter()
+        await self._writer.write(transition)
+        self._commit_time.observe(time.perf_counter() - writing)
         if state.phase in TERMINAL:
             self._written.pop(class_id, None)
         else:

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -26,6 +27,7 @@ from classroom.domain.scorebook import Entry, Fix, Taken
 from classroom.domain.scoring import Division, Tally
 from classroom.domain.teams import TeamMode
 from classroom.domain.timeline import ScoreKind
+from classroom.metrics import Metrics
 
 log = logging.getLogger(__name__)
 SCORES = cast(Table, Score.__table__)
@@ -68,9 +70,14 @@ class Roster:
 
 class ScoreStore:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], direct: SqliteWriter | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        direct: SqliteWriter | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = sessions
+        self._commit_time = (metrics or Metrics()).commit_scores
         # On SQLite, batches go through a connection of their own, like transitions:
         # on the loop's thread when the database is free, no ORM, no thread hand-off.
         self._direct = direct
@@ -103,6 +110,7 @@ class ScoreStore:
                 await asyncio.sleep(wait)
             queue = self._queue
             batch, self._queue = queue[:BATCH_LIMIT], queue[BATCH_LIMIT:]
+            started = time.perf_counter()
             try:
                 await self._write(batch)
             except Exception as exc:
@@ -113,6 +121,7 @@ class ScoreStore:
                 for *_, reply in batch:
                     _tell(reply, exc)
             else:
+                self._commit_time.observe(time.perf_counter() - started)
                 for *_, reply in batch:
                     _tell(reply, True)
             self._committed_at = loop.time()

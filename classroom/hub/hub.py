@@ -60,6 +60,7 @@ from classroom.broker import Broker, Subscription, SubscriptionBroken
 from classroom.hub.frames import Outgoing, text_frame
 from classroom.hub.screens import CLOSE_REVOKED, CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
+from classroom.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class ClassChannel:
     epoch: str = field(default_factory=lambda: secrets.token_hex(4))
     screens: dict[Screen, None] = field(default_factory=dict)
     replay: deque[Outgoing] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
-    pending: deque[tuple[Outgoing, frozenset[str] | None]] = field(default_factory=deque)
+    # Messages waiting for the pump, each with when it came (perf_counter, for the metrics).
+    pending: deque[tuple[Outgoing, frozenset[str] | None, float]] = field(default_factory=deque)
     pump: asyncio.Task[None] | None = None
     # Coalesced updates: the latest message of each kind waits for its turn.
     latest: dict[str, Callable[[], Audiences]] = field(default_factory=dict)
@@ -88,6 +90,9 @@ class ClassChannel:
     last_sent: dict[str, float] = field(default_factory=dict)
     rolling: dict[str, Rolling] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
+    # When each event this process published was handed to the broker (perf_counter),
+    # until its listener hears it back: the broker's lag (see Hub.publish).
+    published: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -125,10 +130,19 @@ def event_payload(seq: int, text: str) -> bytes:
 
 
 class Hub:
-    def __init__(self, broker: Broker, *, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        clock: Callable[[], int] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._broker = broker
         self._channels: dict[int, ClassChannel] = {}
         self._clock = clock or (lambda: int(time.time() * 1000))
+        metrics = metrics or Metrics()
+        self._fanout = metrics.fanout
+        self._broker_lag = metrics.broker_lag
 
     async def follow(self, class_id: int) -> None:
         """Listen to a class's events on the broker (once); returns when subscribed."""
@@ -144,15 +158,21 @@ class Hub:
 
     async def _listen(self, channel: ClassChannel, subscription: Subscription) -> None:
         try:
+            published = channel.published
             async for payload in subscription:
                 head, _, body = payload.partition(b"\n")
-                outgoing = Outgoing(body.decode(), text_frame(body), int(head))
+                seq = int(head)
+                sent = published.pop(seq, None)
+                if sent is not None:
+                    self._broker_lag.observe(time.perf_counter() - sent)
+                outgoing = Outgoing(body.decode(), text_frame(body), seq)
                 channel.replay.append(outgoing)
                 self._send(channel, outgoing, None)
         except SubscriptionBroken as exc:  # fell behind, or the broker's connection dropped
             log.error("class %s: %s; its screens will reconnect", channel.class_id, exc)
             channel.listener = None
             channel.replay.clear()
+            channel.published.clear()
             channel.epoch = secrets.token_hex(4)  # what they missed is gone: snapshots
             for screen in list(channel.screens):
                 screen.close_soon(CLOSE_TRY_AGAIN, "missed events, reconnect")
@@ -201,6 +221,14 @@ class Hub:
                     closed += 1
         return closed
 
+    def roles(self) -> dict[str, int]:
+        """How many screens are connected to this process, by role."""
+        counts: dict[str, int] = {}
+        for channel in self._channels.values():
+            for screen in channel.screens:
+                counts[screen.role] = counts.get(screen.role, 0) + 1
+        return counts
+
     def screens(self, class_id: int) -> list[Screen]:
         channel = self._channels.get(class_id)
         return [] if channel is None else list(channel.screens)
@@ -218,11 +246,21 @@ class Hub:
     # -- fan-out -----------------------------------------------------------------------
 
     async def publish(self, class_id: int, events: Iterable[Message]) -> None:
-        """Hand class events (each with its ``seq``) to the broker, for every follower."""
+        """Hand class events (each with its ``seq``) to the broker, for every follower.
+
+        When this process follows the class too, it notes when each event left,
+        and its listener measures the broker's lag when the event comes back. The
+        payload is not changed for it: an event published elsewhere is not timed.
+        """
+        channel = self._channels.get(class_id)
+        published = None if channel is None or channel.listener is None else channel.published
+        if published is not None and len(published) >= REPLAY_SIZE:
+            published.clear()  # events that never came back (a listener that died)
         for message in events:
-            await self._broker.publish(
-                class_channel(class_id), event_payload(message["seq"], encode(message))
-            )
+            seq = message["seq"]
+            if published is not None:
+                published[seq] = time.perf_counter()
+            await self._broker.publish(class_channel(class_id), event_payload(seq, encode(message)))
 
     def broadcast(
         self, class_id: int, messages: Iterable[Message], roles: Iterable[str] | None = None
@@ -239,9 +277,12 @@ class Hub:
         self, channel: ClassChannel, outgoing: Outgoing, audience: frozenset[str] | None
     ) -> None:
         if not channel.pending and len(channel.screens) <= SLICE:
-            _deliver(list(channel.screens), outgoing, audience)
+            if channel.screens:  # with nobody to write to, there is nothing to time
+                started = time.perf_counter()
+                _deliver(list(channel.screens), outgoing, audience)
+                self._fanout.observe(time.perf_counter() - started)
             return
-        channel.pending.append((outgoing, audience))
+        channel.pending.append((outgoing, audience, time.perf_counter()))
         if channel.pump is None:
             channel.pump = asyncio.get_running_loop().create_task(
                 self._pump(channel), name=f"fan-out-{channel.class_id}"
@@ -250,11 +291,12 @@ class Hub:
     async def _pump(self, channel: ClassChannel) -> None:
         try:
             while channel.pending:
-                outgoing, audience = channel.pending.popleft()
+                outgoing, audience, queued_at = channel.pending.popleft()
                 screens = list(channel.screens)
                 for start in range(0, len(screens), SLICE):
                     _deliver(screens[start : start + SLICE], outgoing, audience)
                     await asyncio.sleep(0)
+                self._fanout.observe(time.perf_counter() - queued_at)
         finally:
             channel.pump = None
 

@@ -12,14 +12,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from classroom.broker import BrokerError
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
 from classroom.domain import commands as cmd
 from classroom.domain import session
-from classroom.domain.errors import CommandRejected
-from classroom.domain.events import Event, PhaseChanged
+from classroom.domain.errors import CommandRejected, DomainError
+from classroom.domain.events import CueFired, Event, PhaseChanged, SegmentStarted
 from classroom.domain.scoring import takes_late_scores
 from classroom.domain.session import LIVE, TERMINAL, ClassState, Phase, RestartPolicy
 from classroom.hub import wire
@@ -29,6 +30,7 @@ from classroom.live import collector
 from classroom.live.actor import ClassActor
 from classroom.live.clock import Clock
 from classroom.live.scoring import ScoreKeeper
+from classroom.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class ClassRegistry:
         scores: ScoreKeeper | None = None,
         node: str = "local",
         asset_version: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.scores = scores
@@ -70,6 +73,7 @@ class ClassRegistry:
         # Every snapshot and resumed message names the screens' assets: a screen
         # whose page is older reloads itself (see classroom/web/assets.py).
         self._welcome = {"version": asset_version} if asset_version else {}
+        self._metrics = metrics or Metrics(node)
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -139,6 +143,11 @@ class ClassRegistry:
     def live(self) -> int:
         """How many classes are live (started, not yet ended) in this process."""
         return sum(1 for actor in self._actors.values() if actor.state.phase in LIVE)
+
+    def phases(self) -> dict[str, int]:
+        """How many classes this process runs in each phase (every phase, 0 included)."""
+        counts = Counter(actor.state.phase.value for actor in self._actors.values())
+        return {phase.value: counts[phase.value] for phase in Phase}
 
     def running(self, class_id: int) -> ClassActor | None:
         """The class's actor if it is running in this process now (never loads one)."""
@@ -236,15 +245,42 @@ class ClassRegistry:
             isinstance(event, PhaseChanged) and event.phase in TERMINAL for _, event in numbered
         ):
             collector.class_ended(self.live)
+        if numbered:
+            self._time_events(numbered)
         await self._hub.publish(
             class_id, [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         )
 
+    def _time_events(self, numbered: Sequence[tuple[int, Event]]) -> None:
+        """Note how late each event that time set off is being published.
+
+        An event's ``at_ms`` is the instant it was due; an event a command set
+        off is due when the command came, and is not timed.
+        """
+        now = self.clock.now_ms()
+        metrics = self._metrics
+        for _, event in numbered:
+            if isinstance(event, CueFired):
+                observed = metrics.cue_lateness
+            elif isinstance(event, SegmentStarted) and event.reason == "time":
+                observed = metrics.segment_lateness
+            elif isinstance(event, PhaseChanged) and event.reason in ("time", "idle"):
+                observed = metrics.phase_lateness
+            else:
+                continue
+            observed.observe(max(0, now - event.at_ms) / 1000)
+
     async def submit(self, class_id: int, command: cmd.Command) -> ClassState:
-        actor = await self.actor(class_id)
-        if actor is None:
-            raise CommandRejected("this class has ended")
-        return await actor.submit(command)
+        try:
+            actor = await self.actor(class_id)
+            if actor is None:
+                raise CommandRejected("this class has ended")
+            state = await actor.submit(command)
+        except DomainError:
+            self._metrics.commands_rejected.inc()
+            raise
+        self._metrics.commands_applied.inc()
+        return state
 
     def _snapshot(self, class_id: int, actor: ClassActor) -> wire.Message:
         return wire.snapshot(

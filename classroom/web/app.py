@@ -28,6 +28,7 @@ from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
 from classroom.live.scoring import ScoreKeeper
+from classroom.metrics import Metrics
 from classroom.resources import STATIC, TEMPLATES
 from classroom.web import (
     accounts,
@@ -47,6 +48,7 @@ from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.headers import SecuredStarlette
+from classroom.web.metrics import MetricsListener, metrics_page
 from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
 from classroom.web.throttle import AttemptWindow
@@ -92,6 +94,9 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     version = asset_version((STATIC, TEMPLATES), settings.asset_salt)
+    # A registry per app, never the library's global one: several apps in one
+    # process (tests, one day workers gathered by a supervisor) keep their own.
+    metrics = Metrics(settings.node)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -100,7 +105,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         class_clock = clock or MonotonicClock()
         broker = broker_for(settings.broker_url, prefix=settings.redis_prefix)
         await broker.start()  # `classroom serve` checked it, so a failure here is news
-        hub = Hub(broker, clock=class_clock.now_ms)
+        hub = Hub(broker, clock=class_clock.now_ms, metrics=metrics)
         database_file = sqlite_path(engine)
         score_writer = (
             None
@@ -108,14 +113,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
         )
         registry = ClassRegistry(
-            ClassStore(sessions, writer_for(engine)),
+            ClassStore(sessions, writer_for(engine), metrics=metrics),
             hub,
             class_clock,
             heartbeats=HeartbeatStore(sessions),
-            scores=ScoreKeeper(ScoreStore(sessions, score_writer), hub),
+            scores=ScoreKeeper(ScoreStore(sessions, score_writer, metrics=metrics), hub),
             node=settings.node,
             asset_version=version,
+            metrics=metrics,
         )
+        admission: Admission = app.state.admission
+        metrics.watch(
+            screens=hub.roles,
+            classes=registry.phases,
+            sockets=lambda: (admission.open, admission.refused),
+        )
+        listener = None
+        if settings.metrics.listen is not None:
+            listener = MetricsListener(metrics, settings.metrics)
+            await listener.start()
+        app.state.metrics_listener = listener
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.hub = hub
@@ -132,6 +149,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if listener is not None:
+                await listener.close()
             await registry.close()
             await registry.store.close()
             if score_writer is not None:
@@ -144,6 +163,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         Route("/", landing),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/login", accounts.login_page, methods=["GET"]),
         Route("/login", accounts.login, methods=["POST"]),
         Route("/logout", accounts.logout, methods=["POST"]),
@@ -178,6 +198,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.admission = Admission(settings.socket_limits)

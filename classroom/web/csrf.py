@@ -77,6 +77,18 @@ def _cookie_header(value: str, secure: bool) -> str:
     return f"{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
 
 
+def _exempt(scope: Scope) -> bool:
+    """Requests that get no browser id and no token: static files, and scrapes of /metrics.
+
+    Static files need no token, and a cookie would keep caches from sharing them;
+    a scrape is a GET from a machine, which sends no cookies and should get none.
+    """
+    path = scope["path"]
+    return path.startswith("/static/") or (
+        path == "/metrics" and scope["method"] in ("GET", "HEAD")
+    )
+
+
 class CSRFMiddleware:
     """Refuses cross-origin unsafe requests; gives each browser its id and forms their token."""
 
@@ -86,8 +98,7 @@ class CSRFMiddleware:
         self.binding = Binding(settings.secret_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
-            # Static files need no token, and a cookie would keep caches from sharing them.
+        if scope["type"] != "http" or _exempt(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

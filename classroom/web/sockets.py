@@ -33,6 +33,7 @@ from classroom.hub.admission import Admission, Refused
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import CLOSE_TRY_AGAIN, Screen, screen_for
 from classroom.live.actor import ClassActor, ClassFailed
+from classroom.metrics import Metrics
 from classroom.web import auth, origins
 from classroom.web.display import display_opens
 from classroom.web.participants import participant_cookie
@@ -146,7 +147,7 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
         await websocket.close(POLICY_VIOLATION, "no such class")
         writer.cancel()
         return
-    inbound = _Inbound(screen)
+    inbound = _Inbound(screen, app.state.metrics)
     screen.read_with(functools.partial(_read_now, app, screen, inbound))
     try:
         while not screen.closed:
@@ -173,16 +174,18 @@ class _Reply:
 
     A reply is a message, or its JSON text (already encoded). The reply to a
     ``score`` is how the input went: this is the
-    :data:`~classroom.db.scores.Reply` the class hands that outcome to.
+    :data:`~classroom.db.scores.Reply` the class hands that outcome to, and it
+    counts the input and times its ack for the metrics.
     """
 
-    __slots__ = ("id", "inbound", "message", "ready")
+    __slots__ = ("id", "inbound", "message", "ready", "received")
 
     def __init__(self, inbound: _Inbound) -> None:
         self.inbound = inbound
         self.id: ReplyId | None = None  # the message's own id, echoed in the reply
         self.message: wire.Message | str | None = None
         self.ready = False
+        self.received = time.perf_counter()  # when the message was read
 
     def answer(self, message: wire.Message | str | None) -> None:
         """Answer with ``message`` (None: no answer) once the replies before it are out."""
@@ -190,10 +193,14 @@ class _Reply:
 
     def __call__(self, outcome: bool | Exception) -> None:
         """Answer a score: stored (True), a repeat (False), or refused."""
+        metrics = self.inbound.metrics
         if outcome is True or outcome is False:
             assert isinstance(self.id, str)  # a score's id is a client id
+            metrics.score_ack.observe(time.perf_counter() - self.received)
+            (metrics.inputs_stored if outcome else metrics.inputs_repeat).inc()
             self.answer(_ack_text(self.id, stored=outcome))
             return
+        metrics.inputs_refused.inc()
         if not isinstance(outcome, DomainError | ClassFailed):
             log.error("a score was not stored", exc_info=outcome)
             outcome = ClassFailed()
@@ -208,8 +215,9 @@ class _Inbound:
     in line, so replies still go out in the order of the messages.
     """
 
-    def __init__(self, screen: Screen) -> None:
+    def __init__(self, screen: Screen, metrics: Metrics) -> None:
         self._screen = screen
+        self.metrics = metrics
         self._bucket = TokenBucket()
         self._warned_at = 0.0
         self._line: deque[_Reply] = deque()
