@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import websockets
 
@@ -186,3 +187,18 @@ async def test_near_the_file_limit_new_sockets_get_503_and_the_class_runs_on(
     assert starved.process is not None and starved.process.poll() is None
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log and "unable to open database file" not in log
+
+
+def test_serve_raises_its_soft_file_limit_to_the_hard_one(tmp_path: Path) -> None:
+    server = prepared(tmp_path)
+
+    def low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024))
+
+    server.start(before_exec=low_soft_limit)
+    try:
+        assert server.process is not None
+        limits = psutil.Process(server.process.pid).rlimit(psutil.RLIMIT_NOFILE)
+        assert tuple(limits) == (1024, 1024)
+    finally:
+        server.stop()
