@@ -156,9 +156,24 @@ class ScoreKeeper:
         self.changed(class_id)
 
     def _write_failed(self, class_id: int) -> None:
-        """A batch with this class's inputs failed: rebuild its book from what was stored."""
-        if self._books.pop(class_id, None) is not None:
-            self.changed(class_id)
+        """A batch with this class's inputs failed: rebuild its book from what was stored.
+
+        Screens keep the board they have until the book is back, rather than get an
+        empty one meanwhile; then the rebuilt board goes out.
+        """
+        if self._books.pop(class_id, None) is None:
+            return
+        loading = asyncio.ensure_future(self.book(class_id))
+        loading.add_done_callback(functools.partial(self._rebuilt, class_id))
+
+    def _rebuilt(self, class_id: int, loading: asyncio.Future[ScoreBook]) -> None:
+        if loading.cancelled():
+            return
+        error = loading.exception()
+        if error is not None:  # the next input, or screen, loads it again
+            log.warning("scores of class %s not reloaded yet: %s", class_id, error)
+            return
+        self.changed(class_id)
 
     def _refresh(self, class_id: int) -> None:
         if class_id in self._refreshing:
@@ -241,6 +256,10 @@ class ScoreKeeper:
         )
 
     def _render(self, class_id: int) -> list[tuple[dict[str, Any], frozenset[str]]]:
+        loading = self._loading.get(class_id)
+        if loading is not None:  # the book is being (re)built: the board goes out after
+            loading.add_done_callback(functools.partial(self._rebuilt, class_id))
+            return []
         public, instructor = self._sent[class_id] = self.latest(class_id, remember=True)
         if self._hub is not None:
             self._hub.roll(
