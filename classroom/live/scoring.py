@@ -103,11 +103,15 @@ class ScoreKeeper:
         book = self._books.get(class_id)
         if book is not None:
             return book
+        return await asyncio.shield(self._start_loading(class_id))
+
+    def _start_loading(self, class_id: int) -> asyncio.Future[ScoreBook]:
+        """The class's book being loaded from storage (started now if it isn't yet)."""
         loading = self._loading.get(class_id)
         if loading is None:
             loading = self._loading[class_id] = asyncio.ensure_future(self._load(class_id))
             loading.add_done_callback(lambda _: self._loading.pop(class_id, None))
-        return await asyncio.shield(loading)
+        return loading
 
     async def _load(self, class_id: int) -> ScoreBook:
         entries, fixes = await self.store.load(class_id)
@@ -163,7 +167,7 @@ class ScoreKeeper:
         """
         if self._books.pop(class_id, None) is None:
             return
-        loading = asyncio.ensure_future(self.book(class_id))
+        loading = self._start_loading(class_id)
         loading.add_done_callback(functools.partial(self._rebuilt, class_id))
 
     def _rebuilt(self, class_id: int, loading: asyncio.Future[ScoreBook]) -> None:
