@@ -66,6 +66,8 @@ class Audit:
         self.checked: list[str] = []
 
     async def check(self, where: str, page: Page) -> None:
+        # Colours are checked as they settle, not halfway through a cue's fade-in.
+        await page.emulate_media(reduced_motion="reduce")
         await page.wait_for_load_state("networkidle")
         found = await violations(page)
         self.checked.append(where)
