@@ -211,8 +211,7 @@ async def revoke_link(request: Request) -> Response:
     instructor = await require_instructor(request)
     row = await _owned_class(request, instructor)
     await checked_form(request)
-    raw = str(request.path_params.get("link_id", ""))
-    link_id = int(raw) if raw.isdigit() and len(raw) < 12 else 0
+    link_id = room_pages.path_id(request.path_params.get("link_id")) or 0
     async with request.app.state.sessions.begin() as db:
         revoked = await display_links.revoke(db, row.id, link_id, room_pages.now_ms(request))
     if not revoked:

@@ -129,7 +129,8 @@ def _field(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _id(raw: object) -> int | None:
+def path_id(raw: object) -> int | None:
+    """A whole-number id from a path or form value, or None if it can't be one."""
     if isinstance(raw, str) and raw.isdigit() and len(raw) < 12:
         return int(raw)
     return None
@@ -157,7 +158,7 @@ async def add_room(request: Request) -> Response:
 async def rename_room(request: Request) -> Response:
     instructor = await require_instructor(request)
     form = await checked_form(request)
-    room_id = _id(request.path_params.get("room_id"))
+    room_id = path_id(request.path_params.get("room_id"))
     name = _field(form, "name")
     try:
         async with request.app.state.sessions.begin() as db:
@@ -187,7 +188,7 @@ async def pair_display(request: Request) -> Response:
         return await _page(
             request, instructor, errors={"pair": TOO_MANY_CODES}, values=values, status_code=429
         )
-    room_id = _id(values["room_id"])
+    room_id = path_id(values["room_id"])
     try:
         async with request.app.state.sessions.begin() as db:
             room = None if room_id is None else await rooms_db.room_of(db, instructor.id, room_id)
@@ -207,7 +208,7 @@ async def pair_display(request: Request) -> Response:
 async def revoke_display(request: Request) -> Response:
     instructor = await require_instructor(request)
     await checked_form(request)
-    display_id = _id(request.path_params.get("display_id"))
+    display_id = path_id(request.path_params.get("display_id"))
     async with request.app.state.sessions.begin() as db:
         display = None
         if display_id is not None:
@@ -228,7 +229,7 @@ async def class_room(db: AsyncSession, instructor: Instructor, raw: object) -> R
     """The room picked on the open-class form: none ("") or one of the instructor's."""
     if raw in (None, ""):
         return None
-    room_id = _id(raw)
+    room_id = path_id(raw)
     room = None if room_id is None else await rooms_db.room_of(db, instructor.id, room_id)
     if room is None:
         raise HTTPException(400, NO_SUCH_ROOM)
