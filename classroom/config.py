@@ -212,7 +212,7 @@ class Settings:
             demo=demo,
             allowed_origins=origins,
             public_url=get("PUBLIC_URL").rstrip("/"),
-            node=get("NODE", socket.gethostname())[:64],
+            node=get("NODE", default_node())[:64],
             broker_url=broker_url,
             redis_prefix=redis_prefix,
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
@@ -234,6 +234,11 @@ class Settings:
                 (host or get("HOST", "127.0.0.1"), chosen_port),
             ),
         )
+
+
+def default_node() -> str:
+    """A name for this process, unique even among several on one host (never just the host's)."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def _broker(get: Callable[[str, str], str]) -> tuple[str, str]:

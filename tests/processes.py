@@ -55,8 +55,12 @@ class Server:
         finally:
             if self.log is not None:
                 output.close()  # type: ignore[union-attr]
-        if not wait:
-            return
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once ``/readyz`` answers 200 (within 30 s)."""
+        assert self.process is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -63,8 +63,15 @@ class Broker(Protocol):
         """Connect, or raise :class:`BrokerError` with one line saying why it can't."""
         ...
 
-    async def publish(self, channel: str, message: bytes) -> None:
-        """Deliver ``message`` to every open subscription of ``channel``."""
+    def problem(self) -> str | None:
+        """Why the broker can't carry messages now (for ``/readyz``); None if it can."""
+        ...
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        """Deliver ``message`` to every open subscription of ``channel``.
+
+        Returns how many processes had a subscription to it: 0 when nobody heard it.
+        """
         ...
 
     async def subscribe(self, channel: str, *, maxsize: int = 4096) -> Subscription:

@@ -13,11 +13,16 @@ class MemoryBroker:
     async def start(self) -> None:
         """Nothing to connect to."""
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    def problem(self) -> str | None:
+        return None  # in this process: always there
+
+    async def publish(self, channel: str, message: bytes) -> int:
         if not isinstance(message, bytes):
             raise BrokerError("a broker carries bytes")
-        for subscription in tuple(self._subscriptions.get(channel, ())):
+        subscriptions = tuple(self._subscriptions.get(channel, ()))
+        for subscription in subscriptions:
             subscription.offer(message)
+        return 1 if subscriptions else 0  # this one process heard it, or nobody did
 
     async def subscribe(self, channel: str, *, maxsize: int = 4096) -> QueuedSubscription:
         subscription = QueuedSubscription(channel, maxsize, self._drop)

@@ -207,7 +207,15 @@ class RedisBroker:
             self._read_forever(link), name="redis-broker-reader"
         )
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    def problem(self) -> str | None:
+        """Why the broker can't carry messages now, in a few words; None if it can."""
+        if self._stopped is not None:
+            return f"Redis broker stopped: {self._stopped}"
+        if self._link is None:
+            return f"Redis at {shown(self.url)} unreachable; reconnecting"
+        return None
+
+    async def publish(self, channel: str, message: bytes) -> int:
         from redis.exceptions import RedisError
 
         if not isinstance(message, bytes):
@@ -216,11 +224,13 @@ class RedisBroker:
         if self._client is None:
             raise BrokerError("the Redis broker has not been started")
         try:
-            await self._client.publish(name, message)
+            # Each process listens on one connection: Redis counts processes.
+            heard: int = await self._client.publish(name, message)
         except (RedisError, OSError) as exc:
             raise BrokerError(
                 f"can't publish to Redis at {shown(self.url)}: {_reason(exc)}"
             ) from exc
+        return heard
 
     async def subscribe(self, channel: str, *, maxsize: int = 4096) -> QueuedSubscription:
         from redis.exceptions import RedisError

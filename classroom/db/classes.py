@@ -17,7 +17,14 @@ from classroom.db.routines import timeline_for
 from classroom.db.writer import EngineWriter, Transition, TransitionWriter
 from classroom.domain import session
 from classroom.domain.codec import from_plain, to_plain
-from classroom.domain.events import Event
+from classroom.domain.events import (
+    CueFired,
+    Event,
+    ParticipantFinished,
+    PhaseChanged,
+    SegmentStarted,
+    ShoutOut,
+)
 from classroom.domain.joining import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
 from classroom.domain.session import OPEN, TERMINAL, ClassPolicy, ClassState, Phase
 from classroom.domain.timeline import Timeline
@@ -31,12 +38,24 @@ class LoadedClass:
     timeline: Timeline
     state: ClassState
     last_seq: int
+    epoch: str = ""
 
 
 def event_payload(event: Event) -> dict[str, Any]:
     payload: dict[str, Any] = to_plain(event)
     payload.pop("at_ms")
     return payload
+
+
+_EVENTS: dict[str, type[Event]] = {
+    kind.type: kind
+    for kind in (PhaseChanged, SegmentStarted, CueFired, ShoutOut, ParticipantFinished)
+}
+
+
+def stored_event(kind: str, at_ms: int, payload: dict[str, Any]) -> Event:
+    """An event as :meth:`ClassStore.persist` wrote it to the log, read back."""
+    return from_plain(_EVENTS[kind], {**payload, "at_ms": at_ms})
 
 
 class ClassStore:
@@ -54,6 +73,16 @@ class ClassStore:
         self._commit_time = (metrics or Metrics()).commit_transition
         # What each class's row holds: its phase and its start and end instants.
         self._written: dict[int, tuple[str, int | None, int | None]] = {}
+        # Each class's fencing token (classroom/db/leases.py), named by every write.
+        self._tokens: dict[int, int] = {}
+
+    def fence(self, class_id: int, token: int) -> None:
+        """Write the class's transitions only while its row holds ``token``."""
+        self._tokens[class_id] = token
+
+    def unfence(self, class_id: int) -> None:
+        self._tokens.pop(class_id, None)
+        self._written.pop(class_id, None)
 
     async def load(self, class_id: int) -> LoadedClass | None:
         async with self._sessions() as db:
@@ -67,6 +96,7 @@ class ClassStore:
                 timeline=from_plain(Timeline, frozen.timeline),
                 state=from_plain(ClassState, row.state),
                 last_seq=row.last_seq,
+                epoch=row.epoch,
             )
 
     async def open_ids(self) -> list[int]:
@@ -108,6 +138,7 @@ class ClassStore:
                 (seq, event.type, event.at_ms, event_payload(event))
                 for seq, event in zip(seqs, events, strict=True)
             ],
+            token=self._tokens.get(class_id),
         )
         writing = time.perf_counter()
         await self._writer.write(transition)
@@ -121,14 +152,26 @@ class ClassStore:
     async def close(self) -> None:
         await self._writer.close()
 
-    async def events_since(self, class_id: int, seq: int) -> list[ClassEvent]:
+    async def events_since(
+        self, class_id: int, seq: int, limit: int | None = None
+    ) -> list[ClassEvent]:
         async with self._sessions() as db:
-            rows = await db.scalars(
+            query = (
                 select(ClassEvent)
                 .where(ClassEvent.class_id == class_id, ClassEvent.seq > seq)
                 .order_by(ClassEvent.seq)
             )
+            rows = await db.scalars(query if limit is None else query.limit(limit))
             return list(rows)
+
+    async def numbered_since(
+        self, class_id: int, seq: int, limit: int
+    ) -> list[tuple[int, Event]] | None:
+        """The class's events after ``seq``, from its log; None if there are over ``limit``."""
+        rows = await self.events_since(class_id, seq, limit + 1)
+        if len(rows) > limit:
+            return None
+        return [(row.seq, stored_event(row.type, row.at_ms, row.payload)) for row in rows]
 
 
 async def open_class(

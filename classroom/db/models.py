@@ -6,6 +6,7 @@ changes in a database; a test checks that the models and the migrations agree.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,6 +182,16 @@ class Class(Base):
     ended_at: Mapped[datetime | None]
     # Set by the instructor in the lobby (and later): see classroom.domain.teams.
     join_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Who runs the class now (see classroom/live/leases.py): a process's name, and a
+    # fencing token that goes up at every change of owner. Every write of the owner
+    # names its token. ``released_at_ms``: when an owner last handed the class back.
+    owner_node: Mapped[str | None] = mapped_column(String(64))
+    owner_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    released_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # Names the class's event history: a screen resumes within one epoch, on any process.
+    epoch: Mapped[str] = mapped_column(
+        String(16), default=lambda: secrets.token_hex(4), server_default=""
+    )
     team_mode: Mapped[str] = mapped_column(String(16), default="total", server_default="total")
     best_n: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
     # When the class is due to start in its room (displays show it as the next class).

@@ -19,6 +19,7 @@ from typing import cast
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from classroom.db.leases import Deposed
 from classroom.db.models import Class, Correction, Participant, Score, Team, utcnow
 from classroom.db.writer import SqliteWriter
 from classroom.domain.boards import Person
@@ -85,6 +86,21 @@ class ScoreStore:
         self._flushing: asyncio.Task[None] | None = None
         self._committed_at = 0.0  # on the loop's clock
         self.failed: Failed | None = None
+        # Each class's fencing token (classroom/db/leases.py): its inputs are stored
+        # only while the class's row still holds it.
+        self._tokens: dict[int, int] = {}
+
+    def fence(self, class_id: int, token: int) -> None:
+        """Store the class's inputs only while its row holds ``token``."""
+        self._tokens[class_id] = token
+
+    def unfence(self, class_id: int) -> None:
+        self._tokens.pop(class_id, None)
+
+    async def drain(self) -> None:
+        """Return once every input queued so far has been written (or has failed)."""
+        while self._flushing is not None and not self._flushing.done():
+            await asyncio.shield(self._flushing)
 
     # -- writing --------------------------------------------------------------------
 
@@ -112,31 +128,62 @@ class ScoreStore:
             batch, self._queue = queue[:BATCH_LIMIT], queue[BATCH_LIMIT:]
             started = time.perf_counter()
             try:
-                await self._write(batch)
+                deposed = await self._write(batch)
             except Exception as exc:
                 log.exception("scores not written")
-                for class_id in dict.fromkeys(class_id for class_id, *_ in batch):
-                    if self.failed is not None:
-                        self.failed(class_id)
-                for *_, reply in batch:
-                    _tell(reply, exc)
+                self._failed(batch, exc, {class_id for class_id, *_ in batch})
             else:
                 self._commit_time.observe(time.perf_counter() - started)
-                for *_, reply in batch:
-                    _tell(reply, True)
+                if deposed:
+                    log.warning("classes %s have another owner: their inputs not stored", deposed)
+                    self._failed(batch, Deposed(), deposed)
+                for class_id, *_, reply in batch:
+                    if class_id not in deposed:
+                        _tell(reply, True)
             self._committed_at = loop.time()
 
-    async def _write(self, batch: Sequence[tuple[int, Entry, str, Reply]]) -> None:
-        withdrawals = [
-            (entry.participant_id, withdraws) for _, entry, withdraws, _ in batch if withdraws
-        ]
+    def _failed(
+        self, batch: Sequence[tuple[int, Entry, str, Reply]], exc: Exception, classes: set[int]
+    ) -> None:
+        """Tell the inputs of ``classes`` in ``batch`` that they were not stored."""
+        for class_id in classes:
+            if self.failed is not None:
+                self.failed(class_id)
+        for class_id, *_, reply in batch:
+            if class_id in classes:
+                _tell(reply, exc)
+
+    async def _write(self, batch: Sequence[tuple[int, Entry, str, Reply]]) -> set[int]:
+        """Write a batch in one transaction; returns the classes that were not written.
+
+        A class's inputs are written only if its row still holds this process's
+        token, checked in the same transaction: a class another process has
+        claimed meanwhile (see classroom/db/leases.py) is left out.
+        """
+        tokens = {class_id: self._tokens.get(class_id) for class_id in {c for c, *_ in batch}}
+        fenced = {c: t for c, t in tokens.items() if t is not None}
         if self._direct is not None:
             # A DateTime as SQLAlchemy stores it in SQLite, so the ORM reads it back.
             stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
-            rows = [(*_sqlite_row(class_id, entry), stamp) for class_id, entry, _, _ in batch]
-            await self._direct.run(functools.partial(_write_sqlite, rows, withdrawals))
-            return
+            write = functools.partial(_write_sqlite, batch, fenced, stamp)
+            return await self._direct.run(write)
         async with self._sessions.begin() as db:
+            deposed: set[int] = set()
+            if fenced:
+                # A key-share lock: a claim (which locks the row for update) waits for
+                # this transaction, while the owner's own cue updates don't.
+                held = await db.execute(
+                    select(Class.id, Class.owner_token)
+                    .where(Class.id.in_(fenced))
+                    .with_for_update(key_share=True)
+                )
+                holding = dict(held.all())
+                deposed = {c for c, t in fenced.items() if holding.get(c) != t}
+                if deposed:
+                    batch = [item for item in batch if item[0] not in deposed]
+            withdrawals = [
+                (entry.participant_id, withdraws) for _, entry, withdraws, _ in batch if withdraws
+            ]
             if batch:  # the table's insert: one executemany, without the ORM's per-row work
                 await db.execute(
                     insert(SCORES), [_row(class_id, entry) for class_id, entry, _, _ in batch]
@@ -154,6 +201,7 @@ class ScoreStore:
                     )
                     .values(withdrawn=True)
                 )
+            return deposed
 
     async def correct(
         self, class_id: int, fix: Fix, *, previous: str, instructor_id: int | None
@@ -277,12 +325,31 @@ SqliteRow = tuple[int, int, str, int, str, int, int, str, int, str, bool, bool]
 
 
 def _write_sqlite(
-    rows: Sequence[tuple[object, ...]], withdrawals: list[tuple[int, str]], db: sqlite3.Connection
-) -> None:
+    batch: Sequence[tuple[int, Entry, str, Reply]],
+    fenced: dict[int, int],
+    stamp: str,
+    db: sqlite3.Connection,
+) -> set[int]:
+    deposed: set[int] = set()
+    for class_id, token in fenced.items():
+        held = db.execute("SELECT owner_token FROM classes WHERE id = ?", (class_id,)).fetchone()
+        if held is None or held[0] != token:
+            deposed.add(class_id)
+    rows = [
+        (*_sqlite_row(class_id, entry), stamp)
+        for class_id, entry, _, _ in batch
+        if class_id not in deposed
+    ]
+    withdrawals = [
+        (entry.participant_id, withdraws)
+        for class_id, entry, withdraws, _ in batch
+        if withdraws and class_id not in deposed
+    ]
     if rows:
         db.executemany(_INSERT, rows)
     if withdrawals:
         db.executemany(_WITHDRAW, withdrawals)
+    return deposed
 
 
 def _sqlite_row(class_id: int, entry: Entry) -> SqliteRow:

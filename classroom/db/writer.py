@@ -53,6 +53,9 @@ class Transition:
     started_at_ms: int | None
     ended_at_ms: int | None
     events: Sequence[tuple[int, str, int, dict[str, Any]]]  # (seq, type, at_ms, payload)
+    #: The writer's fencing token (classroom/db/leases.py): the write changes nothing
+    #: unless the class's row still holds it. None: not checked (tools and tests).
+    token: int | None = None
 
 
 class TransitionWriter(Protocol):
@@ -150,11 +153,10 @@ class EngineWriter(_Batching):
                     values["started_at"] = _stamp(t.started_at_ms)
                 if t.ended_at_ms is not None:
                     values["ended_at"] = _stamp(t.ended_at_ms)
-                result = await db.execute(
-                    update(Class)
-                    .where(Class.id == t.class_id, Class.last_seq == t.last_seq)
-                    .values(**values)
-                )
+                fenced = update(Class).where(Class.id == t.class_id, Class.last_seq == t.last_seq)
+                if t.token is not None:
+                    fenced = fenced.where(Class.owner_token == t.token)
+                result = await db.execute(fenced.values(**values))
                 ok = result.rowcount == 1
                 stored.append(ok)
                 if ok:
@@ -174,7 +176,7 @@ _INSERT = "INSERT INTO class_events (class_id, seq, type, at_ms, payload) VALUES
 
 
 @functools.cache
-def _update(phase: bool, started: bool, ended: bool) -> str:
+def _update(phase: bool, started: bool, ended: bool, fenced: bool) -> str:
     """The UPDATE of a class's row, setting only what the transition changes.
 
     A column left out is a page left alone: the phase is indexed, so setting it
@@ -184,7 +186,8 @@ def _update(phase: bool, started: bool, ended: bool) -> str:
     sets += ["phase = ?"] if phase else []
     sets += ["started_at = ?"] if started else []
     sets += ["ended_at = ?"] if ended else []
-    return f"UPDATE classes SET {', '.join(sets)} WHERE id = ? AND last_seq = ?"
+    fence = " AND owner_token = ?" if fenced else ""
+    return f"UPDATE classes SET {', '.join(sets)} WHERE id = ? AND last_seq = ?{fence}"
 
 
 def _sqlite_stamp(ms: int | None) -> str | None:
@@ -308,7 +311,11 @@ class SqliteWriter(_Batching):
                 if ended is not None:
                     params.append(_sqlite_stamp(ended))
                 params += (t.class_id, t.last_seq)
-                sql = _update(t.phase is not None, started is not None, ended is not None)
+                if t.token is not None:
+                    params.append(t.token)
+                sql = _update(
+                    t.phase is not None, started is not None, ended is not None, t.token is not None
+                )
                 ok = execute(sql, params).rowcount == 1
                 stored.append(ok)
                 if ok:

@@ -8,22 +8,28 @@ Fan-out
     thousands of phones never holds back another class's cue. Per class,
     messages always go out in order.
 
-Events arrive through the broker
-    The class actor publishes each event to the broker's channel ``class:<id>``
-    as ``b"<seq>\n<json>"``; the hub follows that channel for every class with
-    screens on this process, so the actor never waits on a fan-out and another
-    process's screens can follow the same class. A listener that falls behind
-    the broker, or whose connection to the broker drops (Redis restarted),
-    has missed events for good: it closes the class's screens with 1013 and
-    starts a new epoch; they come back, take a snapshot from the database, and
-    the class is followed again.
+Everything a screen sees arrives through the broker
+    The class's owner (one process; see classroom/db/leases.py) publishes each
+    event to the broker's channel ``class:<id>`` as ``b"<seq>\n<json>"``; the
+    hub follows that channel for every class with screens on this process, so
+    the actor never waits on a fan-out and every process's screens follow the
+    same class. What is not a class event travels on the same channel, with a
+    head line saying what it is (:func:`broadcast_payload`): leaderboards and
+    the phones' strips (the owner keeps them to four a second), roster counts,
+    notices, the wall's ``sound``, and each process's part of the presence.
+
+    A listener that falls behind the broker, or whose connection to the broker
+    drops (Redis restarted), has missed events: it closes the class's screens
+    with 1013; they come back (here or elsewhere) and resume from the class's
+    log in the database, and the class is followed again.
 
 Replay
     Each class keeps its last :data:`REPLAY_SIZE` events. A screen that comes
-    back with the last ``seq`` it saw, and the class's current ``epoch``, gets
-    exactly the events it missed; otherwise it gets a fresh snapshot. The epoch
-    is new every time this process starts serving a class, so after a restart
-    (when the buffer is empty) screens take a snapshot.
+    back with the last ``seq`` it saw, and the class's ``epoch``, gets exactly
+    the events it missed: from this replay, or from the class's log (see
+    :meth:`~classroom.live.registry.ClassRegistry.attach`), on any process.
+    The epoch belongs to the class (stored with it), so it stays the same when
+    a screen moves to another process or the class to another owner.
 
 Coalesced and rolling updates
     Where only the newest state matters, :meth:`Hub.coalesce` sends it at most
@@ -37,7 +43,12 @@ Coalesced and rolling updates
 Presence and heartbeats
     Instructors' screens hear who is connected, at most once a second: a console
     hears it when it connects (or with the update already due), then with each
-    change. Every :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a
+    change. Each process publishes its own part (its screens of the class) when
+    it changes, and every :data:`PRESENCE_REFRESH_S`; a part not refreshed for
+    three times that (its process died) no longer counts. A process that starts
+    following a class asks the others for their parts.
+
+    Every :data:`HEARTBEAT_S` seconds each screen gets a heartbeat, so a
     browser (which can't see WebSocket pings) notices a server that has gone
     quiet and reconnects. Half-open sockets on the server's side (a phone that vanished)
     are closed by the WebSocket pings uvicorn sends every 20 s, which browsers
@@ -48,15 +59,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import math
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from classroom.broker import Broker, Subscription, SubscriptionBroken
+from classroom.broker import Broker, BrokerError, Subscription, SubscriptionBroken
 from classroom.hub.frames import Outgoing, text_frame
 from classroom.hub.screens import CLOSE_REVOKED, CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
@@ -68,6 +81,7 @@ REPLAY_SIZE = 1024
 SLICE = 256
 HEARTBEAT_S = 15.0
 PRESENCE_INTERVAL_S = 1.0
+PRESENCE_REFRESH_S = 5.0
 ROLL_TICK_S = 0.05
 """How often a rolling update (:meth:`Hub.roll`) writes its next share of screens."""
 
@@ -78,7 +92,6 @@ Audiences = Iterable[tuple[Message, "frozenset[str] | None"]]
 @dataclass(eq=False)
 class ClassChannel:
     class_id: int
-    epoch: str = field(default_factory=lambda: secrets.token_hex(4))
     screens: dict[Screen, None] = field(default_factory=dict)
     replay: deque[Outgoing] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
     # Messages waiting for the pump, each with when it came (perf_counter, for the metrics).
@@ -93,6 +106,18 @@ class ClassChannel:
     # When each event this process published was handed to the broker (perf_counter),
     # until its listener hears it back: the broker's lag (see Hub.publish).
     published: dict[int, float] = field(default_factory=dict)
+    # Goes up every time the listener starts: what was read under an older one
+    # may have missed events.
+    generation: int = 0
+    seen: int = 0  # the newest seq heard under this generation
+    # The leaderboard each role was last sent, for a screen that comes meanwhile.
+    boards: dict[str, Outgoing] = field(default_factory=dict)
+    # Each process's part of the presence: its participants, its displays, and when
+    # it was heard (on the loop's clock). This process's own part is its screens.
+    parts: dict[str, tuple[frozenset[int], int, float]] = field(default_factory=dict)
+    # Messages for the broker, published in order by one task.
+    outbox: deque[bytes] = field(default_factory=deque)
+    sender: asyncio.Task[None] | None = None
 
 
 @dataclass(eq=False)
@@ -107,7 +132,7 @@ class Rolling:
     audience: frozenset[str] | None
     interval_s: float
     writes_per_s: float
-    render: Callable[[], Message] | None = None  # a newer state, not encoded yet
+    render: Callable[[], Message | str] | None = None  # a newer state, not encoded yet
     outgoing: Outgoing | None = None  # the newest state, encoded
     version: int = 0
     seen: dict[Screen, int] = field(default_factory=dict)  # the version each screen has
@@ -129,6 +154,16 @@ def event_payload(seq: int, text: str) -> bytes:
     return f"{seq}\n{text}".encode()
 
 
+def broadcast_payload(text: str, audience: frozenset[str] | None) -> bytes:
+    """A message that is not a class event: ``@`` and the roles that get it (``*``: all)."""
+    roles = "*" if audience is None else ",".join(sorted(audience))
+    return f"@{roles}\n{text}".encode()
+
+
+def _audience(roles: str) -> frozenset[str] | None:
+    return None if roles == "*" else frozenset(roles.split(","))
+
+
 class Hub:
     def __init__(
         self,
@@ -136,8 +171,10 @@ class Hub:
         *,
         clock: Callable[[], int] | None = None,
         metrics: Metrics | None = None,
+        node: str = "local",
     ) -> None:
         self._broker = broker
+        self.node = node
         self._channels: dict[int, ClassChannel] = {}
         self._clock = clock or (lambda: int(time.time() * 1000))
         metrics = metrics or Metrics()
@@ -150,35 +187,85 @@ class Hub:
         if channel.listener is None:
             subscription = await self._broker.subscribe(class_channel(class_id))
             if channel.listener is None:
+                channel.generation += 1
+                channel.seen = 0
                 channel.listener = asyncio.get_running_loop().create_task(
                     self._listen(channel, subscription), name=f"hub-{class_id}"
                 )
+                self._publish_soon(channel, f"?{self.node}\n".encode())  # who is where?
             else:  # another caller subscribed while this one waited
                 await subscription.close()
 
     async def _listen(self, channel: ClassChannel, subscription: Subscription) -> None:
         try:
-            published = channel.published
             async for payload in subscription:
-                head, _, body = payload.partition(b"\n")
-                seq = int(head)
-                sent = published.pop(seq, None)
-                if sent is not None:
-                    self._broker_lag.observe(time.perf_counter() - sent)
-                outgoing = Outgoing(body.decode(), text_frame(body), seq)
-                channel.replay.append(outgoing)
-                self._send(channel, outgoing, None)
+                if payload[:1].isdigit():
+                    self._heard_event(channel, payload)
+                else:
+                    self._heard(channel, payload)
         except SubscriptionBroken as exc:  # fell behind, or the broker's connection dropped
             log.error("class %s: %s; its screens will reconnect", channel.class_id, exc)
             channel.listener = None
             channel.replay.clear()
             channel.published.clear()
-            channel.epoch = secrets.token_hex(4)  # what they missed is gone: snapshots
-            for screen in list(channel.screens):
+            for screen in list(channel.screens):  # they resume from the class's log
                 screen.close_soon(CLOSE_TRY_AGAIN, "missed events, reconnect")
                 self.remove(screen)
         finally:
             await subscription.close()
+
+    def _heard_event(self, channel: ClassChannel, payload: bytes) -> None:
+        head, _, body = payload.partition(b"\n")
+        seq = int(head)
+        sent = channel.published.pop(seq, None)
+        if sent is not None:
+            self._broker_lag.observe(time.perf_counter() - sent)
+        if seq <= channel.seen:
+            return  # sent again by an owner that has just stepped down
+        channel.seen = seq
+        outgoing = Outgoing(body.decode(), text_frame(body), seq)
+        channel.replay.append(outgoing)
+        self._send(channel, outgoing, None)
+
+    def _heard(self, channel: ClassChannel, payload: bytes) -> None:
+        """A message on the class's channel that is not an event (see broadcast_payload)."""
+        head, _, body = payload.partition(b"\n")
+        kind, rest = head[:1], head[1:].decode()
+        if kind == b"@":  # for the screens of some roles, here as everywhere
+            audience = _audience(rest)
+            outgoing = Outgoing(body.decode(), text_frame(body))
+            if body.startswith(b'{"type":"leaderboard"'):
+                for role in audience or ():
+                    channel.boards[role] = outgoing
+            self._send(channel, outgoing, audience)
+        elif kind == b"~":  # a state the screens of a role get in turn (the phones' strip)
+            key, roles, interval, writes = rest.split("|")
+            text = body.decode()
+            if text.startswith('{"type":"leaderboard"'):
+                for role in roles.split(","):
+                    channel.boards[role] = Outgoing.of(text)
+            self.roll(
+                channel.class_id,
+                key,
+                lambda: text,
+                interval_s=float(interval),
+                writes_per_s=float(writes),
+                roles=roles.split(","),
+            )
+        elif kind == b"!":  # a process's part of the presence
+            if rest == self.node:
+                return
+            data = json.loads(body)
+            part = (frozenset(data["participants"]), int(data["displays"]))
+            loop_now = asyncio.get_running_loop().time()
+            before = channel.parts.get(rest)
+            channel.parts[rest] = (*part, loop_now)
+            if not part[0] and not part[1]:
+                del channel.parts[rest]
+            if before is None or before[:2] != part:
+                self._presence_changed(channel, share=False)
+        elif kind == b"?" and rest != self.node and channel.screens:
+            self._share_presence(channel)  # for a process that has just come
 
     # -- membership --------------------------------------------------------------------
 
@@ -187,9 +274,6 @@ class Hub:
         if channel is None:
             channel = self._channels[class_id] = ClassChannel(class_id)
         return channel
-
-    def epoch(self, class_id: int) -> str:
-        return self.channel(class_id).epoch
 
     def add(self, screen: Screen) -> None:
         channel = self.channel(screen.class_id)
@@ -233,6 +317,24 @@ class Hub:
         channel = self._channels.get(class_id)
         return [] if channel is None else list(channel.screens)
 
+    def generation(self, class_id: int) -> tuple[int, int]:
+        """The class's listener's generation, and the newest seq it has heard."""
+        channel = self.channel(class_id)
+        return channel.generation, channel.seen
+
+    def board(self, class_id: int, role: str) -> dict[str, Any] | None:
+        """The leaderboard a screen of ``role`` was last sent here (None: none yet)."""
+        channel = self._channels.get(class_id)
+        outgoing = None if channel is None else channel.boards.get(role)
+        return None if outgoing is None else cast(dict[str, Any], json.loads(outgoing.text))
+
+    def remember_boards(self, class_id: int, boards: dict[str, Any]) -> None:
+        """Keep the boards the class's owner says are the latest, until newer ones come."""
+        channel = self.channel(class_id)
+        for role, message in boards.items():
+            if message is not None and role not in channel.boards:
+                channel.boards[role] = Outgoing.of(encode(message))
+
     def replay_since(self, class_id: int, seq: int) -> list[Outgoing] | None:
         """The events after ``seq``, or None if the buffer no longer reaches back that far."""
         replay = self.channel(class_id).replay
@@ -265,13 +367,38 @@ class Hub:
     def broadcast(
         self, class_id: int, messages: Iterable[Message], roles: Iterable[str] | None = None
     ) -> None:
-        """Send messages that are not class events (no ``seq``, no replay)."""
-        channel = self._channels.get(class_id)
-        if channel is None:
-            return
+        """Send messages that are not class events (no ``seq``, no replay) to the class's
+        screens on every process, in the order given."""
+        channel = self.channel(class_id)
         audience = None if roles is None else frozenset(roles)
         for message in messages:
-            self._send(channel, Outgoing.of(encode(message)), audience)
+            self._publish_soon(channel, broadcast_payload(encode(message), audience))
+
+    def tell_here(self, class_id: int, messages: Iterable[Message]) -> None:
+        """Send messages to the class's screens on this process only, now."""
+        channel = self._channels.get(class_id)
+        if channel is not None:
+            for message in messages:
+                self._send(channel, Outgoing.of(encode(message)), None)
+
+    def _publish_soon(self, channel: ClassChannel, payload: bytes) -> None:
+        """Publish on the class's channel, after what was queued before (no waiting)."""
+        channel.outbox.append(payload)
+        if channel.sender is None:
+            channel.sender = asyncio.get_running_loop().create_task(
+                self._publish_all(channel), name=f"hub-out-{channel.class_id}"
+            )
+
+    async def _publish_all(self, channel: ClassChannel) -> None:
+        try:
+            while channel.outbox:
+                payload = channel.outbox.popleft()
+                try:
+                    await self._broker.publish(class_channel(channel.class_id), payload)
+                except BrokerError as exc:  # the screens resync when the broker is back
+                    log.debug("class %s: not published (%s)", channel.class_id, exc)
+        finally:
+            channel.sender = None
 
     def _send(
         self, channel: ClassChannel, outgoing: Outgoing, audience: frozenset[str] | None
@@ -323,20 +450,49 @@ class Hub:
         )
 
     def coalesce_audiences(
-        self, class_id: int, key: str, render: Callable[[], Audiences], *, interval_s: float
+        self,
+        class_id: int,
+        key: str,
+        render: Callable[[], Audiences],
+        *,
+        interval_s: float,
+        everywhere: bool = False,
     ) -> None:
         """:meth:`coalesce` for a state shown differently to different roles.
 
         ``render`` gives each message with the roles that get it (None: every
-        screen), from one rendering of the state.
+        screen), from one rendering of the state. ``everywhere``: to the class's
+        screens on every process (through the broker), not only this one's.
         """
         channel = self.channel(class_id)
-        channel.latest[key] = render
+        if everywhere:
+            channel.latest[key] = functools.partial(self._everywhere, channel, render)
+        else:
+            channel.latest[key] = render
         if key in channel.due:
             return
         loop = asyncio.get_running_loop()
         wait = max(0.0, channel.last_sent.get(key, 0.0) + interval_s - loop.time())
         channel.due[key] = loop.call_later(wait, self._flush, channel, key)
+
+    def _everywhere(self, channel: ClassChannel, render: Callable[[], Audiences]) -> Audiences:
+        for message, audience in render():
+            self._publish_soon(channel, broadcast_payload(encode(message), audience))
+        return ()
+
+    def roll_everywhere(
+        self,
+        class_id: int,
+        key: str,
+        message: Message,
+        *,
+        interval_s: float,
+        writes_per_s: float,
+        roles: Iterable[str],
+    ) -> None:
+        """:meth:`roll` on every process with screens of the class."""
+        head = f"~{key}|{','.join(roles)}|{interval_s}|{writes_per_s}"
+        self._publish_soon(self.channel(class_id), f"{head}\n{encode(message)}".encode())
 
     def _flush(self, channel: ClassChannel, key: str) -> None:
         channel.due.pop(key, None)
@@ -351,7 +507,7 @@ class Hub:
         self,
         class_id: int,
         key: str,
-        render: Callable[[], Message],
+        render: Callable[[], Message | str],
         *,
         interval_s: float,
         writes_per_s: float,
@@ -388,7 +544,10 @@ class Hub:
         rolling.timer = None
         now = asyncio.get_running_loop().time()
         if rolling.render is not None:  # encoded once, however many screens get it
-            rolling.outgoing = Outgoing.of(encode(rolling.render()))
+            rendered = rolling.render()
+            rolling.outgoing = Outgoing.of(
+                rendered if isinstance(rendered, str) else encode(rendered)
+            )
             rolling.render = None
             rolling.version += 1
         turns = rolling.turns
@@ -425,15 +584,45 @@ class Hub:
 
     # -- presence ----------------------------------------------------------------------
 
-    def _presence_changed(self, channel: ClassChannel) -> None:
+    def _presence_changed(self, channel: ClassChannel, *, share: bool = True) -> None:
+        """Who is here changed: instructors hear it, and (``share``) the other processes."""
         class_id = channel.class_id
-        self.coalesce(
-            class_id,
-            "presence",
-            lambda: self.presence(class_id),
-            interval_s=PRESENCE_INTERVAL_S,
-            roles=["instructor"],
-        )
+        if share:
+            self.coalesce_audiences(
+                class_id,
+                "presence-part",
+                functools.partial(self._shared, channel),
+                interval_s=PRESENCE_INTERVAL_S,
+            )
+        if any(screen.role == "instructor" for screen in channel.screens):
+            self.coalesce(
+                class_id,
+                "presence",
+                lambda: self.presence(class_id),
+                interval_s=PRESENCE_INTERVAL_S,
+                roles=["instructor"],
+            )
+
+    def _shared(self, channel: ClassChannel) -> Audiences:
+        self._share_presence(channel)
+        return ()  # nothing for this process's screens
+
+    def _share_presence(self, channel: ClassChannel) -> None:
+        """Publish this process's part of the class's presence."""
+        participants, displays = self._local_part(channel)
+        body = encode({"participants": sorted(participants), "displays": displays})
+        self._publish_soon(channel, f"!{self.node}\n{body}".encode())
+
+    @staticmethod
+    def _local_part(channel: ClassChannel) -> tuple[set[int], int]:
+        participants = set()
+        displays = 0
+        for screen in channel.screens:
+            if screen.role == "participant" and screen.identity is not None:
+                participants.add(screen.identity)
+            elif screen.role == "display":
+                displays += 1
+        return participants, displays
 
     def _greet(self, channel: ClassChannel, screen: Screen) -> None:
         """Tell a console that has just come who is here, keeping to one update a second.
@@ -447,15 +636,25 @@ class Hub:
         channel.last_sent["presence"] = asyncio.get_running_loop().time()
 
     def presence(self, class_id: int) -> Message:
-        """Who is connected to a class right now."""
-        participants = set()
-        displays = 0
-        for screen in self.screens(class_id):
-            if screen.role == "participant" and screen.identity is not None:
-                participants.add(screen.identity)
-            elif screen.role == "display":
-                displays += 1
+        """Who is connected to a class right now, on every process."""
+        channel = self.channel(class_id)
+        participants, displays = self._local_part(channel)
+        stale = asyncio.get_running_loop().time() - 3 * PRESENCE_REFRESH_S
+        for node, (others, their_displays, heard) in list(channel.parts.items()):
+            if heard < stale:  # its process has gone quiet: it died, or lost the class
+                del channel.parts[node]
+                continue
+            participants |= others
+            displays += their_displays
         return {"type": "presence", "participants": sorted(participants), "displays": displays}
+
+    async def keep_presence(self) -> None:
+        """Publish this process's part of each class's presence every few seconds."""
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH_S)
+            for channel in list(self._channels.values()):
+                if channel.screens and channel.listener is not None:
+                    self._share_presence(channel)
 
     # -- heartbeats --------------------------------------------------------------------
 
@@ -478,7 +677,7 @@ class Hub:
             for rolling in channel.rolling.values():
                 if rolling.timer is not None:
                     rolling.timer.cancel()
-            for task in (channel.pump, channel.listener):
+            for task in (channel.pump, channel.listener, channel.sender):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

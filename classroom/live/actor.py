@@ -99,12 +99,28 @@ class ClassActor:
         self._scores = scores
         self._inbox: deque[_Request | _Score] = deque()
         self._wake: asyncio.Future[None] | None = None
+        self._stopping = False
+        self.token = 0  # the fencing token of its lease (classroom/db/leases.py)
 
     async def submit(self, command: Command) -> ClassState:
         """Apply ``command`` now; returns the new state or raises ``CommandRejected``."""
+        return await self.post(command)
+
+    def post(self, command: Command) -> asyncio.Future[ClassState]:
+        """Queue ``command`` now, in turn with the scores posted so far; the future hears."""
         done: asyncio.Future[ClassState] = asyncio.get_running_loop().create_future()
         self._post(_Request(command, done))
-        return await done
+        return done
+
+    def stop(self) -> None:
+        """End :meth:`run` at its next wait, between two commits (this process is stopping).
+
+        Whatever is still queued then is answered with :class:`ClassFailed`, so
+        it is sent again, to the class's next owner.
+        """
+        self._stopping = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     def post_score(self, score: ScoreInput, reply: Reply) -> None:
         """Check and store a score, in turn with the class's commands, without waiting.
@@ -128,6 +144,11 @@ class ClassActor:
         """
         while self.state.phase not in session.TERMINAL or self._takes_late_scores():
             request = await self._next_request()
+            if self._stopping:
+                if request is not None:
+                    self._inbox.appendleft(request)
+                self.fail_waiting()
+                return
             now = self._clock.now_ms()
             if request is None:
                 if self.state.phase in session.TERMINAL:
@@ -203,7 +224,7 @@ class ClassActor:
         between cues, this is most of what the process does.
         """
         loop = asyncio.get_running_loop()
-        while not self._inbox:
+        while not self._inbox and not self._stopping:
             deadline = self._deadline()
             timer = None
             if deadline is not None:
@@ -221,8 +242,8 @@ class ClassActor:
                 if timer is not None:
                     timer.cancel()
             if not self._inbox:
-                return None  # the deadline came
-        return self._inbox.popleft()
+                return None  # the deadline came, or the actor is stopping
+        return self._inbox.popleft() if self._inbox else None
 
     async def _commit(self, outcome: Outcome) -> None:
         if not outcome.events and outcome.state == self.state:

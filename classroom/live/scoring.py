@@ -225,7 +225,7 @@ class ScoreKeeper:
             if render is None:  # one per class, not one per input
                 render = self._renders[class_id] = functools.partial(self._render, class_id)
             self._hub.coalesce_audiences(
-                class_id, "leaderboard", render, interval_s=BOARD_INTERVAL_S
+                class_id, "leaderboard", render, interval_s=BOARD_INTERVAL_S, everywhere=True
             )
 
     def boards(
@@ -265,11 +265,11 @@ class ScoreKeeper:
             loading.add_done_callback(functools.partial(self._rebuilt, class_id))
             return []
         public, instructor = self._sent[class_id] = self.latest(class_id, remember=True)
-        if self._hub is not None:
-            self._hub.roll(
+        if self._hub is not None:  # each process rolls them out to its own phones
+            self._hub.roll_everywhere(
                 class_id,
                 "leaderboard:phones",
-                lambda: for_phones(public),
+                for_phones(public),
                 interval_s=PHONE_INTERVAL_S,
                 writes_per_s=PHONE_WRITES_PER_S,
                 roles=PHONES,

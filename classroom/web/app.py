@@ -19,6 +19,7 @@ from classroom.broker import broker_for
 from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
+from classroom.db.leases import LeaseStore
 from classroom.db.migrate import head_revision
 from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
@@ -27,6 +28,7 @@ from classroom.hub.admission import Admission
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
 from classroom.live.registry import ClassRegistry
+from classroom.live.router import Router
 from classroom.live.scoring import ScoreKeeper
 from classroom.metrics import Metrics
 from classroom.resources import STATIC, TEMPLATES
@@ -105,23 +107,34 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         class_clock = clock or MonotonicClock()
         broker = broker_for(settings.broker_url, prefix=settings.redis_prefix)
         await broker.start()  # `classroom serve` checked it, so a failure here is news
-        hub = Hub(broker, clock=class_clock.now_ms, metrics=metrics)
+        hub = Hub(broker, clock=class_clock.now_ms, metrics=metrics, node=settings.node)
         database_file = sqlite_path(engine)
         score_writer = (
             None
             if database_file is None
             else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
         )
+        # One process on its own (no Redis) owns every class; with Redis, each class
+        # has one owner among the processes, and inputs reach it through the router.
+        standalone = settings.broker_url == "memory://"
         registry = ClassRegistry(
             ClassStore(sessions, writer_for(engine), metrics=metrics),
             hub,
             class_clock,
+            leases=LeaseStore(sessions, settings.node, standalone=standalone),
             heartbeats=HeartbeatStore(sessions),
             scores=ScoreKeeper(ScoreStore(sessions, score_writer, metrics=metrics), hub),
-            node=settings.node,
             asset_version=version,
             metrics=metrics,
         )
+        router = None
+        if not standalone:
+            router = Router(
+                broker, settings.node, serve=registry.serve_input, locate=registry.where
+            )
+            registry.router = router
+            router.on_notice = registry.noticed
+            await router.start()
         admission: Admission = app.state.admission
         metrics.watch(
             screens=hub.roles,
@@ -136,15 +149,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.hub = hub
+        app.state.broker = broker
         app.state.registry = registry
         background = [
             asyncio.create_task(resume_when_ready(registry), name="resume-classes"),
             asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
             asyncio.create_task(hub.keep_heartbeats(), name="screen-heartbeats"),
+            asyncio.create_task(hub.keep_presence(), name="presence"),
+            asyncio.create_task(registry.keep_watch(), name="watch-owners"),
         ]
         try:
             yield
         finally:
+            with contextlib.suppress(Exception):  # several processes: the others take over
+                await registry.drain()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -152,6 +170,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             if listener is not None:
                 await listener.close()
             await registry.close()
+            if router is not None:
+                await router.close()
             await registry.store.close()
             if score_writer is not None:
                 await score_writer.close()

@@ -23,6 +23,7 @@ from classroom.domain.commands import parse_command
 from classroom.domain.errors import DomainError, ValidationError
 from classroom.domain.session import TERMINAL, Phase, RestartPolicy
 from classroom.live.actor import ClassFailed
+from classroom.live.router import Unavailable
 from classroom.web import rooms as room_pages
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
@@ -136,9 +137,9 @@ async def command(request: Request) -> Response:
     try:
         control = parse_command(form.get("command"), form, from_form=True)
         await request.app.state.registry.submit(row.id, control)
-    except (DomainError, ClassFailed) as exc:
+    except (DomainError, ClassFailed, Unavailable) as exc:
         status = 400 if isinstance(exc, ValidationError) else 409
-        if isinstance(exc, ClassFailed):
+        if isinstance(exc, ClassFailed | Unavailable):
             status = 503
         return HTMLResponse(f'<p class="notice error" role="alert">{escape(str(exc))}</p>', status)
     if request.headers.get("hx-request"):

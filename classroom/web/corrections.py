@@ -349,9 +349,11 @@ async def correct(request: Request) -> Response:
     try:
         fix, kind = await _fix(request, row, form)
         keeper: ScoreKeeper = request.app.state.registry.scores
-        await keeper.correct(row.id, fix, kind, instructor.id)
         if Phase(row.phase) in TERMINAL:
+            await keeper.correct(row.id, fix, kind, instructor.id)
             keeper.forget(row.id)  # the book was read for this; the class won't need it again
+        else:  # in the process that keeps the live class's scores
+            await request.app.state.registry.correct(row.id, fix, kind, instructor.id)
     except Refused as exc:
         context = await sheet_context(request, instructor, row, error=str(exc))
         return render(request, "pages/score_sheet.html", context, status_code=400)

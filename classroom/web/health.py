@@ -14,7 +14,11 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and its schema is at the migrations' head."""
+    """Ready when the database answers, its schema is at the migrations' head, and the
+    broker (Redis, with several processes) is connected.
+
+    It also names this process (``node``) and the live classes it owns (``owns``).
+    """
     head = request.app.state.schema_head
     try:
         async with request.app.state.engine.connect() as conn:
@@ -25,4 +29,10 @@ async def readyz(request: Request) -> JSONResponse:
     if current != head:
         reason = f"database schema is at {current}, expected {head}: run `classroom migrate`"
         return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
-    return JSONResponse({"status": "ready", "schema": current})
+    problem = request.app.state.broker.problem()
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
+    registry = request.app.state.registry
+    return JSONResponse(
+        {"status": "ready", "schema": current, "node": registry.node, "owns": registry.owned()}
+    )

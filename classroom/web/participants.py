@@ -463,7 +463,7 @@ async def _take_turns(db: AsyncSession, class_id: int) -> None:
 async def roster_changed(request: Request, class_id: int, count: int) -> None:
     """Tell the class's screens: live boards reload the roster; every screen gets the
     count, and how many are in each team (the wall's lobby shows them)."""
-    await request.app.state.registry.scores.roster_changed(class_id)
+    await request.app.state.registry.roster_changed(class_id)
     async with request.app.state.sessions() as db:
         teams = await joined_by_team(db, class_id)
     request.app.state.hub.broadcast(class_id, [wire.roster(count, teams)])

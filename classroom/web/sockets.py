@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.broker import BrokerError
+from classroom.db.leases import Deposed
 from classroom.db.models import Class
 from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import CommandRejected, DomainError, ValidationError
@@ -32,7 +33,8 @@ from classroom.hub import wire
 from classroom.hub.admission import Admission, Refused
 from classroom.hub.limits import MAX_MESSAGE_BYTES, TokenBucket
 from classroom.hub.screens import CLOSE_TRY_AGAIN, Screen, screen_for
-from classroom.live.actor import ClassActor, ClassFailed
+from classroom.live.actor import ClassFailed
+from classroom.live.router import Unavailable
 from classroom.metrics import Metrics
 from classroom.web import auth, origins
 from classroom.web.display import display_opens
@@ -201,7 +203,9 @@ class _Reply:
             self.answer(_ack_text(self.id, stored=outcome))
             return
         metrics.inputs_refused.inc()
-        if not isinstance(outcome, DomainError | ClassFailed):
+        if isinstance(outcome, Unavailable | Deposed):
+            outcome = ClassFailed()
+        elif not isinstance(outcome, DomainError | ClassFailed):
             log.error("a score was not stored", exc_info=outcome)
             outcome = ClassFailed()
         self.answer(_refusal(outcome, self.id))
@@ -256,16 +260,19 @@ def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
 
     Phones send thousands of inputs a second in a big class: this takes them in
     the callback that read them (see :mod:`classroom.hub.protocol`), posts each
-    to the class actor, and acks it when its batch has committed. What it leaves
-    (anything else, or a score for a class not loaded yet) goes through the
-    receive loop, which answers in the same words. A message is counted against
+    to the class's owner (its actor here, or the router to another process), and
+    acks it when its batch has committed. What it leaves (anything else, or a
+    score for a class not loaded yet) goes through the receive loop, which
+    answers in the same words. A message is counted against
     the socket's limit by whichever of the two takes it.
     """
     # Under a quarter of the limit in characters is surely under it in bytes.
     if '"score"' not in text or len(text) > MAX_MESSAGE_BYTES // 4:
         return False
-    actor = app.state.registry.running(screen.class_id)
-    if actor is None or screen.role != "participant":
+    registry = app.state.registry
+    if screen.role != "participant" or (
+        registry.router is None and registry.running(screen.class_id) is None
+    ):
         return False
     try:
         data = wire.decode(text)
@@ -276,7 +283,8 @@ def _read_now(app: Any, screen: Screen, inbound: _Inbound, text: str) -> bool:
     if inbound.allow():
         reply = inbound.place()
         reply.id = _reply_id(data)
-        _post_score(app, actor, screen, reply, data)
+        if not _post_score(app, screen, reply, data):
+            return False
     return True
 
 
@@ -314,6 +322,8 @@ async def _answer(
         return await handler(app, screen, data, reply)
     except (DomainError, ClassFailed) as exc:
         return _refusal(exc, reply.id)
+    except Unavailable as exc:
+        return wire.error("unavailable", str(exc), **_echo(reply.id))
 
 
 def _reply_id(data: Mapping[str, Any]) -> ReplyId | None:
@@ -368,34 +378,35 @@ async def _mark_finished(
 
 
 async def _score(app: Any, screen: Screen, reply: _Reply, data: dict[str, Any]) -> None:
-    """A score that came through the receive loop: its class is loaded first."""
-    actor = await app.state.registry.actor(screen.class_id)
-    if actor is None:
+    """A score that came through the receive loop: the class's owner is found first."""
+    if await app.state.registry.locate(screen.class_id) is None:
         raise CommandRejected(NOT_RUNNING)
-    _post_score(app, actor, screen, reply, data)
+    if not _post_score(app, screen, reply, data):
+        raise Unavailable()
 
 
-def _post_score(
-    app: Any, actor: ClassActor, screen: Screen, reply: _Reply, data: dict[str, Any]
-) -> None:
-    """Hand a ``score`` message to the class actor, which has ``reply`` answer it."""
+def _post_score(app: Any, screen: Screen, reply: _Reply, data: dict[str, Any]) -> bool:
+    """Hand a ``score`` message to the class's owner, which has ``reply`` answer it.
+
+    False if this process can't tell where the class runs (nothing was answered).
+    """
     assert screen.identity is not None  # participants always have one
     if not isinstance(reply.id, str):
         reply(ValidationError(BAD_CLIENT_ID))
-        return
+        return True
     registry = app.state.registry
     if registry.scores is not None and not registry.scores.allow(
         screen.class_id, screen.identity, time.monotonic()
     ):
         # No id: the phone keeps the input queued and sends it again later.
         reply.answer(wire.error("rate_limited", INPUTS_TOO_FAST))
-        return
+        return True
     try:
         score = _score_input(data, screen.identity, reply.id, registry.clock.now_ms())
     except DomainError as exc:
         reply(exc)
-        return
-    actor.post_score(score, reply)
+        return True
+    return bool(registry.post_score(screen.class_id, score, reply))
 
 
 def _ack_text(client_id: str, *, stored: bool) -> str:
@@ -406,14 +417,15 @@ def _ack_text(client_id: str, *, stored: bool) -> str:
 async def _sound(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     """Switch the sound of the class's wall displays on or off (the console's "Wall sound").
 
-    A setting of the displays, not of the class: no class event, no ``seq``. Each
-    display remembers it; the ack says how many displays were told.
+    A setting of the displays, not of the class: no class event, no ``seq``, and no
+    need of the class's owner: it goes to the class's displays on every process.
+    Each display remembers it; the ack says how many displays were told.
     """
     on = data.get("on")
     if not isinstance(on, bool):
         raise ValidationError(SOUND_NEEDS_ON)
     hub = app.state.hub
-    displays = sum(1 for other in hub.screens(screen.class_id) if other.role == "display")
+    displays = hub.presence(screen.class_id)["displays"]  # on every process
     hub.broadcast(screen.class_id, [{"type": "sound", "on": on}], roles=["display"])
     return {"type": "ack", "id": reply.id, "displays": displays}
 

@@ -207,3 +207,15 @@ async def test_a_subscription_hears_what_is_published_right_after_it_opens(
     await asyncio.gather(*(broker.publish(channel, channel.encode()) for channel in channels))
     for channel, subscription in zip(channels, subscriptions, strict=True):
         assert await take(subscription, 1) == [channel.encode()]
+
+
+async def test_a_publish_says_whether_anyone_heard_it(broker: Broker) -> None:
+    # How a process finds out that nobody owns a class right now (classroom/live/router.py).
+    assert await broker.publish("class:1:in", b"anyone?") == 0
+    subscription = await broker.subscribe("class:1:in")
+    second = await broker.subscribe("class:1:in")  # one process: counted once
+    assert await broker.publish("class:1:in", b"hello") == 1
+    assert await take(subscription, 1) == [b"hello"]
+    await subscription.close()
+    await second.close()
+    assert await broker.publish("class:1:in", b"anyone now?") == 0

@@ -97,9 +97,9 @@ async def test_a_backlog_is_written_in_batches_of_a_few_milliseconds_each(
     batches: list[int] = []
     write_rows = scores._write_sqlite
 
-    def counted(rows: Sequence[tuple[object, ...]], *args: object) -> None:
+    def counted(rows: Sequence[tuple[object, ...]], *args: object) -> set[int]:
         batches.append(len(rows))
-        write_rows(rows, *args)  # type: ignore[arg-type]
+        return write_rows(rows, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(scores, "_write_sqlite", counted)
     engine = make_engine(migrated_url)

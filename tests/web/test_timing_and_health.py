@@ -36,12 +36,19 @@ async def test_cues_reach_a_socket_within_100_ms_of_their_instant(
     assert all(-5 <= late <= 100 for late in lateness), lateness
 
 
-async def test_healthz_and_readyz_answer_json(client: httpx.AsyncClient) -> None:
+async def test_healthz_and_readyz_answer_json(
+    client: httpx.AsyncClient, live_server: LiveServer
+) -> None:
     health = await client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "schema": head_revision()}
+    node = live_server.settings.node
+    assert ready.json() == {"status": "ready", "schema": head_revision(), "node": node, "owns": []}
+    await sign_in(client)
+    class_id = await open_class(client)
+    await live_server.state.registry.actor(class_id)  # what a screen or a command does
+    assert (await client.get("/readyz")).json()["owns"] == [class_id]
 
 
 def unmigrated_server(tmp_path: Path) -> Iterator[LiveServer]:
