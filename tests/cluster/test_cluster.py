@@ -1,0 +1,132 @@
+"""Three nodes serve one class: every screen on every node sees all of it, once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy import func, select
+
+from classroom.db.engine import make_engine, make_sessionmaker
+from classroom.db.models import Class, Score
+from tests.cluster.conftest import Cluster, Phone, Watch, assert_gap_free, phone_on
+from tests.helpers import Message, command, join_code, open_class, sign_in
+
+PER_PHONE = 15
+
+
+async def owner_of(database_url: str, class_id: int) -> str | None:
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            row = await db.get(Class, class_id)
+            assert row is not None
+            return row.owner_node
+    finally:
+        await engine.dispose()
+
+
+async def stored_scores(database_url: str, class_id: int) -> int:
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            count = await db.scalar(
+                select(func.count()).select_from(Score).where(Score.class_id == class_id)
+            )
+            return int(count or 0)
+    finally:
+        await engine.dispose()
+
+
+async def tap(phone: Phone, name: str, count: int) -> list[Message]:
+    """Send ``count`` reps; return their acks (an error fails the test)."""
+    watch = phone.watch
+    assert watch is not None
+    for i in range(count):
+        score = {"type": "score", "id": f"{name}-{i}", "segment": 0, "kind": "reps", "value": 1}
+        await watch.send(score)
+    acks = []
+    while len(acks) < count:
+        message = await watch.next("ack", "error", within=20)
+        assert message["type"] == "ack", message
+        acks.append(message)
+    return acks
+
+
+def instructor_cookie(client: httpx.AsyncClient) -> str:
+    return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+async def test_three_nodes_serve_one_class_to_every_screen(
+    cluster: Cluster, cluster_db: str
+) -> None:
+    one, two, three = cluster.nodes
+    async with httpx.AsyncClient(base_url=one.base_url) as instructor:
+        await sign_in(instructor)
+        class_id = await open_class(instructor)
+        code = await join_code(instructor, class_id)
+        console = await Watch.open(
+            f"{one.ws_url}/ws/classes/{class_id}", instructor_cookie(instructor)
+        )
+        await console.next("snapshot")
+        token = cluster.tokens.display(class_id)
+        wall = await Watch.open(f"{three.ws_url}/ws/classes/{class_id}?token={token}")
+        await wall.next("snapshot")
+
+        # Two phones join through each node, and connect to it.
+        phones: list[Phone] = []
+        for n, node in enumerate((one, two, three, one, two, three)):
+            phone = await phone_on(node, class_id, code, f"P{n}")
+            await phone.connect(node)
+            phones.append(phone)
+        # The roster reaches the wall on node 3, and presence the console on node 1.
+        while (await wall.next("roster"))["count"] < 6:
+            pass
+        while True:
+            presence = await console.next("presence")
+            if len(presence["participants"]) == 6 and presence["displays"] == 1:
+                break
+        assert await owner_of(cluster_db, class_id) in ("node1", "node2", "node3")
+
+        # Started from node 2, whichever node owns the class.
+        async with httpx.AsyncClient(base_url=two.base_url, cookies=instructor.cookies) as other:
+            assert (await command(other, class_id, "start")).status_code == 200
+        watches = [console, wall, *(p.watch for p in phones if p.watch is not None)]
+        started = await asyncio.gather(*(w.next("segment") for w in watches))
+        assert {m["seq"] for m in started} == {started[0]["seq"]}
+
+        # Every phone logs reps; each is acknowledged once, and counted once.
+        acked = await asyncio.gather(
+            *(tap(phone, f"p{n}", PER_PHONE) for n, phone in enumerate(phones))
+        )
+        for n, acks in enumerate(acked):
+            assert [a["id"] for a in acks] == [f"p{n}-{i}" for i in range(PER_PHONE)]
+            assert not any(a["duplicate"] for a in acks)
+        assert await stored_scores(cluster_db, class_id) == 6 * PER_PHONE
+
+        # The boards cross nodes: the wall (node 3) sees everyone's reps, and so do phones.
+        while True:
+            board = await wall.next("leaderboard")
+            people = (board.get("class") or {}).get("people") or []
+            if sum(p["value"] for p in people) == 6 * PER_PHONE:
+                break
+        for phone in phones[1:3]:  # on nodes 2 and 3
+            assert phone.watch is not None
+            await phone.watch.next("leaderboard")
+
+        # The wall's sound, from the console on node 1 to the display on node 3.
+        await console.send({"type": "sound", "id": "s1", "on": False})
+        assert await console.next("ack") == {"type": "ack", "id": "s1", "displays": 1}
+        assert (await wall.next("sound"))["on"] is False
+
+        # Every screen has had every event once and in order, whichever node it is on.
+        await asyncio.sleep(2.5)  # a couple more cues
+        last = max(max(w.numbers()) for w in watches)
+        await asyncio.sleep(0.5)
+        for watch in watches:
+            assert_gap_free(watch, max(watch.numbers()))
+            assert max(watch.numbers()) >= last
+        for watch in watches:
+            await watch.close()
+        for phone in phones:
+            await phone.client.aclose()
