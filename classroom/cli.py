@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from classroom import __version__
 from classroom.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from classroom.domain.timeline import Timeline
     from classroom.routine_files import LoadedRoutine
 
@@ -36,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="create demo data and print its links")
     serve.add_argument("--host", help="address to listen on (CLASSROOM_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (CLASSROOM_PORT, 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes to serve with, one per core (needs Redis and PostgreSQL)",
+    )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
@@ -77,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"classroom: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return serve(settings)
+        return serve(settings, args.workers)
     if args.command == "migrate":
         prepare_database(settings)
         print("classroom: the database schema is up to date")
@@ -99,18 +108,22 @@ def prepare_database(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, workers: int = 1) -> int:
     import uvicorn
 
     from classroom.hub.admission import raise_descriptor_limit, socket_budget
     from classroom.hub.protocol import SERVER_OPTIONS
-    from classroom.live import collector
-    from classroom.web.app import create_app
 
+    problem = workers_problem(settings, workers)
+    if problem is not None:
+        print(f"classroom: {problem}", file=sys.stderr)
+        return 2
     # Every socket is a file descriptor: take all the system allows, and keep a
     # reserve of them for the database and the logs (classroom/hub/admission.py).
     descriptors, _ = raise_descriptor_limit()
     problem = broker_problem(settings)
+    if problem is None and settings.broker_url != "memory://":
+        problem = joining_problem(settings)
     if problem is not None:
         print(f"classroom: {problem}", file=sys.stderr)
         return 1
@@ -121,18 +134,33 @@ def serve(settings: Settings) -> int:
 
         for line in asyncio.run(prepare_demo(settings)):
             print(line, flush=True)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
+    options = {
+        "host": settings.host,
+        "port": settings.port,
         **SERVER_OPTIONS,
-        ws_ping_interval=20.0,  # closes half-open sockets; browsers answer pings by themselves
-        ws_ping_timeout=20.0,
-        proxy_headers=True,
-        limit_concurrency=socket_budget(descriptors),  # past it, HTTP requests get a 503
-        forwarded_allow_ips=list(settings.trusted_proxies),
-        log_level="info",
-    )
+        "ws_ping_interval": 20.0,  # closes half-open sockets; browsers answer pings themselves
+        "ws_ping_timeout": 20.0,
+        "proxy_headers": True,
+        "limit_concurrency": socket_budget(descriptors),  # past it, HTTP requests get a 503
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+        "log_level": "info",
+    }
+    if workers > 1:  # each worker reads the same settings from the environment
+        os.environ.update(CLASSROOM_HOST=settings.host, CLASSROOM_PORT=str(settings.port))
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.run("classroom.cli:worker_app", factory=True, workers=workers, **options)
+        return 0
+    app = _prepared_app(settings)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
+    return 0
+
+
+def _prepared_app(settings: Settings) -> Starlette:
+    """The app, with this process's logs and garbage collection set up for serving."""
+    from classroom.live import collector
+    from classroom.web.app import create_app
+
     # A class can have thousands of phones: one log line per socket opened or closed
     # would bury everything else.
     logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
@@ -140,9 +168,57 @@ def serve(settings: Settings) -> int:
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(_HideTokens())
     collector.manage()  # full collections between classes, not during them
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: uvicorn has shut down cleanly
-        uvicorn.Server(config).run()
-    return 0
+    return create_app(settings)
+
+
+def worker_app() -> Starlette:
+    """One worker of ``classroom serve --workers N`` (a process uvicorn started)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return _prepared_app(Settings.from_env(require_secret=True))
+
+
+def workers_problem(settings: Settings, workers: int) -> str | None:
+    """Why ``--workers`` can't be used with these settings, in one line; None if it can."""
+    if workers < 1:
+        return "--workers must be 1 or more"
+    if workers == 1:
+        return None
+    if settings.broker_url == "memory://":
+        return "--workers needs CLASSROOM_REDIS_URL: the workers share class events through Redis"
+    if settings.is_sqlite:
+        return (
+            "--workers needs PostgreSQL (CLASSROOM_DATABASE_URL=postgresql+asyncpg://...):"
+            " one SQLite file is written by one process"
+        )
+    return None
+
+
+def joining_problem(settings: Settings) -> str | None:
+    """Why this process can't join the others of its deployment (schema, secret key)."""
+    import time
+
+    from classroom.cluster_checks import cluster_problem
+    from classroom.db.engine import make_engine
+    from classroom.db.migrate import head_revision
+
+    async def check() -> str | None:
+        engine = make_engine(settings.database_url)
+        try:
+            return await cluster_problem(
+                engine,
+                head=head_revision(),
+                secret_key=settings.secret_key,
+                now_ms=int(time.time() * 1000),
+            )
+        except Exception as exc:  # the database is unreachable: /readyz says so, and why
+            log.warning("could not check the other processes: %s", type(exc).__name__)
+            return None
+        finally:
+            await engine.dispose()
+
+    if settings.is_sqlite:
+        prepare_database(settings)  # the schema is brought up to date on SQLite
+    return asyncio.run(check())
 
 
 def broker_problem(settings: Settings) -> str | None:

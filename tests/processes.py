@@ -36,6 +36,7 @@ class Server:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log: Path | None = None  # where its output goes (nowhere if None)
+        self.args: list[str] = []  # more arguments for `classroom serve`
 
     def start(self, *, wait: bool = True, before_exec: Callable[[], None] | None = None) -> None:
         """Start the server; with ``wait``, return once ``/readyz`` answers 200.
@@ -46,7 +47,15 @@ class Server:
         output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "classroom.cli", "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "classroom.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT if self.log is not None else subprocess.DEVNULL,

@@ -213,10 +213,13 @@ def new_join_code() -> str:
 
 
 class HeartbeatStore:
-    """When each server process was last known alive."""
+    """When each server process was last known alive (and a digest of its secret key)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], secret_check: str | None = None
+    ) -> None:
         self._sessions = sessions
+        self._secret_check = secret_check
 
     async def last(self, node: str) -> int | None:
         async with self._sessions() as db:
@@ -225,7 +228,7 @@ class HeartbeatStore:
 
     async def beat(self, node: str, at_ms: int) -> None:
         async with self._sessions.begin() as db:
-            await db.merge(Heartbeat(node=node, alive_at_ms=at_ms))
+            await db.merge(Heartbeat(node=node, alive_at_ms=at_ms, secret_check=self._secret_check))
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,3 +336,6 @@ class Heartbeat(Base):
 
     node: Mapped[str] = mapped_column(String(64), primary_key=True)
     alive_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # A digest of the process's secret key (never the key): processes that sign
+    # tokens for one another must share it (see classroom/cluster_checks.py).
+    secret_check: Mapped[str | None] = mapped_column(String(16))

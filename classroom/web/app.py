@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Scope
 
 from classroom.broker import broker_for
+from classroom.cluster_checks import secret_check
 from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
@@ -122,7 +123,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             hub,
             class_clock,
             leases=LeaseStore(sessions, settings.node, standalone=standalone),
-            heartbeats=HeartbeatStore(sessions),
+            heartbeats=HeartbeatStore(sessions, secret_check(settings.secret_key)),
             scores=ScoreKeeper(ScoreStore(sessions, score_writer, metrics=metrics), hub),
             asset_version=version,
             metrics=metrics,

@@ -4,7 +4,9 @@ With several processes, one of them owns each live class: it runs the class's
 clock and is the only one that writes its events and scores. The owner is named
 on the class's row with a fencing token that goes up at every change of owner;
 every write of the owner names its token, so one that was deposed can't write.
-A process is alive while its heartbeat is fresh. The epoch names the class's
+A process is alive while its heartbeat is fresh; the heartbeat also carries a
+digest of the process's secret key, so a process started with another key is
+refused. The epoch names the class's
 event history: screens resume within one epoch, on any process.
 
 Revision ID: 0008
@@ -35,6 +37,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("epoch", sa.String(length=16), nullable=False, server_default="")
         )
+    with op.batch_alter_table("heartbeats") as batch:
+        batch.add_column(sa.Column("secret_check", sa.String(length=16), nullable=True))
     classes = sa.table("classes", sa.column("id", sa.Integer), sa.column("epoch", sa.String))
     bind = op.get_bind()
     for (class_id,) in bind.execute(sa.select(classes.c.id)).all():
@@ -44,6 +48,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("heartbeats") as batch:
+        batch.drop_column("secret_check")
     with op.batch_alter_table("classes") as batch:
         batch.drop_column("epoch")
         batch.drop_column("released_at_ms")
