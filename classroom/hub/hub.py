@@ -82,6 +82,8 @@ SLICE = 256
 HEARTBEAT_S = 15.0
 PRESENCE_INTERVAL_S = 1.0
 PRESENCE_REFRESH_S = 5.0
+SCREENS = "screens"
+"""The broker channel on which a process tells the others to close revoked screens."""
 ROLL_TICK_S = 0.05
 """How often a rolling update (:meth:`Hub.roll`) writes its next share of screens."""
 
@@ -176,6 +178,7 @@ class Hub:
         self._broker = broker
         self.node = node
         self._channels: dict[int, ClassChannel] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._clock = clock or (lambda: int(time.time() * 1000))
         metrics = metrics or Metrics()
         self._fanout = metrics.fanout
@@ -290,12 +293,44 @@ class Hub:
             if screen.role != "instructor":
                 self._presence_changed(channel)
 
-    def disconnect(self, source: Hashable, reason: str) -> int:
-        """Close every screen opened from ``source`` (a revoked display link or wall).
+    def disconnect(self, source: tuple[str, int], reason: str) -> int:
+        """Close every screen opened from ``source`` (a revoked display link or wall),
+        on every process.
 
         The close code is 1008: the screen's link no longer works, so it should
-        not try again. Returns how many screens were closed.
+        not try again. Returns how many screens this process closed.
         """
+        message = json.dumps({"source": list(source), "reason": reason}).encode()
+        task = asyncio.get_running_loop().create_task(self._tell_others(message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return self._disconnect_here(source, reason)
+
+    async def _tell_others(self, message: bytes) -> None:
+        try:
+            await self._broker.publish(SCREENS, message)
+        except BrokerError as exc:  # a revoked link can't open a new socket anywhere anyway
+            log.warning("other processes not told to close revoked screens: %s", exc)
+
+    async def keep_listening(self) -> None:
+        """Close this process's screens that another process revoked, for as long as it runs."""
+        while True:
+            try:
+                subscription = await self._broker.subscribe(SCREENS)
+            except BrokerError:
+                await asyncio.sleep(1)
+                continue
+            try:
+                async for payload in subscription:
+                    data = json.loads(payload)
+                    kind, number = data["source"]
+                    self._disconnect_here((str(kind), int(number)), str(data["reason"]))
+            except SubscriptionBroken as exc:
+                log.warning("revocations from other processes: %s; listening again", exc)
+            finally:
+                await subscription.close()
+
+    def _disconnect_here(self, source: Hashable, reason: str) -> int:
         closed = 0
         for channel in list(self._channels.values()):
             for screen in list(channel.screens):

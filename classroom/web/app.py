@@ -157,6 +157,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
             asyncio.create_task(hub.keep_heartbeats(), name="screen-heartbeats"),
             asyncio.create_task(hub.keep_presence(), name="presence"),
+            asyncio.create_task(hub.keep_listening(), name="revoked-screens"),
             asyncio.create_task(registry.keep_watch(), name="watch-owners"),
         ]
         try:

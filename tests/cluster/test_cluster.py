@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Score
 from tests.cluster.conftest import Cluster, Phone, Watch, assert_gap_free, phone_on
 from tests.helpers import Message, command, join_code, open_class, sign_in
+from tests.web.test_display_links import class_post, links
 
 PER_PHONE = 15
 
@@ -130,3 +132,18 @@ async def test_three_nodes_serve_one_class_to_every_screen(
             await watch.close()
         for phone in phones:
             await phone.client.aclose()
+
+
+async def test_a_link_revoked_on_one_node_closes_its_screen_on_another(cluster: Cluster) -> None:
+    one, three = cluster.nodes[0], cluster.nodes[2]
+    async with httpx.AsyncClient(base_url=one.base_url) as instructor:
+        await sign_in(instructor)
+        class_id = await open_class(instructor)
+        ((link_id, url),) = (await links(instructor, class_id)).items()
+        path, _, query = url.split("/display/", 1)[1].partition("?")
+        wall = await Watch.open(f"{three.ws_url}/ws/classes/{path}?{query}")
+        await wall.next("snapshot")
+        answer = await class_post(instructor, class_id, f"/display-links/{link_id}/revoke")
+        assert answer.status_code == 303
+        with pytest.raises(ConnectionError, match="1008"):
+            await wall.next("never", within=10)
