@@ -1,0 +1,117 @@
+"""Class leases: one owner at a time, and a deposed owner's writes change nothing.
+
+On SQLite and on PostgreSQL, through the writers the server uses on each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from classroom.db.classes import ClassStore, HeartbeatStore
+from classroom.db.engine import make_engine, make_sessionmaker
+from classroom.db.leases import LEASE_MS, Deposed, Lease, LeaseStore, Owned
+from classroom.db.migrate import upgrade
+from classroom.db.models import Class, Score
+from classroom.db.scores import ScoreStore
+from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
+from classroom.domain.scorebook import Taken
+from classroom.domain.session import open_class
+from tests.db.test_score_store import a_class, entry, write
+
+NOW = 1_700_000_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, migrated_url: str) -> str:
+    if request.param == "sqlite":
+        return migrated_url
+    url: str = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(database_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_one_owner_at_a_time_until_its_heartbeat_stops(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    class_id, _ = await a_class(sessions)
+    beats = HeartbeatStore(sessions)
+    first = LeaseStore(sessions, "a", standalone=False)
+    second = LeaseStore(sessions, "b", standalone=False)
+    await beats.beat("a", NOW)
+    lease = await first.claim(class_id, NOW)
+    assert lease == Lease(class_id, 1, None, None)
+    again = await first.claim(class_id, NOW)  # its own, again: no change
+    assert isinstance(again, Lease) and again.token == 1 and again.down_since is None
+    assert await second.claim(class_id, NOW + LEASE_MS) == Owned("a")  # a is alive
+    assert await second.orphans(NOW + LEASE_MS) == []
+    # a's heartbeat is older than a lease: b takes the class over from where a was last seen.
+    assert await second.orphans(NOW + LEASE_MS + 1) == [class_id]
+    taken = await second.claim(class_id, NOW + LEASE_MS + 1)
+    assert taken == Lease(class_id, 2, NOW, "a")
+    assert await first.held() == {}
+    assert await second.held() == {class_id: 2}
+
+
+async def test_a_deposed_owner_writes_no_event_and_stores_no_score(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    class_id, pid = await a_class(sessions)
+    first = LeaseStore(sessions, "a", standalone=False)
+    lease = await first.claim(class_id, NOW)
+    assert isinstance(lease, Lease)
+    engine = sessions.kw["bind"]
+    path = sqlite_path(engine)
+    events = ClassStore(sessions, writer_for(engine))
+    scores = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    events.fence(class_id, lease.token)
+    scores.fence(class_id, lease.token)
+    state = open_class(NOW)
+    assert await events.persist(class_id, 0, state, []) == []
+    assert await write(scores, class_id, Taken(entry("kept", pid))) is True
+
+    # b claims the class (a looked dead); a, unaware, writes on with its old token.
+    taken = await LeaseStore(sessions, "b", standalone=True).claim(class_id, NOW + 1)
+    assert isinstance(taken, Lease) and taken.token == lease.token + 1
+    with pytest.raises(LookupError):
+        await events.persist(class_id, 0, state, [])
+    assert isinstance(await write(scores, class_id, Taken(entry("lost", pid))), Deposed)
+    async with sessions() as db:
+        stored = set(await db.scalars(select(Score.client_id)))
+        row = await db.get(Class, class_id)
+        assert row is not None and row.last_seq == 0 and row.owner_node == "b"
+    assert stored == {"kept"}
+    await events.close()
+
+
+async def test_a_class_handed_back_runs_on_without_its_restart_policy(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    class_id, _ = await a_class(sessions)
+    first = LeaseStore(sessions, "a", standalone=False)
+    await HeartbeatStore(sessions).beat("a", NOW)
+    await first.claim(class_id, NOW)
+    assert await first.release([class_id], NOW) == [class_id]
+    assert await first.release([class_id], NOW) == []  # not its own any more
+    second = LeaseStore(sessions, "b", standalone=False)
+    assert await second.claim(class_id, NOW + 100) == Lease(class_id, 3, None, None)
+    async with sessions() as db:
+        assert await db.scalar(select(func.count()).select_from(Class)) == 1
+    # Handed back and left for longer than a lease (every process had stopped): the
+    # class was not looked after meanwhile, so its restart policy applies.
+    await second.release([class_id], NOW + 200)
+    third = LeaseStore(sessions, "c", standalone=False)
+    late = await third.claim(class_id, NOW + 200 + LEASE_MS + 1)
+    assert late == Lease(class_id, 5, NOW + 200, None)
