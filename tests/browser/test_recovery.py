@@ -6,9 +6,10 @@ touches the pages: a marker set on each page before the trouble must still be
 there after it (the page was not reloaded), except after an upgrade that changed
 the assets, when the page must reload itself.
 
-A screen has *recovered* when its connection shows "live" again and it has drawn
-the class from the restarted server (a new epoch), or, after a network drop, when
-its view matches what the server says now.
+A screen has *recovered* when its connection shows "live" again (it had shown it
+was not), on the restarted server: the class keeps its epoch across a restart, so
+the screen resumes with what it missed rather than redraw from a snapshot; then its
+view must match what the server says now.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ blocks:
 RECOVER_WITHIN_S = 5.0
 OFFLINE_S = 60
 SEGMENT = '[data-field="segment"]'
-LIVE_AGAIN = """(epoch) => {
+LIVE_AGAIN = """() => {
   const screen = window.classroomScreen;
   return document.querySelector('[data-connection]').dataset.connection === 'live'
-    && screen.view && screen.view.epoch !== epoch;
+    && screen.view;
 }"""
 # Counts the page's attempts to connect, with the time of the latest.
 COUNT_ATTEMPTS = """() => {
@@ -102,8 +103,10 @@ async def epoch(page: Page) -> str:
 
 
 async def recovered(page: Page, old_epoch: str, since: float) -> float:
-    """Seconds from ``since`` until ``page`` is live on the restarted server."""
-    await page.wait_for_function(LIVE_AGAIN, arg=old_epoch, timeout=15_000)
+    """Seconds from ``since`` until ``page`` is live on the restarted server, in the
+    class's same epoch (it resumed)."""
+    await page.wait_for_function(LIVE_AGAIN, timeout=15_000)
+    assert await epoch(page) == old_epoch
     return time.monotonic() - since
 
 
