@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import logging
@@ -146,7 +147,11 @@ def serve(settings: Settings, workers: int = 1) -> int:
         "log_level": "info",
     }
     if workers > 1:  # each worker reads the same settings from the environment
-        os.environ.update(CLASSROOM_HOST=settings.host, CLASSROOM_PORT=str(settings.port))
+        os.environ.update(
+            CLASSROOM_HOST=settings.host,
+            CLASSROOM_PORT=str(settings.port),
+            CLASSROOM_WORKERS=str(workers),  # so that /metrics gathers every worker's
+        )
         with contextlib.suppress(KeyboardInterrupt):
             uvicorn.run("classroom.cli:worker_app", factory=True, workers=workers, **options)
         return 0
@@ -174,7 +179,9 @@ def _prepared_app(settings: Settings) -> Starlette:
 def worker_app() -> Starlette:
     """One worker of ``classroom serve --workers N`` (a process uvicorn started)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return _prepared_app(Settings.from_env(require_secret=True))
+    settings = Settings.from_env(require_secret=True)
+    workers = int(os.environ.get("CLASSROOM_WORKERS", "1"))
+    return _prepared_app(dataclasses.replace(settings, workers=workers))
 
 
 def workers_problem(settings: Settings, workers: int) -> str | None:

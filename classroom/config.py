@@ -146,6 +146,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default=())
     public_url: str = ""
     node: str = "local"
+    #: How many processes `serve --workers N` runs (each worker knows; 1 otherwise).
+    workers: int = 1
     # Several processes: see docs/scaling.md. Without Redis, one process and memory://.
     broker_url: str = "memory://"
     redis_prefix: str = "classroom"

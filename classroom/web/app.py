@@ -51,11 +51,12 @@ from classroom.web.assets import CachedStatic, asset_version
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.headers import SecuredStarlette
-from classroom.web.metrics import MetricsListener, metrics_page
+from classroom.web.metrics import MetricsListener, figures_of, metrics_page
 from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
 from classroom.web.throttle import AttemptWindow
 from classroom.web.tokens import Tokens
+from classroom.web.workers_metrics import WorkerFigures
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             classes=registry.phases,
             sockets=lambda: (admission.open, admission.refused),
         )
+        gathering = None
+        if settings.workers > 1 and not standalone:  # one port, several workers' figures
+            gathering = WorkerFigures(broker, settings.node, metrics.exposition, settings.workers)
+            await gathering.start()
+            app.state.figures = gathering.gather
         listener = None
         if settings.metrics.listen is not None:
-            listener = MetricsListener(metrics, settings.metrics)
+            shared = settings.workers > 1
+            listener = MetricsListener(app.state.figures, settings.metrics, shared=shared)
             await listener.start()
         app.state.metrics_listener = listener
         app.state.engine = engine
@@ -171,6 +178,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                     await task
             if listener is not None:
                 await listener.close()
+            if gathering is not None:
+                await gathering.close()
             await registry.close()
             if router is not None:
                 await router.close()
@@ -221,6 +230,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.figures = figures_of(metrics)
     app.state.asset_version = version
     app.state.tokens = Tokens(settings.secret_key)
     app.state.admission = Admission(settings.socket_limits)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import h11
@@ -50,7 +51,18 @@ class Answer:
     headers: tuple[tuple[str, str], ...]
 
 
-def answer(metrics: Metrics, access: MetricsAccess, authorization: str | None) -> Answer:
+#: This process's figures, or (with ``serve --workers N``) every worker's.
+Figures = Callable[[], Awaitable[bytes]]
+
+
+def figures_of(metrics: Metrics) -> Figures:
+    async def figures() -> bytes:
+        return metrics.exposition()
+
+    return figures
+
+
+async def answer(figures: Figures, access: MetricsAccess, authorization: str | None) -> Answer:
     """The figures, or 401 and none when a token is asked for and not given."""
     if access.token and not bearer_matches(authorization, access.token):
         return Answer(
@@ -63,7 +75,7 @@ def answer(metrics: Metrics, access: MetricsAccess, authorization: str | None) -
             ),
         )
     return Answer(
-        200, metrics.exposition(), (("content-type", CONTENT_TYPE), ("cache-control", "no-store"))
+        200, await figures(), (("content-type", CONTENT_TYPE), ("cache-control", "no-store"))
     )
 
 
@@ -82,7 +94,7 @@ async def metrics_page(request: Request) -> Response:
     access: MetricsAccess = request.app.state.settings.metrics
     if not access.enabled or access.listen is not None:
         return PlainTextResponse(NOT_FOUND, 404, headers={"cache-control": "no-store"})
-    scrape = answer(request.app.state.metrics, access, request.headers.get("authorization"))
+    scrape = await answer(request.app.state.figures, access, request.headers.get("authorization"))
     return Response(scrape.body, scrape.status, headers=dict(scrape.headers))
 
 
@@ -95,16 +107,19 @@ class MetricsListener:
     is closed.
     """
 
-    def __init__(self, metrics: Metrics, access: MetricsAccess) -> None:
+    def __init__(self, figures: Figures, access: MetricsAccess, *, shared: bool = False) -> None:
         if access.listen is None:
             raise ValueError("a metrics listener needs an address to listen on")
-        self._metrics = metrics
+        self._figures = figures
         self._access = access
+        self._shared = shared  # several workers listen on the address (SO_REUSEPORT)
         self._server: asyncio.Server | None = None
         self.host, self.port = access.listen
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, reuse_port=self._shared or None
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
 
@@ -151,7 +166,7 @@ class MetricsListener:
                 ),
                 None,
             )
-            scrape = answer(self._metrics, self._access, authorization)
+            scrape = await answer(self._figures, self._access, authorization)
         headers = [
             *scrape.headers,
             ("content-length", str(len(scrape.body))),

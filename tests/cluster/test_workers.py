@@ -17,6 +17,8 @@ from tests.cluster.test_cluster import instructor_cookie, tap
 from tests.conftest import SECRET, free_port
 from tests.helpers import command, join_code, open_class, sign_in
 
+METRICS_TOKEN = "scrape-token-0123456789abcdef"
+
 
 def serve(env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """``classroom serve`` that is expected to refuse: its exit code and its output."""
@@ -91,6 +93,7 @@ async def test_two_workers_serve_one_class_on_one_port(
 ) -> None:
     server = Node("unused", cluster_db, redis_url, "test-workers", tmp_path)
     del server.env["CLASSROOM_NODE"]  # each worker names itself
+    server.env.update(CLASSROOM_METRICS="token", CLASSROOM_METRICS_TOKEN=METRICS_TOKEN)
     server.args = ["--workers", "2"]
     server.start(wait=False)
     try:
@@ -103,6 +106,14 @@ async def test_two_workers_serve_one_class_on_one_port(
                 if len(nodes) == 2:
                     break
             assert len(nodes) == 2, nodes
+            # A scrape reaches one worker, and answers with both workers' figures.
+            scrape = await client.get(
+                "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+            )
+            assert scrape.status_code == 200
+            for node in nodes:
+                assert f'classroom_lease_renewals_total{{node="{node}"}}' in scrape.text
+            assert "did not answer" not in scrape.text
             await sign_in(client)
             class_id = await open_class(client)
             code = await join_code(client, class_id)
