@@ -19,6 +19,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from classroom.domain.scoring import NOT_REACHED, NOT_RUNNING
 from classroom.hub import hub as hub_module
 from classroom.hub.screens import DirectScreen
+from classroom.live import registry as registry_module
 from tests.conftest import SECRET, LiveServer, run_server, seed, settings_for
 from tests.helpers import (
     Message,
@@ -105,8 +106,8 @@ async def test_a_screen_resumes_after_a_disconnect_with_no_gap_and_no_duplicate(
     assert [m.get("text") for m in replayed[:2]] == ["two", "three"]
 
 
-async def test_resume_falls_back_to_a_snapshot_when_the_buffer_no_longer_reaches_back(
-    cls: Class,
+async def test_resume_reaches_past_the_buffer_into_the_log_then_falls_back_to_a_snapshot(
+    cls: Class, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub = cls.server.server.config.app.state.hub  # type: ignore[attr-defined]
     hub.channel(cls.id).replay = deque(maxlen=2)
@@ -115,6 +116,13 @@ async def test_resume_falls_back_to_a_snapshot_when_the_buffer_no_longer_reaches
         await command(cls.console, cls.id, "start")
         first = await until(ws, "segment")
     await asyncio.sleep(3.2)  # three cues happen; the buffer keeps only the last two
+    async with cls.display(since=first["seq"], epoch=snapshot["epoch"]) as ws:
+        again = await receive(ws)
+        assert again["type"] == "resumed"
+        missed = [await receive(ws) for _ in range(3)]  # from the class's log
+    assert [m["seq"] for m in missed] == [first["seq"] + 1, first["seq"] + 2, first["seq"] + 3]
+    # More missed than a replay's worth: a snapshot is quicker than the whole story.
+    monkeypatch.setattr(registry_module, "REPLAY_SIZE", 2)
     async with cls.display(since=first["seq"], epoch=snapshot["epoch"]) as ws:
         again = await receive(ws)
     assert again["type"] == "snapshot" and again["seq"] > first["seq"] + 2
@@ -129,7 +137,7 @@ async def test_a_wrong_epoch_or_a_seq_from_the_future_gets_a_snapshot(cls: Class
             assert (await receive(ws))["type"] == "snapshot"
 
 
-async def test_after_a_server_restart_the_epoch_changes_and_screens_get_a_snapshot(
+async def test_after_a_server_restart_screens_resume_in_the_same_epoch(
     migrated_url: str, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(lambda: asyncio.run(seed(migrated_url)))
@@ -149,8 +157,10 @@ async def test_after_a_server_restart_the_epoch_changes_and_screens_get_a_snapsh
         opened.server = server
         async with opened.display(since=before["seq"], epoch=before["epoch"]) as ws:
             after = await receive(ws)
-        assert after["type"] == "snapshot"
-        assert after["epoch"] != before["epoch"] and after["seq"] > before["seq"]
+            # The class's history is in its log: what the restart made it miss follows.
+            missed = await receive(ws)
+        assert after["type"] == "resumed" and after["epoch"] == before["epoch"]
+        assert missed["seq"] == before["seq"] + 1 and missed["type"] == "phase"
     finally:
         with pytest.raises(StopIteration):
             next(second)
