@@ -49,7 +49,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -279,33 +279,22 @@ class Generator:
         self.other.clear()
 
     async def sync_clock(self, phone: Phone, pings: int = 40) -> dict[str, float]:
-        """The server's clock minus ours (ms), bounded from both sides over ``pings`` pings.
-
-        The server reads its clock (whole ms, rounded down) between our send and our
-        receipt: server_now - received <= offset < server_now + 1 - sent.
-        """
-        low, high, rtts = -math.inf, math.inf, []
+        """The server's clock minus ours (ms), over ``pings`` pings (see :func:`clock_offset`)."""
         loop = asyncio.get_running_loop()
-        for i in range(pings):
+
+        async def ping(i: int) -> tuple[float, float, float]:
             waiter: asyncio.Future[tuple[float, float]] = loop.create_future()
             ident = f"sync-{i}"
             self._pong = (ident, waiter)
             sent = now()
             phone.send_text(json.dumps({"type": "ping", "id": ident, "t": sent * 1000}))
             server_now, received = await asyncio.wait_for(waiter, 10)
-            low = max(low, server_now - received * 1000)
-            high = min(high, server_now + 1 - sent * 1000)
-            rtts.append((received - sent) * 1000)
-            await asyncio.sleep(0.005)
+            return sent, server_now, received
+
+        offset = await clock_offset(ping, pings)
         self._pong = None
         self.other.pop("pong", None)
-        if low > high:  # impossible on one machine's clock; keep the midpoint, say so
-            return {"offset_ms": (low + high) / 2, "uncertainty_ms": math.inf, "rtt_ms": min(rtts)}
-        return {
-            "offset_ms": (low + high) / 2,
-            "uncertainty_ms": (high - low) / 2,
-            "rtt_ms": min(rtts),
-        }
+        return offset
 
     # -- results ------------------------------------------------------------------------
 
@@ -391,6 +380,32 @@ class Generator:
             "receipts": len(self.log),
             "malformed": malformed,
         }
+
+
+async def clock_offset(
+    ping: Callable[[int], Awaitable[tuple[float, float, float]]], pings: int = 40
+) -> dict[str, float]:
+    """A server's clock minus ours (ms), bounded from both sides over ``pings`` pings.
+
+    ``ping(i)`` sends ping ``i`` and returns when we sent it and received its
+    ``pong`` (our clock, s) and the pong's ``server_now`` (ms). The server reads
+    its clock (whole ms, rounded down) between our send and our receipt:
+    server_now - received <= offset < server_now + 1 - sent.
+    """
+    low, high, rtts = -math.inf, math.inf, []
+    for i in range(pings):
+        sent, server_now, received = await ping(i)
+        low = max(low, server_now - received * 1000)
+        high = min(high, server_now + 1 - sent * 1000)
+        rtts.append((received - sent) * 1000)
+        await asyncio.sleep(0.005)
+    if low > high:  # impossible on one machine's clock; keep the midpoint, say so
+        return {"offset_ms": (low + high) / 2, "uncertainty_ms": math.inf, "rtt_ms": min(rtts)}
+    return {
+        "offset_ms": (low + high) / 2,
+        "uncertainty_ms": (high - low) / 2,
+        "rtt_ms": min(rtts),
+    }
 
 
 async def close_phones(phones: Sequence[Phone], timeout_s: float = 10.0) -> None:

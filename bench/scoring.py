@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +93,13 @@ def progress(message: str) -> None:
     print(f"[scoring {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def routine_yaml(segment_s: int) -> str:
-    """One work segment scored in reps, long enough for the run; nothing generated."""
-    return (
+def routine_yaml(segment_s: int, cues: int = 0) -> str:
+    """One work segment scored in reps, long enough for the run; nothing generated.
+
+    With ``cues``, the segment has an authored cue every second from its first
+    second on (``cues`` of them): class events that every screen gets.
+    """
+    text = (
         f"title: {TITLE}\n"
         "lead_in: 0\n"
         "auto_cues: {countdown: false, halfway: false, next: false, last_round: false,"
@@ -106,6 +110,10 @@ def routine_yaml(segment_s: int) -> str:
         f"    duration: {segment_s}s\n"
         "    score: reps\n"
     )
+    if cues:
+        marks = ", ".join(f'"at {k // 60}:{k % 60:02d}: Cue {k}"' for k in range(1, cues + 1))
+        text += f"    cues: [{marks}]\n"
+    return text
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -262,6 +270,15 @@ def _load_generator() -> Any:
                 return None
             return phone  # type: ignore[no-any-return]
 
+        def phone_url(self, index: int) -> str:
+            return str(self.config["url"] + self.config["token_list"][index])
+
+        async def connect_displays(self) -> None:
+            self.display = await self.connect_one(-1, self.config["display_url"])
+
+        def sockets(self) -> list[Phone]:
+            return [*self.phones, *([self.display] if self.display else [])]
+
         async def connect_all(self) -> float:
             config = self.config
             tokens = config["token_list"]
@@ -270,10 +287,10 @@ def _load_generator() -> Any:
 
             async def one(index: int) -> None:
                 async with gate:
-                    slots[index] = await self.connect_one(index, config["url"] + tokens[index])
+                    slots[index] = await self.connect_one(index, self.phone_url(index))
 
             started = time.perf_counter()
-            self.display = await self.connect_one(-1, config["display_url"])
+            await self.connect_displays()
             await asyncio.gather(*(one(i) for i in range(len(tokens))))
             self.phones = [phone for phone in slots if phone is not None]
             return time.perf_counter() - started
@@ -321,7 +338,7 @@ def _load_generator() -> Any:
 
         async def close_all(self) -> None:
             self.closing = True
-            sockets = [*self.phones, *([self.display] if self.display else [])]
+            sockets = self.sockets()
             for phone in sockets:
                 transport = phone.transport
                 if transport is not None and not transport.is_disconnected:
@@ -365,16 +382,43 @@ async def generate(config: dict[str, Any]) -> None:
     raise_nofile(max(65_536, 2 * config["participants"] + 1_024))
     gen = _load_generator()(config)
     connect_s = await gen.connect_all()
-    say(
-        "ready",
-        {
-            "phones": len(gen.phones),
-            "display": gen.display is not None,
-            "connect_errors": gen.connect_errors,
-            "connect_s": round(connect_s, 3),
-            "errors": gen.error_samples,
-        },
-    )
+    say("ready", connected(gen, connect_s))
+    result = await measure(gen, config)
+    await gen.close_all()
+    # Too large for one line on a pipe (a count per phone, the final board): a file.
+    text = json.dumps(result, allow_nan=False)
+    await asyncio.to_thread(Path(config["result"]).write_text, text)
+    say("result")
+
+
+def connected(gen: Any, connect_s: float) -> dict[str, Any]:
+    """What the generator says once its sockets are connected."""
+    return {
+        "phones": len(gen.phones),
+        "display": gen.display is not None,
+        "connect_errors": gen.connect_errors,
+        "connect_s": round(connect_s, 3),
+        "errors": gen.error_samples,
+    }
+
+
+def board_rate(boards: Sequence[tuple[float, bytes]], first: float, last: float) -> dict[str, Any]:
+    """How often boards came while inputs flowed (from ``first`` to ``last``)."""
+    flowing = [at for at, _ in boards if first <= at <= last]
+    gaps = sorted(b - a for a, b in itertools.pairwise(flowing))
+    return {
+        "leaderboards_while_flowing": len(flowing),
+        # One over the mean gap between the boards that came while inputs flowed.
+        "leaderboard_updates_per_s": (
+            round((len(flowing) - 1) / (flowing[-1] - flowing[0]), 3) if len(flowing) > 1 else 0.0
+        ),
+        "leaderboard_gap_p50_ms": finite(percentile(gaps, 50) * 1000, 1),
+        "leaderboard_gap_max_ms": finite(gaps[-1] * 1000, 1) if gaps else None,
+    }
+
+
+async def measure(gen: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """On "go": every input sent and acknowledged, then the final board; the figures."""
     await hear("go", config["timeout"])
     # No collection while the inputs flow: a full one over 5,000 sockets' objects would
     # stall every receipt behind it. This process lives for one run.
@@ -397,8 +441,6 @@ async def generate(config: dict[str, Any]) -> None:
         if time.perf_counter() - max(latest, gen.last_ack) >= BOARD_QUIET_S:
             break
         await asyncio.sleep(0.1)
-    flowing = [at for at, _ in gen.boards if sent["first"] <= at <= sent["last"]]
-    gaps = sorted(b - a for a, b in itertools.pairwise(flowing))
     sending_s = max(1e-9, sent["last"] - sent["first"])
     latencies = sorted(gen.latencies)
     final = json.loads(gen.boards[-1][1]) if gen.boards else None
@@ -419,13 +461,7 @@ async def generate(config: dict[str, Any]) -> None:
         "sending_s": round(sending_s, 3),
         "send_rate_per_s": round(sum(len(p.sent_at) for p in gen.phones) / sending_s, 1),
         "generator_behind_max_ms": round(sent["behind_max_ms"], 2),
-        "leaderboards_while_flowing": len(flowing),
-        # One over the mean gap between the boards that came while inputs flowed.
-        "leaderboard_updates_per_s": (
-            round((len(flowing) - 1) / (flowing[-1] - flowing[0]), 3) if len(flowing) > 1 else 0.0
-        ),
-        "leaderboard_gap_p50_ms": finite(percentile(gaps, 50) * 1000, 1),
-        "leaderboard_gap_max_ms": finite(gaps[-1] * 1000, 1) if gaps else None,
+        **board_rate(gen.boards, sent["first"], sent["last"]),
         "leaderboards_at_display": len(gen.boards),
         "leaderboards_at_phones": gen.phone_boards,
         "final_board": final,
@@ -435,18 +471,19 @@ async def generate(config: dict[str, Any]) -> None:
         "close_codes": {str(k): v for k, v in gen.close_codes.items()},
         "dropped": gen.dropped,
         "generator_cpu_percent": round(100 * cpu_s / window_s, 1),
+        # On the generator's perf_counter: when the first and the last input went out.
+        "sent_first": sent["first"],
+        "sent_last": sent["last"],
     }
-    await gen.close_all()
-    # Too large for one line on a pipe (a count per phone, the final board): a file.
-    text = json.dumps(result, allow_nan=False)
-    await asyncio.to_thread(Path(config["result"]).write_text, text)
-    say("result")
+    return result
 
 
 # -- the database, before the server starts and after it has stopped --------------------------
 
 
-async def seed(url: str, participants: int, teams: int, segment_s: int) -> dict[str, Any]:
+async def seed(
+    url: str, participants: int, teams: int, segment_s: int, cues: int = 0
+) -> dict[str, Any]:
     """An instructor, the routine, a class in the lobby with its teams and participants."""
     from sqlalchemy import insert, select
 
@@ -461,7 +498,9 @@ async def seed(url: str, participants: int, teams: int, segment_s: int) -> dict[
     try:
         async with make_sessionmaker(engine).begin() as db:
             instructor = await create_instructor(db, EMAIL, PASSWORD, "Bench")
-            await seed_builtin(db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml(segment_s))])
+            await seed_builtin(
+                db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml(segment_s, cues))]
+            )
             routine = await db.scalar(select(Routine).where(Routine.slug == SLUG))
             assert routine is not None
             row = await open_class(db, instructor.id, routine, now_ms=int(time.time() * 1000))
@@ -516,15 +555,18 @@ async def seed(url: str, participants: int, teams: int, segment_s: int) -> dict[
         await engine.dispose()
 
 
+# Per participant: stored inputs, the reps they add up to, and how many were withdrawn.
+STORED_TOTALS = (
+    "SELECT participant_id, COUNT(*), SUM(CASE WHEN withdrawn THEN 0 ELSE value END),"
+    " SUM(CASE WHEN withdrawn THEN 1 ELSE 0 END) FROM scores WHERE class_id = {class_id}"
+    " GROUP BY participant_id"
+)
+
+
 def stored_totals(path: Path, class_id: int) -> dict[int, tuple[int, int, int]]:
     """Per participant: stored inputs, the reps they add up to, and how many were withdrawn."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute(
-            "SELECT participant_id, COUNT(*), SUM(CASE WHEN withdrawn THEN 0 ELSE value END),"
-            " SUM(CASE WHEN withdrawn THEN 1 ELSE 0 END) FROM scores WHERE class_id = ?"
-            " GROUP BY participant_id",
-            (class_id,),
-        ).fetchall()
+        rows = db.execute(STORED_TOTALS.format(class_id="?"), (class_id,)).fetchall()
     return {int(pid): (int(n), int(total), int(withdrawn)) for pid, n, total, withdrawn in rows}
 
 
@@ -593,42 +635,42 @@ async def wait_ready(
     raise RuntimeError(f"the server was not ready within 30 s:\n{tail(log)}")
 
 
-async def run_once(
-    args: argparse.Namespace, workdir: Path, children: Children, run: int
-) -> dict[str, Any]:
-    from classroom.db.migrate import upgrade
+def mint_tokens(secret: str, seeded: dict[str, Any], path: Path) -> Any:
+    """Every participant's token, one a line in ``path``; the :class:`Tokens` that made them."""
     from classroom.web.tokens import Tokens
 
-    await asyncio.to_thread(workdir.mkdir, parents=True)
-    database = workdir / "classroom.db"
-    url = f"sqlite+aiosqlite:///{database}"
-    await asyncio.to_thread(upgrade, url)
-    segment_s = int(args.seconds) + 120
-    seeded = await seed(url, args.participants, args.teams, segment_s)
+    tokens = Tokens(secret)
     class_id = seeded["class_id"]
-    tokens = Tokens(SECRET)
-    tokens_path = workdir / "tokens.txt"
-    tokens_path.write_text(
-        "\n".join(tokens.participant(class_id, pid) for pid in seeded["participants"])
-    )
-    port = free_port()
-    env = {
+    path.write_text("\n".join(tokens.participant(class_id, pid) for pid in seeded["participants"]))
+    return tokens
+
+
+def server_env(url: str, secret: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``classroom serve`` on ``url`` (and of the load generator)."""
+    return {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "CLASSROOM_DATABASE_URL": url,
-        "CLASSROOM_SECRET_KEY": SECRET,
+        "CLASSROOM_SECRET_KEY": secret,
         "CLASSROOM_HOST": "127.0.0.1",
-        "CLASSROOM_PORT": str(port),
-        "CLASSROOM_DATA_DIR": str(workdir),
         # Every simulated phone comes from 127.0.0.1: no per-address limit.
         "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
-        "CLASSROOM_NODE": "scoring-bench",
+        **extra,
     }
-    ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
+
+
+async def start_generator(
+    module: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    children: Children,
+    env: dict[str, str],
+    **sockets: Any,
+) -> Generator:
+    """The load generator (``python -m module --generate``), told where its sockets go."""
     config = {
-        "url": ws,
-        "display_url": ws + tokens.display(class_id),
-        "tokens": str(tokens_path),
+        **sockets,
+        "tokens": str(workdir / "tokens.txt"),
         "participants": args.participants,
         "seconds": args.seconds,
         "rate": args.rate,
@@ -639,7 +681,101 @@ async def run_once(
     }
     config_path = workdir / "generator.json"
     config_path.write_text(json.dumps(config))
-    server_log, gen_log = workdir / "server.log", workdir / "generator.log"
+    log = workdir / "generator.log"
+    process = await children.spawn(
+        [sys.executable, "-m", module, "--generate", str(config_path)],
+        log,
+        env,
+        pipes=True,
+        cpus=args.generator_cpus,
+    )
+    return Generator(process, log)
+
+
+async def start_class(http: httpx.AsyncClient, class_id: int, csrf: str) -> None:
+    """The console's start control, as the instructor's page sends it."""
+    response = await http.post(
+        f"/console/classes/{class_id}/commands",
+        data={"csrf_token": csrf, "command": "start"},
+        headers={"HX-Request": "true"},
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"the class did not start: HTTP {response.status_code}")
+
+
+async def load_window(
+    generator: Generator,
+    args: argparse.Namespace,
+    servers: Sequence[psutil.Process],
+    rss: list[int],
+) -> dict[str, Any]:
+    """From "go" to "done": the servers' CPU seconds and largest RSS (``rss`` so far) in it."""
+    cpu_before, wall_before = [cpu_seconds(proc) for proc in servers], time.perf_counter()
+    machine_before = machine_busy_s()
+    await generator.say("go")
+    done = asyncio.ensure_future(generator.hear("done", args.seconds + args.ack_wait + 30))
+    rss_max = list(rss)
+    while not done.done():
+        await asyncio.wait([done], timeout=0.5)
+        for i, proc in enumerate(servers):
+            with contextlib.suppress(psutil.Error):
+                rss_max[i] = max(rss_max[i], proc.memory_info().rss)
+    finished = done.result()
+    cpu_s = [cpu_seconds(proc) - before for proc, before in zip(servers, cpu_before, strict=True)]
+    window_s = time.perf_counter() - wall_before
+    machine_s = machine_busy_s() - machine_before
+    return {
+        "finished": finished,
+        "cpu_s": cpu_s,
+        "window_s": window_s,
+        "machine_s": machine_s,
+        "rss_max": rss_max,
+    }
+
+
+def verify(
+    seeded: dict[str, Any], result: dict[str, Any], stored: dict[int, tuple[int, int, int]]
+) -> list[str]:
+    """What the stored inputs, the final board and the acks got wrong (popped from ``result``)."""
+    sent = {
+        seeded["participants"][int(index)]: count
+        for index, count in result.pop("sent_per_phone").items()
+    }
+    acked_per_phone = result.pop("acked_per_phone")
+    board = result.pop("final_board")
+    problems = check_totals(seeded, sent, stored, board)
+    unacked = sum(
+        count - acked_per_phone.get(str(i), 0)
+        for i, count in enumerate(sent[pid] for pid in seeded["participants"])
+    )
+    if unacked:
+        problems.append(f"{unacked} inputs never acknowledged")
+    return problems
+
+
+async def run_once(
+    args: argparse.Namespace, workdir: Path, children: Children, run: int
+) -> dict[str, Any]:
+    from classroom.db.migrate import upgrade
+
+    await asyncio.to_thread(workdir.mkdir, parents=True)
+    database = workdir / "classroom.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    await asyncio.to_thread(upgrade, url)
+    segment_s = int(args.seconds) + 120
+    seeded = await seed(url, args.participants, args.teams, segment_s)
+    class_id = seeded["class_id"]
+    tokens = mint_tokens(SECRET, seeded, workdir / "tokens.txt")
+    port = free_port()
+    env = server_env(
+        url,
+        SECRET,
+        CLASSROOM_PORT=str(port),
+        CLASSROOM_DATA_DIR=str(workdir),
+        CLASSROOM_NODE="scoring-bench",
+    )
+    ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
+    server_log = workdir / "server.log"
     server = await children.spawn(
         [sys.executable, "-m", "classroom.cli", "serve"], server_log, env, cpus=args.server_cpus
     )
@@ -649,14 +785,15 @@ async def run_once(
             await wait_ready(server, http, server_log)
             proc = psutil.Process(server.pid)
             csrf = await sign_in(http, EMAIL, PASSWORD)
-            process = await children.spawn(
-                [sys.executable, "-m", "bench.scoring", "--generate", str(config_path)],
-                gen_log,
+            generator = await start_generator(
+                "bench.scoring",
+                args,
+                workdir,
+                children,
                 env,
-                pipes=True,
-                cpus=args.generator_cpus,
+                url=ws,
+                display_url=ws + tokens.display(class_id),
             )
-            generator = Generator(process, gen_log)
             ready = await generator.hear("ready", args.timeout)
             progress(
                 f"run {run}: {ready['phones']}/{args.participants} phones connected in"
@@ -666,51 +803,22 @@ async def run_once(
                 raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
             await asyncio.sleep(1.0 + args.participants / 5000)  # let the server settle
             rss_connected = proc.memory_info().rss
-            response = await http.post(
-                f"/console/classes/{class_id}/commands",
-                data={"csrf_token": csrf, "command": "start"},
-                headers={"HX-Request": "true"},
-            )
-            if response.status_code != 200:
-                raise RuntimeError(f"the class did not start: HTTP {response.status_code}")
-            cpu_before, wall_before = cpu_seconds(proc), time.perf_counter()
-            machine_before = machine_busy_s()
-            await generator.say("go")
-            done = asyncio.ensure_future(generator.hear("done", args.seconds + args.ack_wait + 30))
-            rss_max = rss_connected
-            while not done.done():
-                await asyncio.wait([done], timeout=0.5)
-                with contextlib.suppress(psutil.Error):
-                    rss_max = max(rss_max, proc.memory_info().rss)
-            finished = done.result()
-            window_cpu_s = cpu_seconds(proc) - cpu_before
-            window_s = time.perf_counter() - wall_before
-            machine_s = machine_busy_s() - machine_before
+            await start_class(http, class_id, csrf)
+            window = await load_window(generator, args, [proc], [rss_connected])
             await generator.hear("result", 60 + args.participants / 100)
             result = json.loads(await asyncio.to_thread((workdir / "result.json").read_text))
     finally:
         if generator is not None:
             await children.stop(generator.process)
         await children.stop(server)
-    sent = {
-        seeded["participants"][int(index)]: count
-        for index, count in result.pop("sent_per_phone").items()
-    }
-    acked_per_phone = result.pop("acked_per_phone")
     stored = await asyncio.to_thread(stored_totals, database, class_id)
-    board = result.pop("final_board")
-    problems = check_totals(seeded, sent, stored, board)
-    unacked = sum(
-        count - acked_per_phone.get(str(i), 0)
-        for i, count in enumerate(sent[pid] for pid in seeded["participants"])
-    )
-    if unacked:
-        problems.append(f"{unacked} inputs never acknowledged")
+    problems = verify(seeded, result, stored)
+    window_s, (window_cpu_s,) = window["window_s"], window["cpu_s"]
     gen_cpu = result["generator_cpu_percent"] * window_s / 100
     result |= {
         "run": run,
         "participants": args.participants,
-        "timed_out": finished.get("timed_out", False) or result["timed_out"],
+        "timed_out": window["finished"].get("timed_out", False) or result["timed_out"],
         "stored_inputs": sum(n for n, _, _ in stored.values()),
         "stored_reps": sum(total for _, total, _ in stored.values()),
         "totals_exact": not problems,
@@ -718,9 +826,9 @@ async def run_once(
         "server_cpu_percent": round(100 * window_cpu_s / window_s, 1),
         "server_cpu_us_per_input": round(1e6 * window_cpu_s / max(1, result["inputs"]), 1),
         "server_rss_connected_mib": round(rss_connected / 2**20, 1),
-        "server_rss_max_mib": round(rss_max / 2**20, 1),
+        "server_rss_max_mib": round(window["rss_max"][0] / 2**20, 1),
         "other_cpu_percent": round(
-            100 * max(0.0, machine_s - window_cpu_s - gen_cpu) / window_s, 1
+            100 * max(0.0, window["machine_s"] - window_cpu_s - gen_cpu) / window_s, 1
         ),
         "server_log_problems": log_problems(server_log)[:10],
     }
@@ -773,9 +881,33 @@ ROWS = (
 )
 
 
-def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {key: median_of([run.get(key) for run in runs]) for key in MEDIANS}
-    for key in SUMS:
+def print_table(
+    runs: Sequence[dict[str, Any]],
+    summary: dict[str, Any],
+    rows: Sequence[tuple[str, Any]],
+    width: int = 42,
+) -> None:
+    """One row a figure, one column a run, and the medians when there are several runs."""
+    header = f"{'figure':<{width}}" + "".join(f" {'run ' + str(r['run']):>15}" for r in runs)
+    print(header + (f" {'median':>15}" if len(runs) > 1 else ""))
+    for label, show in rows:
+        cells = "".join(f" {show(r)!s:>15}" for r in runs)
+        median = ""
+        if len(runs) > 1:
+            try:
+                median = f" {show(summary)!s:>15}"
+            except (KeyError, TypeError, ValueError):
+                median = f" {'':>15}"
+        print(f"{label:<{width}}{cells}{median}")
+
+
+def summarize(
+    runs: Sequence[dict[str, Any]],
+    medians: Sequence[str] = MEDIANS,
+    sums: Sequence[str] = SUMS,
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {key: median_of([run.get(key) for run in runs]) for key in medians}
+    for key in sums:
         summary[key] = sum(int(run.get(key) or 0) for run in runs)
     summary["totals_exact"] = bool(runs) and all(run["totals_exact"] for run in runs)
     summary["errors"] = sum(sum(run["errors"].values()) for run in runs)
@@ -801,18 +933,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
         )
     print()
     summary = summarize(runs)
-    width = 42
-    header = f"{'figure':<{width}}" + "".join(f" {'run ' + str(r['run']):>15}" for r in runs)
-    print(header + (f" {'median':>15}" if len(runs) > 1 else ""))
-    for label, show in ROWS:
-        cells = "".join(f" {show(r)!s:>15}" for r in runs)
-        median = ""
-        if len(runs) > 1:
-            try:
-                median = f" {show(summary)!s:>15}"
-            except (KeyError, TypeError, ValueError):
-                median = f" {'':>15}"
-        print(f"{label:<{width}}{cells}{median}")
+    print_table(runs, summary, ROWS)
     print()
     p99 = summary["ack_p99_ms"]
     rate = summary["leaderboard_updates_per_s"]
@@ -823,6 +944,27 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
     if rate is not None:
         verdict = "met" if low <= rate <= high else "MISSED"
         print(f"target leaderboard updates {low:g}-{high:g} a second: {verdict} ({rate})")
+    print_problems(runs, errors)
+    result: dict[str, Any] = {
+        **settings(args, runs, errors),
+        "participants_created": "rows inserted in the database; tokens minted with Tokens",
+        **summary,
+        "target_ack_p99_ms": TARGET_ACK_P99_MS,
+        "target_leaderboard_updates_per_s": list(TARGET_BOARDS_PER_S),
+        "per_run": [
+            {
+                key: run.get(key)
+                for key in ("run", *MEDIANS, *SUMS, "totals_exact", "timed_out", "close_codes")
+            }
+            for run in runs
+        ],
+    }
+    print(json.dumps(result))
+    return 1 if failed(summary, errors) else 0
+
+
+def print_problems(runs: Sequence[dict[str, Any]], errors: Sequence[str]) -> None:
+    """Whatever went wrong in each run, a line each, and the runs that failed."""
     for run in runs:
         for problem in run["problems"]:
             print(f"run {run['run']}: {problem}")
@@ -838,39 +980,45 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
             print(f"run {run['run']}: server log: {line}")
     for error in errors:
         print(f"error: {error}")
-    result: dict[str, Any] = {
+
+
+def settings(
+    args: argparse.Namespace, runs: Sequence[dict[str, Any]], errors: Sequence[str]
+) -> dict[str, Any]:
+    """The load asked for, and how many runs there were, for the JSON line."""
+    return {
         "participants": args.participants,
         "seconds": args.seconds,
         "rate": args.rate,
         "teams": args.teams,
         "runs": len(runs),
         "failed_runs": len(errors),
-        "participants_created": "rows inserted in the database; tokens minted with Tokens",
-        **summary,
-        "target_ack_p99_ms": TARGET_ACK_P99_MS,
-        "target_leaderboard_updates_per_s": list(TARGET_BOARDS_PER_S),
-        "per_run": [
-            {
-                key: run.get(key)
-                for key in ("run", *MEDIANS, *SUMS, "totals_exact", "timed_out", "close_codes")
-            }
-            for run in runs
-        ],
     }
-    print(json.dumps(result))
-    failed = errors or not summary["totals_exact"] or summary["acked"] != summary["inputs"]
-    return 1 if failed else 0
 
 
-async def run_all(
-    args: argparse.Namespace, workdir: Path
+def failed(summary: dict[str, Any], errors: Sequence[str]) -> bool:
+    """A run failed, a total was wrong, or an input went unacknowledged."""
+    return bool(errors) or not summary["totals_exact"] or summary["acked"] != summary["inputs"]
+
+
+RunOnce = Callable[[argparse.Namespace, Path, Children, int], Awaitable[dict[str, Any]]]
+
+
+async def run_series(
+    args: argparse.Namespace,
+    workdir: Path,
+    run_once: RunOnce,
+    tell: Callable[[str], None],
+    heading: Callable[[int], str],
+    outcome: Callable[[dict[str, Any]], str],
 ) -> tuple[list[dict[str, Any]], list[str]]:
+    """``--runs`` runs one after the other, each within ``--timeout``; the runs and errors."""
     children = Children()
     runs: list[dict[str, Any]] = []
     errors: list[str] = []
     try:
         for run in range(1, args.runs + 1):
-            progress(f"run {run}/{args.runs}: {args.participants} participants, {args.seconds:g} s")
+            tell(heading(run))
             try:
                 result = await asyncio.wait_for(
                     run_once(args, workdir / f"run-{run}", children, run), args.timeout
@@ -878,25 +1026,47 @@ async def run_all(
             except Exception as exc:
                 message = f"run {run}: {type(exc).__name__}: {exc}"[:2000]
                 errors.append(message)
-                progress(message)
+                tell(message)
                 continue
             runs.append(result)
-            progress(
+            tell(
                 f"run {run}: {result['acked']:,}/{result['inputs']:,} acknowledged, totals"
                 f" {'exact' if result['totals_exact'] else 'WRONG'}, ack p50"
-                f" {result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms, leaderboards"
-                f" {result['leaderboard_updates_per_s']}/s, server CPU"
-                f" {result['server_cpu_percent']} %"
+                f" {result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms, {outcome(result)}"
             )
     finally:
         children.kill_all()
     return runs, errors
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--participants", type=int, default=5000, help="phones (5000)")
-    parser.add_argument("--seconds", type=float, default=60, help="how long inputs flow (60)")
+async def run_all(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    return await run_series(
+        args,
+        workdir,
+        run_once,
+        progress,
+        lambda run: f"run {run}/{args.runs}: {args.participants} participants, {args.seconds:g} s",
+        lambda result: (
+            f"leaderboards {result['leaderboard_updates_per_s']}/s, server CPU"
+            f" {result['server_cpu_percent']} %"
+        ),
+    )
+
+
+def add_load_options(
+    parser: argparse.ArgumentParser,
+    participants: tuple[int | None, str],
+    seconds: tuple[float | None, str],
+) -> None:
+    """The options of the load: phones, how long, how fast, teams, runs and the waits."""
+    default, text = participants
+    parser.add_argument("--participants", type=int, default=default, help=f"phones ({text})")
+    default_s, text = seconds
+    parser.add_argument(
+        "--seconds", type=float, default=default_s, help=f"how long inputs flow ({text})"
+    )
     parser.add_argument("--rate", type=float, default=2.0, help="reps a second per phone (2)")
     parser.add_argument("--teams", type=int, default=4, help="teams, 2 to 8 (4)")
     parser.add_argument("--runs", type=int, default=1, help="runs; figures are medians (1)")
@@ -908,20 +1078,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="after the last input, how long acks may still take, s (30 + 4 x --seconds)",
     )
     parser.add_argument("--timeout", type=float, default=0, help="hard limit per run, s (by size)")
-    parser.add_argument(
-        "--pin",
-        default="auto",
-        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1),"
-        " or 'none'; 'auto' gives each its own one of the first two CPUs (the default)",
-    )
     parser.add_argument("--generate", metavar="CONFIG", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.generate:
-        return args
+
+
+def check_load_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, max_seconds: float
+) -> None:
     if not 1 <= args.participants <= 20_000:
         parser.error("--participants must be between 1 and 20,000")
-    if not 0 < args.seconds <= 600:
-        parser.error("--seconds must be above 0 and at most 600")
+    if not 0 < args.seconds <= max_seconds:
+        parser.error(f"--seconds must be above 0 and at most {max_seconds:g}")
     if not 0 < args.rate <= 10:
         parser.error("--rate must be above 0 and at most 10 (the server's limit is 20 a second)")
     if not 2 <= args.teams <= 8:
@@ -929,9 +1095,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not 1 <= args.runs <= 10:
         parser.error("--runs must be between 1 and 10")
     args.concurrency = max(1, min(args.concurrency, 1000))
-    args.server_cpus, args.generator_cpus = pinning(args.pin)
     if args.ack_wait <= 0:
         args.ack_wait = 30 + 4 * args.seconds
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_options(parser, (5000, "5000"), (60, "60"))
+    parser.add_argument(
+        "--pin",
+        default="auto",
+        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1),"
+        " or 'none'; 'auto' gives each its own one of the first two CPUs (the default)",
+    )
+    args = parser.parse_args(argv)
+    if args.generate:
+        return args
+    check_load_options(parser, args, 600)
+    args.server_cpus, args.generator_cpus = pinning(args.pin)
     if args.timeout <= 0:
         args.timeout = 120 + args.seconds + args.ack_wait + args.participants / 50
     return args
@@ -941,8 +1122,15 @@ def _terminated(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through the clean-up below, unlike the default
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+Generate = Callable[[dict[str, Any]], Awaitable[None]]
+RunAll = Callable[[argparse.Namespace, Path], Awaitable[tuple[list[dict[str, Any]], list[str]]]]
+Report = Callable[[argparse.Namespace, list[dict[str, Any]], list[str]], int]
+
+
+def entry(
+    args: argparse.Namespace, generate: Generate, run_all: RunAll, report: Report, name: str
+) -> int:
+    """The benchmark's runs and report, or (``--generate``) its load generator."""
     if args.generate:
         import uvloop
 
@@ -952,12 +1140,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _terminated)
     raise_nofile(max(65_536, 2 * args.participants + 1_024))
-    workdir = Path(tempfile.mkdtemp(prefix="classroom-scoring-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"classroom-{name}-"))
     try:
         runs, errors = asyncio.run(run_all(args, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report(args, runs, errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return entry(parse_args(argv), generate, run_all, report, "scoring")
 
 
 if __name__ == "__main__":
