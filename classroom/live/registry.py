@@ -90,6 +90,7 @@ class ClassRegistry:
         # read from the database (then the events since, from the hub's replay).
         self._views: dict[int, tuple[int, LoadedClass]] = {}  # with the hub's generation
         self._viewing: dict[int, asyncio.Future[LoadedClass | None]] = {}
+        self._asking: dict[int, asyncio.Future[Any]] = {}  # the owner, for its boards
         self._closing = False
         # Every snapshot and resumed message names the screens' assets: a screen
         # whose page is older reloads itself (see classroom/web/assets.py).
@@ -676,8 +677,16 @@ class ClassRegistry:
         board = self._hub.board(class_id, role)
         if board is not None or self.router is None or not isinstance(place, Owned):
             return board
-        try:  # this process has not seen one of the class's boards yet: ask its owner
-            boards = await asyncio.wait_for(self.router.call(class_id, "boards", None), 2)
+        # This process has not seen one of the class's boards yet: ask its owner, once
+        # for every screen that comes meanwhile (a room of phones arrives at once).
+        asking = self._asking.get(class_id)
+        if asking is None:
+            asking = self._asking[class_id] = asyncio.ensure_future(
+                asyncio.wait_for(self.router.call(class_id, "boards", None), 2)
+            )
+            asking.add_done_callback(lambda _: self._asking.pop(class_id, None))
+        try:
+            boards = await asyncio.shield(asking)
         except (TimeoutError, DomainError, Unavailable):
             return None
         self._hub.remember_boards(class_id, boards)
