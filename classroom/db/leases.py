@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.models import Class, Heartbeat
@@ -178,6 +178,16 @@ class LeaseStore:
                 )
             )
             return list(rows)
+
+    async def alive(self, now_ms: int) -> int:
+        """How many processes are alive now (their heartbeat is younger than a lease)."""
+        async with self._sessions() as db:
+            count = await db.scalar(
+                select(func.count())
+                .select_from(Heartbeat)
+                .where(Heartbeat.alive_at_ms >= now_ms - self.lease_ms)
+            )
+            return int(count or 0)
 
     async def owners(self) -> dict[int, str | None]:
         """Every open class with its owner's name (None: none yet)."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -175,17 +176,24 @@ class ClassRegistry:
                 log.warning("heartbeat not written: %s", exc)
 
     async def keep_watch(self) -> None:
-        """Claim, every second, the open classes that nobody alive owns (several processes)."""
+        """Claim, every second, open classes that nobody alive owns (several processes).
+
+        Each process takes its share of them at a time (their number over the
+        processes alive), so that a dead process's classes spread over the others.
+        """
         if self.leases.standalone:
             return
         while True:
             await asyncio.sleep(WATCH_S * random.uniform(0.8, 1.2))  # processes out of step
             try:
                 await self._start()
-                orphans = await self.leases.orphans(self.clock.now_ms())
-                random.shuffle(orphans)
-                for class_id in orphans:
-                    await self.locate(class_id)
+                now = self.clock.now_ms()
+                orphans = await self.leases.orphans(now)
+                if orphans:  # a fair share each: the processes wake at different times
+                    random.shuffle(orphans)
+                    share = math.ceil(len(orphans) / max(1, await self.leases.alive(now)))
+                    for class_id in orphans[:share]:
+                        await self.locate(class_id)
                 for class_id in list(self._actors):  # inputs from the others, if Redis was away
                     await self._serve_inputs(class_id)
             except Exception as exc:

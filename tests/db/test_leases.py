@@ -56,6 +56,8 @@ async def test_one_owner_at_a_time_until_its_heartbeat_stops(
     again = await first.claim(class_id, NOW)  # its own, again: no change
     assert isinstance(again, Lease) and again.token == 1 and again.down_since is None
     assert await second.claim(class_id, NOW + LEASE_MS) == Owned("a")  # a is alive
+    assert await second.alive(NOW + LEASE_MS) == 1
+    assert await second.alive(NOW + LEASE_MS + 1) == 0
     assert await second.orphans(NOW + LEASE_MS) == []
     # a's heartbeat is older than a lease: b takes the class over from where a was last seen.
     assert await second.orphans(NOW + LEASE_MS + 1) == [class_id]
