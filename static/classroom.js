@@ -686,7 +686,9 @@ class ClassScreen {
         if (message.teams) renderJoined(message.teams);
         return;
       case "error":
-        if (message.id) {
+        // "unavailable": the class couldn't take it just now (it is moving to another
+        // server, or restarting). It stays queued, and the outbox sends it again.
+        if (message.id && message.code !== "unavailable") {
           const item = this.outbox?.settle(message.id);
           if (item) {
             this.showCue(message.message); // an input the class refused: it won't be retried

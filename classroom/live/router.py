@@ -18,8 +18,9 @@ Theory of operation
     The broker says how many processes got a message. When none did, nobody
     owns the class right now (its owner died, or has just handed it back): the
     sender tries to claim the class itself, and otherwise holds the inputs and
-    tries again every :data:`RETRY_S`. An input that has no answer within
-    :data:`ANSWER_WITHIN_S` is answered ``unavailable``; the phone sends a score
+    tries again every :data:`RETRY_S`, as it does while Redis can't be reached.
+    An input that has no answer within :data:`ANSWER_WITHIN_S` is answered
+    ``unavailable``; the phone sends a score
     again later, and exactly-once still rests on the database's ``(participant,
     client id)``.
 
@@ -75,7 +76,7 @@ class Unavailable(Exception):
         super().__init__(text or UNAVAILABLE)
 
 
-UNAVAILABLE = "The class is moving to another server. Try again in a moment."
+UNAVAILABLE = "The class can't be reached just now. Try again in a moment."
 ENDED = "this class has ended"
 
 
@@ -170,7 +171,7 @@ class Router:
                     subscription = await self._broker.subscribe(subscription.channel)
                     break
                 except BrokerError:
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(RETRY_S)
 
     # -- the sender's side ------------------------------------------------------------
 
@@ -224,10 +225,9 @@ class Router:
                     heard = await self._broker.publish(
                         inputs_channel(class_id), json.dumps(message).encode()
                     )
-                except BrokerError as exc:
+                except BrokerError as exc:  # Redis is away: held, and offered again
                     log.debug("class %s: inputs not sent (%s)", class_id, exc)
-                    for item in batch:
-                        _tell(item, Unavailable())
+                    await self._hold(outbox, batch)
                     continue
                 if heard:
                     for item in batch:
@@ -254,6 +254,11 @@ class Router:
             for item in batch:
                 _tell(item, CommandRejected(ENDED))
             return
+        await self._hold(outbox, batch)
+
+    async def _hold(self, outbox: _Outbox, batch: list[_Input]) -> None:
+        """Put a batch back at the head of the queue, to be offered again in a moment;
+        an input that has waited too long is answered ``unavailable`` instead."""
         now = time.monotonic()
         held = [item for item in batch if item.deadline > now]
         for item in batch:

@@ -203,7 +203,10 @@ class _Reply:
             self.answer(_ack_text(self.id, stored=outcome))
             return
         metrics.inputs_refused.inc()
-        if isinstance(outcome, Unavailable | Deposed):
+        if isinstance(outcome, Unavailable):  # the phone keeps it, and sends it again
+            self.answer(wire.error("unavailable", str(outcome), **_echo(self.id)))
+            return
+        if isinstance(outcome, Deposed):
             outcome = ClassFailed()
         elif not isinstance(outcome, DomainError | ClassFailed):
             log.error("a score was not stored", exc_info=outcome)

@@ -211,3 +211,30 @@ async def test_reps_tapped_while_the_server_is_down_count_after_their_segment_is
     await phone.goto(f"/play/{class_id}/results")
     squats = phone.locator('[data-segment="0"] tr.is-you [data-result]')
     await expect(squats).to_have_text(f"{OFFLINE_TAPS} reps")
+
+
+KEPT = """(id) => {
+  const screen = window.classroomScreen;
+  screen.outbox.items.push({ type: "score", id, segment: 0, kind: "reps", value: 1 });
+  screen.receive({ type: "error", code: "unavailable", id, message: "try again" });
+  const kept = screen.outbox.items.some((item) => item.id === id);
+  screen.receive({ type: "error", code: "rejected", id, message: "that segment is over" });
+  const dropped = !screen.outbox.items.some((item) => item.id === id);
+  return { kept, dropped };
+}"""
+
+
+async def test_an_input_the_class_could_not_take_just_now_stays_queued(
+    server: Server, new_page: NewPage
+) -> None:
+    # `unavailable` (the class is moving to another process, say): the phone sends it
+    # again later. `rejected`: it never will.
+    async with httpx.AsyncClient(base_url=server.base_url) as console:
+        await sign_in(console)
+        class_id = await open_class(console)
+        code = await join_code(console, class_id)
+        phone = await new_page(server, PHONE)
+        await join_on_phone(phone, code, "Kim")
+        await expect(phone).to_have_url(re.compile(rf"/play/{class_id}$"))
+        await live(phone)
+        assert await phone.evaluate(KEPT, "abcdefgh12345678") == {"kept": True, "dropped": True}

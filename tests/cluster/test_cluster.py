@@ -41,18 +41,31 @@ async def stored_scores(database_url: str, class_id: int) -> int:
 
 
 async def tap(phone: Phone, name: str, count: int) -> list[Message]:
-    """Send ``count`` reps; return their acks (an error fails the test)."""
+    """Send ``count`` reps; return their acks, in order.
+
+    As a phone does, an input answered ``unavailable`` (the class couldn't take it
+    just then) is sent again, a few times at most; any other error fails the test.
+    """
     watch = phone.watch
     assert watch is not None
+
+    def score(i: int) -> Message:
+        return {"type": "score", "id": f"{name}-{i}", "segment": 0, "kind": "reps", "value": 1}
+
     for i in range(count):
-        score = {"type": "score", "id": f"{name}-{i}", "segment": 0, "kind": "reps", "value": 1}
-        await watch.send(score)
-    acks = []
+        await watch.send(score(i))
+    acks: list[Message] = []
+    again = 0
     while len(acks) < count:
         message = await watch.next("ack", "error", within=20)
+        if message["type"] == "error" and message["code"] == "unavailable" and again < 5:
+            again += 1
+            await asyncio.sleep(0.5)
+            await watch.send(score(int(message["id"].rsplit("-", 1)[1])))
+            continue
         assert message["type"] == "ack", message
         acks.append(message)
-    return acks
+    return sorted(acks, key=lambda ack: int(ack["id"].rsplit("-", 1)[1]))
 
 
 def instructor_cookie(client: httpx.AsyncClient) -> str:
