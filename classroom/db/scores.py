@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Insert, Table, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.leases import Deposed
@@ -186,7 +187,8 @@ class ScoreStore:
             ]
             if batch:  # the table's insert: one executemany, without the ORM's per-row work
                 await db.execute(
-                    insert(SCORES), [_row(class_id, entry) for class_id, entry, _, _ in batch]
+                    _insert_new(db.get_bind().dialect.name),
+                    [_row(class_id, entry) for class_id, entry, _, _ in batch],
                 )
             if withdrawals:
                 await db.execute(
@@ -314,10 +316,25 @@ _COLUMNS = (
     "withdrawn",
     "flagged",
 )
+# An input already stored (by an earlier owner of the class, whose book this process
+# had not read yet) is left as it is, rather than failing its whole batch: each input
+# is stored once, by its (participant, client id).
 _INSERT = (
     f"INSERT INTO scores ({', '.join(_COLUMNS)}, created_at)"
     f" VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+    " ON CONFLICT (participant_id, client_id) DO NOTHING"
 )
+
+
+def _insert_new(dialect: str) -> Insert:
+    """The scores insert that leaves an input already stored as it is (see _INSERT)."""
+    if dialect == "postgresql":
+        return postgresql.insert(SCORES).on_conflict_do_nothing(
+            index_elements=["participant_id", "client_id"]
+        )
+    return sqlite.insert(SCORES).on_conflict_do_nothing(
+        index_elements=["participant_id", "client_id"]
+    )
 _WITHDRAW = "UPDATE scores SET withdrawn = 1 WHERE participant_id = ? AND client_id = ?"
 
 #: A score row for SQLite: the columns of :data:`_INSERT` but the last (``created_at``).

@@ -92,6 +92,7 @@ class ClassRegistry:
         self._views: dict[int, tuple[int, LoadedClass]] = {}  # with the hub's generation
         self._viewing: dict[int, asyncio.Future[LoadedClass | None]] = {}
         self._asking: dict[int, asyncio.Future[Any]] = {}  # the owner, for its boards
+        self._held: dict[int, int] = {}  # the token this process last ran each class with
         self._closing = False
         # Every snapshot and resumed message names the screens' assets: a screen
         # whose page is older reloads itself (see classroom/web/assets.py).
@@ -260,6 +261,11 @@ class ClassRegistry:
             if loaded is None:  # pragma: no cover - a class is deleted only once it has ended
                 return None
             self._fence(class_id, lease.token)
+            if self.scores is not None and self._held.get(class_id) != lease.token:
+                # Another process may have taken scores since this one last ran the
+                # class: its book is read again from the database.
+                self.scores.forget(class_id)
+            self._held[class_id] = lease.token
             stored: list[tuple[int, Event]] = []
             if lease.down_since is not None and loaded.state.phase not in TERMINAL:
                 # Nobody ran the class for a while (its owner died, or every process

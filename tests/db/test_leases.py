@@ -117,3 +117,22 @@ async def test_a_class_handed_back_runs_on_without_its_restart_policy(
     third = LeaseStore(sessions, "c", standalone=False)
     late = await third.claim(class_id, NOW + 200 + LEASE_MS + 1)
     assert late == Lease(class_id, 5, NOW + 200, None)
+
+
+async def test_an_input_an_earlier_owner_stored_does_not_fail_the_next_owners_batch(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # b took the class over while a was slow; a took it back with a book from before:
+    # an input b stored comes to a again. It is left as it is, and the rest of a's
+    # batch is stored with it.
+    class_id, pid = await a_class(sessions)
+    engine = sessions.kw["bind"]
+    path = sqlite_path(engine)
+    earlier = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    assert await write(earlier, class_id, Taken(entry("both", pid))) is True
+    later = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    heard = [write(later, class_id, Taken(entry(cid, pid))) for cid in ("new-1", "both", "new-2")]
+    assert [await outcome for outcome in heard] == [True, True, True]
+    async with sessions() as db:
+        stored = list(await db.scalars(select(Score.client_id).order_by(Score.id)))
+    assert stored == ["both", "new-1", "new-2"]
