@@ -95,6 +95,7 @@ Audiences = Iterable[tuple[Message, "frozenset[str] | None"]]
 class ClassChannel:
     class_id: int
     screens: dict[Screen, None] = field(default_factory=dict)
+    instructors: int = 0  # how many of the screens are instructors'
     replay: deque[Outgoing] = field(default_factory=lambda: deque(maxlen=REPLAY_SIZE))
     # Messages waiting for the pump, each with when it came (perf_counter, for the metrics).
     pending: deque[tuple[Outgoing, frozenset[str] | None, float]] = field(default_factory=deque)
@@ -282,6 +283,7 @@ class Hub:
         channel = self.channel(screen.class_id)
         channel.screens[screen] = None
         if screen.role == "instructor":
+            channel.instructors += 1
             self._greet(channel, screen)
         else:
             self._presence_changed(channel)
@@ -290,7 +292,9 @@ class Hub:
         channel = self._channels.get(screen.class_id)
         if channel is not None and screen in channel.screens:
             del channel.screens[screen]
-            if screen.role != "instructor":
+            if screen.role == "instructor":
+                channel.instructors -= 1
+            else:
                 self._presence_changed(channel)
 
     def disconnect(self, source: tuple[str, int], reason: str) -> int:
@@ -629,7 +633,7 @@ class Hub:
                 functools.partial(self._shared, channel),
                 interval_s=PRESENCE_INTERVAL_S,
             )
-        if any(screen.role == "instructor" for screen in channel.screens):
+        if channel.instructors:
             self.coalesce(
                 class_id,
                 "presence",

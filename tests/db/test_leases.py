@@ -129,8 +129,10 @@ async def test_an_input_an_earlier_owner_stored_does_not_fail_the_next_owners_ba
     engine = sessions.kw["bind"]
     path = sqlite_path(engine)
     earlier = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    earlier.fence(class_id, 0)  # the class's token as it is: nobody has claimed it
     assert await write(earlier, class_id, Taken(entry("both", pid))) is True
     later = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    later.fence(class_id, 0)
     heard = [write(later, class_id, Taken(entry(cid, pid))) for cid in ("new-1", "both", "new-2")]
     assert [await outcome for outcome in heard] == [True, True, True]
     async with sessions() as db:
