@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.models import Class, ClassEvent, ClassTimeline, Heartbeat, Routine
@@ -225,6 +225,18 @@ class HeartbeatStore:
         async with self._sessions() as db:
             row = await db.get(Heartbeat, node)
             return None if row is None else row.alive_at_ms
+
+    async def prune(self, before_ms: int) -> int:
+        """Forget processes last alive before ``before_ms`` that own no class (each start
+        of a process adds a row); returns how many."""
+        owners = select(Class.owner_node).where(Class.owner_node.is_not(None))
+        async with self._sessions.begin() as db:
+            result = await db.execute(
+                delete(Heartbeat)
+                .where(Heartbeat.alive_at_ms < before_ms, Heartbeat.node.not_in(owners))
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     async def beat(self, node: str, at_ms: int) -> None:
         async with self._sessions.begin() as db:

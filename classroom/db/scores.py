@@ -357,6 +357,8 @@ def _insert_new(dialect: str) -> Insert:
     return sqlite.insert(SCORES).on_conflict_do_nothing(
         index_elements=["participant_id", "client_id"]
     )
+
+
 _WITHDRAW = "UPDATE scores SET withdrawn = 1 WHERE participant_id = ? AND client_id = ?"
 
 #: A score row for SQLite: the columns of :data:`_INSERT` but the last (``created_at``).

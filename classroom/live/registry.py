@@ -50,6 +50,8 @@ from classroom.metrics import Metrics
 log = logging.getLogger(__name__)
 
 HEARTBEAT_MS = 1000
+HEARTBEATS_KEPT_MS = 7 * 24 * 3_600_000
+"""A process that has not beaten for a week, and owns no class, is forgotten."""
 WATCH_S = 1.0
 """How often a process of several looks for classes that nobody alive owns."""
 RESTART_DELAYS_S = (0.2, 1.0, 5.0)  # after the third failure in a row, keep trying every 5 s
@@ -126,8 +128,10 @@ class ClassRegistry:
             if self._started:
                 return
             if self._heartbeats is not None:
+                now = self.clock.now_ms()
                 self.leases.previous_beat = await self._heartbeats.last(self.node)
-                await self._heartbeats.beat(self.node, self.clock.now_ms())
+                await self._heartbeats.beat(self.node, now)
+                await self._heartbeats.prune(now - HEARTBEATS_KEPT_MS)
             self._started = True
 
     async def _after_restart(

@@ -138,3 +138,17 @@ async def test_an_input_an_earlier_owner_stored_does_not_fail_the_next_owners_ba
     async with sessions() as db:
         stored = list(await db.scalars(select(Score.client_id).order_by(Score.id)))
     assert stored == ["both", "new-1", "new-2"]
+
+
+async def test_processes_long_gone_are_forgotten_unless_they_own_a_class(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    class_id, _ = await a_class(sessions)
+    beats = HeartbeatStore(sessions)
+    for node, at in (("old", NOW), ("old-owner", NOW), ("recent", NOW + 10)):
+        await beats.beat(node, at)
+    await LeaseStore(sessions, "old-owner", standalone=True).claim(class_id, NOW)
+    assert await beats.prune(NOW + 5) == 1
+    assert await beats.last("old") is None
+    assert await beats.last("old-owner") == NOW  # its class's lease names it
+    assert await beats.last("recent") == NOW + 10
