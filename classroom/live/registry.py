@@ -490,6 +490,18 @@ class ClassRegistry:
         self.router.send(class_id, "score", _score_plain(score), reply, again=True)
         return True
 
+    async def sound(self, class_id: int, on: bool) -> int:
+        """Switch the sound of the class's displays, through its owner; how many were told."""
+        place = await self.locate(class_id)
+        if isinstance(place, Owned) and self.router is not None:
+            return int(await self.router.call(class_id, "sound", on))
+        return self._sound_here(class_id, on)
+
+    def _sound_here(self, class_id: int, on: bool) -> int:
+        displays = int(self._hub.presence(class_id)["displays"])  # on every process
+        self._hub.broadcast(class_id, [{"type": "sound", "on": on}], roles=["display"])
+        return displays
+
     async def correct(
         self, class_id: int, fix: Fix, kind: ScoreKind, instructor_id: int | None
     ) -> None:
@@ -538,6 +550,8 @@ class ClassRegistry:
             assert self.scores is not None
             work = self.scores.roster_changed(class_id)
             self._in_background(self._serve_call(work, answer), "roster")
+        elif op == "sound":
+            answer(("ok", self._sound_here(class_id, bool(args))))
         elif op == "boards":
             self._in_background(self._serve_call(self._boards(class_id), answer), "boards")
         else:

@@ -420,16 +420,14 @@ def _ack_text(client_id: str, *, stored: bool) -> str:
 async def _sound(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
     """Switch the sound of the class's wall displays on or off (the console's "Wall sound").
 
-    A setting of the displays, not of the class: no class event, no ``seq``, and no
-    need of the class's owner: it goes to the class's displays on every process.
-    Each display remembers it; the ack says how many displays were told.
+    A setting of the displays, not of the class: no class event, no ``seq``. It goes
+    through the class's owner, in turn with its commands, to the class's displays on
+    every process. Each display remembers it; the ack says how many were told.
     """
     on = data.get("on")
     if not isinstance(on, bool):
         raise ValidationError(SOUND_NEEDS_ON)
-    hub = app.state.hub
-    displays = hub.presence(screen.class_id)["displays"]  # on every process
-    hub.broadcast(screen.class_id, [{"type": "sound", "on": on}], roles=["display"])
+    displays = await app.state.registry.sound(screen.class_id, on)
     return {"type": "ack", "id": reply.id, "displays": displays}
 
 

@@ -133,6 +133,17 @@ async def test_three_nodes_serve_one_class_to_every_screen(
         await console.send({"type": "sound", "id": "s1", "on": False})
         assert await console.next("ack") == {"type": "ack", "id": "s1", "displays": 1}
         assert (await wall.next("sound"))["on"] is False
+        # And from a console on a node that doesn't own the class: through its owner.
+        owner = await owner_of(cluster_db, class_id)
+        elsewhere = next(node for node in cluster.nodes if node.name != owner)
+        other_console = await Watch.open(
+            f"{elsewhere.ws_url}/ws/classes/{class_id}", instructor_cookie(instructor)
+        )
+        await other_console.next("snapshot")
+        await other_console.send({"type": "sound", "id": "s2", "on": True})
+        assert await other_console.next("ack") == {"type": "ack", "id": "s2", "displays": 1}
+        assert (await wall.next("sound"))["on"] is True
+        await other_console.close()
 
         # Every screen has had every event once and in order, whichever node it is on.
         await asyncio.sleep(2.5)  # a couple more cues
