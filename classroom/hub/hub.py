@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from classroom.broker import Broker, BrokerError, Subscription, SubscriptionBroken
+from classroom.broker.reading import read_forever
 from classroom.hub.frames import Outgoing, text_frame
 from classroom.hub.screens import CLOSE_REVOKED, CLOSE_TRY_AGAIN, Screen
 from classroom.hub.wire import Message, encode
@@ -318,21 +319,12 @@ class Hub:
 
     async def keep_listening(self) -> None:
         """Close this process's screens that another process revoked, for as long as it runs."""
-        while True:
-            try:
-                subscription = await self._broker.subscribe(SCREENS)
-            except BrokerError:
-                await asyncio.sleep(1)
-                continue
-            try:
-                async for payload in subscription:
-                    data = json.loads(payload)
-                    kind, number = data["source"]
-                    self._disconnect_here((str(kind), int(number)), str(data["reason"]))
-            except SubscriptionBroken as exc:
-                log.warning("revocations from other processes: %s; listening again", exc)
-            finally:
-                await subscription.close()
+        await read_forever(self._broker, SCREENS, self._revoked, what="revoked screens")
+
+    def _revoked(self, payload: bytes) -> None:
+        data = json.loads(payload)
+        kind, number = data["source"]
+        self._disconnect_here((str(kind), int(number)), str(data["reason"]))
 
     def _disconnect_here(self, source: Hashable, reason: str) -> int:
         closed = 0

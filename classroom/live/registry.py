@@ -635,7 +635,8 @@ class ClassRegistry:
         class_id = screen.class_id
         await self._hub.follow(class_id)  # first: every event from now on reaches the hub
         place = await self.locate(class_id)
-        if isinstance(place, ClassActor) and place.state.phase not in TERMINAL:
+        running_here = isinstance(place, ClassActor) and place.state.phase not in TERMINAL
+        if isinstance(place, ClassActor) and running_here:
             snapshot: wire.Message = self._snapshot(class_id, place)
             last_seq, class_epoch = place.last_seq, self._epochs[class_id]
         else:
@@ -652,10 +653,8 @@ class ClassRegistry:
                 epoch=view.epoch,
             )
             last_seq, class_epoch = view.last_seq, view.epoch
-        live = place is not None and (
-            not isinstance(place, ClassActor) or place.state.phase not in TERMINAL
-        )
-        if live and self.scores is not None and isinstance(place, ClassActor):
+        live = running_here or isinstance(place, Owned)
+        if running_here and self.scores is not None:
             await self.scores.book(class_id)  # so that a screen joining mid-class sees the board
         missed = None
         last_seq = max(last_seq, self._hub.generation(class_id)[1])  # the newest heard here

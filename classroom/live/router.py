@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classroom.broker import Broker, BrokerError, Subscription, SubscriptionBroken
+from classroom.broker.reading import read_forever
 from classroom.domain.errors import CommandRejected, DomainError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -149,29 +150,20 @@ class Router:
         control = await self._broker.subscribe(CONTROL)
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._listen(answers, self._answered), name="router-answers"),
-            loop.create_task(self._listen(control, self._noticed), name="router-notices"),
+            loop.create_task(
+                read_forever(
+                    self._broker, answers.channel, self._answered, what="answers", first=answers
+                ),
+                name="router-answers",
+            ),
+            loop.create_task(
+                read_forever(
+                    self._broker, CONTROL, self._noticed, what="cluster notices", first=control
+                ),
+                name="router-notices",
+            ),
             loop.create_task(self._expire(), name="router-expiry"),
         ]
-
-    async def _listen(self, subscription: Subscription, handle: Callable[[bytes], None]) -> None:
-        """Read a subscription for good: subscribe again whenever it breaks."""
-        while True:
-            try:
-                async for payload in subscription:
-                    try:
-                        handle(payload)
-                    except Exception:
-                        log.exception("a message between processes could not be read")
-            except SubscriptionBroken as exc:
-                log.warning("router: %s; listening again", exc)
-            await subscription.close()
-            while True:
-                try:
-                    subscription = await self._broker.subscribe(subscription.channel)
-                    break
-                except BrokerError:
-                    await asyncio.sleep(RETRY_S)
 
     # -- the sender's side ------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from classroom.broker import Broker, BrokerError, Subscription, SubscriptionBroken
+from classroom.broker import Broker, BrokerError
+from classroom.broker.reading import read_forever
 
 log = logging.getLogger(__name__)
 
@@ -42,28 +43,18 @@ class WorkerFigures:
     async def start(self) -> None:
         requests = await self._broker.subscribe(REQUESTS)
         answers = await self._broker.subscribe(f"{REQUESTS}:{self._node}")
+        what = "metrics of the other workers"
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._listen(requests, self._asked)),
-            loop.create_task(self._listen(answers, self._answered)),
+            loop.create_task(
+                read_forever(self._broker, REQUESTS, self._asked, what=what, first=requests)
+            ),
+            loop.create_task(
+                read_forever(
+                    self._broker, answers.channel, self._answered, what=what, first=answers
+                )
+            ),
         ]
-
-    async def _listen(self, subscription: Subscription, handle: Callable[[bytes], object]) -> None:
-        while True:
-            try:
-                async for payload in subscription:
-                    result = handle(payload)
-                    if asyncio.iscoroutine(result):
-                        await result
-            except SubscriptionBroken as exc:
-                log.warning("metrics of the other workers: %s", exc)
-            await subscription.close()
-            while True:
-                try:
-                    subscription = await self._broker.subscribe(subscription.channel)
-                    break
-                except BrokerError:
-                    await asyncio.sleep(1)
 
     async def _asked(self, payload: bytes) -> None:
         request = json.loads(payload)

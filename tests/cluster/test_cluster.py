@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Score
-from tests.cluster.conftest import Cluster, Phone, Watch, assert_gap_free, phone_on
+from tests.cluster.conftest import Cluster, Node, Phone, Watch, assert_gap_free, phone_on
 from tests.helpers import Message, command, join_code, open_class, sign_in
 from tests.web.test_display_links import class_post, links
 
@@ -68,6 +68,39 @@ async def tap(phone: Phone, name: str, count: int) -> list[Message]:
     return sorted(acks, key=lambda ack: int(ack["id"].rsplit("-", 1)[1]))
 
 
+async def board_shows(watch: Watch, total: int) -> None:
+    """Wait for a leaderboard on ``watch`` whose people's values add up to ``total``."""
+    while True:
+        board = await watch.next("leaderboard")
+        people = (board.get("class") or {}).get("people") or []
+        if sum(p["value"] for p in people) == total:
+            return
+
+
+async def class_runs_through(node: Node, instructor: httpx.AsyncClient, phones: int) -> None:
+    """A class opened, joined, started and scored through ``node`` (a node, or a proxy
+    in front of several): every rep acknowledged, and on the console's board."""
+    assert (await sign_in(instructor)).status_code == 303
+    class_id = await open_class(instructor)
+    code = await join_code(instructor, class_id)
+    console = await Watch.open(
+        f"{node.ws_url}/ws/classes/{class_id}", instructor_cookie(instructor)
+    )
+    await console.next("snapshot")
+    joined = [await phone_on(node, class_id, code, f"R{n}") for n in range(phones)]
+    for phone in joined:  # each socket may reach any process behind the address
+        await phone.connect(node)
+    assert (await command(instructor, class_id, "start")).status_code == 200
+    acks = await asyncio.gather(*(tap(p, f"r{n}", 5) for n, p in enumerate(joined)))
+    assert sum(len(a) for a in acks) == 5 * phones
+    await board_shows(console, 5 * phones)
+    await console.close()
+    for phone in joined:
+        assert phone.watch is not None
+        await phone.watch.close()
+        await phone.client.aclose()
+
+
 def instructor_cookie(client: httpx.AsyncClient) -> str:
     return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
@@ -120,11 +153,7 @@ async def test_three_nodes_serve_one_class_to_every_screen(
         assert await stored_scores(cluster_db, class_id) == 6 * PER_PHONE
 
         # The boards cross nodes: the wall (node 3) sees everyone's reps, and so do phones.
-        while True:
-            board = await wall.next("leaderboard")
-            people = (board.get("class") or {}).get("people") or []
-            if sum(p["value"] for p in people) == 6 * PER_PHONE:
-                break
+        await board_shows(wall, 6 * PER_PHONE)
         for phone in phones[1:3]:  # on nodes 2 and 3
             assert phone.watch is not None
             await phone.watch.next("leaderboard")

@@ -6,7 +6,6 @@ skips, saying why; in CI (which installs it) it fails.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import socket
@@ -18,10 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.conftest import Cluster, Node, Watch, phone_on
-from tests.cluster.test_cluster import instructor_cookie, tap
+from tests.cluster.conftest import Cluster, Node
+from tests.cluster.test_cluster import class_runs_through
 from tests.conftest import free_port, need_service
-from tests.helpers import command, join_code, open_class, sign_in
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "nginx.conf"
 
@@ -88,29 +86,8 @@ async def test_a_class_runs_through_the_documented_nginx_config(
     through.port = int(address.rsplit(":", 1)[1])
     through.base_url = base
     async with httpx.AsyncClient(base_url=base) as instructor:
-        assert (await sign_in(instructor)).status_code == 303  # Origin and CSRF hold through it
-        class_id = await open_class(instructor)
-        code = await join_code(instructor, class_id)
-        console = await Watch.open(
-            f"ws://{address}/ws/classes/{class_id}", instructor_cookie(instructor)
-        )
-        await console.next("snapshot")
-        phones = [await phone_on(through, class_id, code, f"N{n}") for n in range(4)]
-        for phone in phones:  # each socket may reach either node
-            await phone.connect(through)
-        assert (await command(instructor, class_id, "start")).status_code == 200
-        acks = await asyncio.gather(*(tap(p, f"n{n}", 5) for n, p in enumerate(phones)))
-        assert sum(len(a) for a in acks) == 20
-        while True:
-            board = await console.next("leaderboard")
-            people = (board.get("class") or {}).get("people") or []
-            if sum(p["value"] for p in people) == 20:
-                break
-        await console.close()
-        for phone in phones:
-            assert phone.watch is not None
-            await phone.watch.close()
-            await phone.client.aclose()
+        # Sign-in, the join form and the sockets hold through it (Origin, CSRF, upgrade).
+        await class_runs_through(through, instructor, phones=4)
     # Requests went to both nodes (round robin: nothing sticky), and each node took the
     # client's address from X-Forwarded-For (uvicorn shows such a client with port 0).
     for node in group.nodes:

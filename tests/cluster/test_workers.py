@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -12,10 +11,9 @@ from pathlib import Path
 import httpx
 
 from classroom.db.migrate import downgrade
-from tests.cluster.conftest import Node, Watch, phone_on
-from tests.cluster.test_cluster import instructor_cookie, tap
+from tests.cluster.conftest import Node
+from tests.cluster.test_cluster import class_runs_through
 from tests.conftest import SECRET, free_port
-from tests.helpers import command, join_code, open_class, sign_in
 
 METRICS_TOKEN = "scrape-token-0123456789abcdef"
 
@@ -114,28 +112,6 @@ async def test_two_workers_serve_one_class_on_one_port(
             for node in nodes:
                 assert f'classroom_lease_renewals_total{{node="{node}"}}' in scrape.text
             assert "did not answer" not in scrape.text
-            await sign_in(client)
-            class_id = await open_class(client)
-            code = await join_code(client, class_id)
-            console = await Watch.open(
-                f"{server.ws_url}/ws/classes/{class_id}", instructor_cookie(client)
-            )
-            await console.next("snapshot")
-            phones = [await phone_on(server, class_id, code, f"W{n}") for n in range(6)]
-            for phone in phones:
-                await phone.connect(server)
-            assert (await command(client, class_id, "start")).status_code == 200
-            acks = await asyncio.gather(*(tap(p, f"w{n}", 5) for n, p in enumerate(phones)))
-            assert sum(len(a) for a in acks) == 30
-            while True:
-                board = await console.next("leaderboard")
-                people = (board.get("class") or {}).get("people") or []
-                if sum(p["value"] for p in people) == 30:
-                    break
-            await console.close()
-            for phone in phones:
-                assert phone.watch is not None
-                await phone.watch.close()
-                await phone.client.aclose()
+            await class_runs_through(server, client, phones=6)
     finally:
         server.stop()
