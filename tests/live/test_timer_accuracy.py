@@ -1,4 +1,8 @@
-"""Cues arrive on time over the real server, for the length of a 2-minute class."""
+"""Cues arrive on time over the real server, for the length of a 2-minute class.
+
+The server runs in a process of its own, as in a gym: a server thread inside the
+test's process would share its interpreter with the test's client, and measure that.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ import pytest
 import websockets
 
 from classroom.db.routines import RoutineSource
-from tests.conftest import LiveServer, run_server, seed, settings_for
 from tests.helpers import command, open_class, sign_in
+from tests.processes import Server, serving
 
 
 def two_minute_routine() -> str:
@@ -35,14 +39,13 @@ def two_minute_routine() -> str:
 
 
 @pytest.fixture
-def timed_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+def timed_server(tmp_path: Path) -> Iterator[Server]:
     source = RoutineSource("two-minutes", "Two minutes", "yaml", two_minute_routine())
-    asyncio.run(seed(migrated_url, [source]))
-    yield from run_server(settings_for(migrated_url, tmp_path))
+    yield from serving(tmp_path, source)
 
 
 async def test_a_two_minute_class_fires_every_cue_within_20_ms_of_its_instant(
-    timed_server: LiveServer,
+    timed_server: Server,
 ) -> None:
     async with httpx.AsyncClient(base_url=timed_server.base_url) as console:
         await sign_in(console)
@@ -50,7 +53,7 @@ async def test_a_two_minute_class_fires_every_cue_within_20_ms_of_its_instant(
         header = {"Cookie": "; ".join(f"{k}={v}" for k, v in console.cookies.items())}
         lateness: list[float] = []
         async with websockets.connect(
-            f"{timed_server.ws_url}/ws/classes/{class_id}", additional_headers=header
+            f"ws://127.0.0.1:{timed_server.port}/ws/classes/{class_id}", additional_headers=header
         ) as ws:
             await ws.recv()  # the snapshot
             await command(console, class_id, "start")
