@@ -116,6 +116,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             if database_file is None
             else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
         )
+        score_store = ScoreStore(sessions, score_writer, metrics=metrics)
         # One process on its own (no Redis) owns every class; with Redis, each class
         # has one owner among the processes, and inputs reach it through the router.
         standalone = settings.broker_url == "memory://"
@@ -125,7 +126,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             class_clock,
             leases=LeaseStore(sessions, settings.node, standalone=standalone),
             heartbeats=HeartbeatStore(sessions, secret_check(settings.secret_key)),
-            scores=ScoreKeeper(ScoreStore(sessions, score_writer, metrics=metrics), hub),
+            scores=ScoreKeeper(score_store, hub),
             asset_version=version,
             metrics=metrics,
         )
@@ -184,6 +185,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             if router is not None:
                 await router.close()
             await registry.store.close()
+            await score_store.close()
             if score_writer is not None:
                 await score_writer.close()
             await hub.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.db.classes import ClassStore, HeartbeatStore
@@ -96,6 +96,7 @@ async def test_a_deposed_owner_writes_no_event_and_stores_no_score(
         assert row is not None and row.last_seq == 0 and row.owner_node == "b"
     assert stored == {"kept"}
     await events.close()
+    await scores.close()
 
 
 async def test_a_class_handed_back_runs_on_without_its_restart_policy(
@@ -138,6 +139,67 @@ async def test_an_input_an_earlier_owner_stored_does_not_fail_the_next_owners_ba
     async with sessions() as db:
         stored = list(await db.scalars(select(Score.client_id).order_by(Score.id)))
     assert stored == ["both", "new-1", "new-2"]
+    await earlier.close()
+    await later.close()
+
+
+async def test_an_owners_inputs_and_undos_in_one_batch_are_each_stored_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    class_id, pid = await a_class(sessions)
+    lease = await LeaseStore(sessions, "a", standalone=False).claim(class_id, NOW)
+    assert isinstance(lease, Lease)
+    engine = sessions.kw["bind"]
+    path = sqlite_path(engine)
+    scores = ScoreStore(sessions, None if path is None else SqliteWriter(path))
+    scores.fence(class_id, lease.token)
+    try:
+        heard = [write(scores, class_id, Taken(entry(f"t{i}", pid))) for i in range(3)]
+        # an undo queued with the inputs it takes back: the same batch
+        heard.append(write(scores, class_id, Taken(entry("u", pid, undoes="t1", value=0), "t1")))
+        heard.append(write(scores, class_id, Taken(entry("t0", pid))))  # a repeat, by chance
+        assert [await outcome for outcome in heard] == [True] * 5
+        entries, _ = await scores.load(class_id)
+    finally:
+        await scores.close()
+    assert [(e.client_id, e.withdrawn) for e in entries] == [
+        ("t0", False),
+        ("t1", True),
+        ("t2", False),
+        ("u", False),
+    ]
+
+
+async def test_a_batch_whose_connection_was_cut_fails_and_the_next_one_is_stored(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's connection of the score store's own")
+    class_id, pid = await a_class(sessions)
+    lease = await LeaseStore(sessions, "a", standalone=False).claim(class_id, NOW)
+    assert isinstance(lease, Lease)
+    scores = ScoreStore(sessions)
+    scores.fence(class_id, lease.token)
+    failed: list[int] = []
+    scores.failed = failed.append
+    try:
+        assert await write(scores, class_id, Taken(entry("before", pid))) is True
+        async with sessions.begin() as db:  # the server ends the store's connection
+            await db.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND state = 'idle' AND query LIKE '%stored AS%'"
+                )
+            )
+        cut = await write(scores, class_id, Taken(entry("cut", pid)))
+        assert isinstance(cut, Exception) and failed == [class_id]
+        assert await write(scores, class_id, Taken(entry("after", pid))) is True
+        entries, _ = await scores.load(class_id)
+    finally:
+        await scores.close()
+    assert [e.client_id for e in entries] == ["before", "after"]
 
 
 async def test_processes_long_gone_are_forgotten_unless_they_own_a_class(
