@@ -659,6 +659,8 @@ class ClassScreen {
           view.ends_at = null;
           this.showResultsSoon();
         }
+        // The lead-in counts down to the first segment's start, on every screen.
+        if (message.phase === "countdown") view.starts_at = message.starts_at ?? null;
         view.phase = message.phase;
         break;
       case "segment":

@@ -21,12 +21,17 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseChanged(Event):
-    """The class entered ``phase``; ``reason`` says who or what moved it."""
+    """The class entered ``phase``; ``reason`` says who or what moved it.
+
+    Entering the lead-in (``countdown``), ``starts_at_ms`` is when it ends: when the
+    first segment starts, so that every screen can count down to it.
+    """
 
     type: ClassVar[str] = "phase"
     phase: str
     previous: str
     reason: str = "instructor"  # "instructor", "time" (the timeline ran out), "idle"
+    starts_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

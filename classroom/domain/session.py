@@ -225,7 +225,12 @@ def _start(timeline: Timeline, state: ClassState, _c: cmd.Start, now: int) -> Ou
         started_at_ms=now,
         segment_started_at_ms=now + timeline.lead_in_ms,
     )
-    changed = PhaseChanged(at_ms=now, phase=Phase.COUNTDOWN, previous=state.phase)
+    changed = PhaseChanged(
+        at_ms=now,
+        phase=Phase.COUNTDOWN,
+        previous=state.phase,
+        starts_at_ms=counting.segment_started_at_ms,
+    )
     later = tick(timeline, counting, now)  # no lead-in: the first segment starts at once
     return Outcome(later.state, [changed, *later.events])
 

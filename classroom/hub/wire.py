@@ -141,6 +141,8 @@ def event_message(timeline: Timeline, seq: int, event: Event) -> Message:
         message.update(cue=event.index, kind=event.kind.value, text=event.text)
     elif isinstance(event, PhaseChanged):
         message.update(phase=event.phase, previous=event.previous, reason=event.reason)
+        if event.starts_at_ms is not None:
+            message["starts_at"] = event.starts_at_ms
     elif isinstance(event, ShoutOut):
         message["text"] = event.text
     elif isinstance(event, ParticipantFinished):

@@ -94,7 +94,9 @@ def test_start_counts_down_the_lead_in_then_runs_the_first_segment() -> None:
     outcome = session.handle(tl, opened(), cmd.Start(), T0)
     assert outcome.state.phase is Phase.COUNTDOWN
     assert outcome.state.segment_started_at_ms == T0 + 3000
-    assert outcome.events == [PhaseChanged(at_ms=T0, phase="countdown", previous="lobby")]
+    assert outcome.events == [
+        PhaseChanged(at_ms=T0, phase="countdown", previous="lobby", starts_at_ms=T0 + 3000)
+    ]
     assert session.next_deadline(tl, outcome.state) == T0 + 3000
 
     assert session.tick(tl, outcome.state, T0 + 2999).events == []
