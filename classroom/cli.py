@@ -22,6 +22,7 @@ from classroom.config import ConfigError, Settings
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from classroom.db.routines import RoutineSource
     from classroom.domain.timeline import Timeline
     from classroom.routine_files import LoadedRoutine
 
@@ -65,8 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path")
     check.add_argument("--json", action="store_true", help="print the timeline as JSON")
-    store = routine_commands.add_parser("import", help="store a routine for an instructor")
-    store.add_argument("path")
+    store = routine_commands.add_parser(
+        "import",
+        help="store a routine (a file, or built-in ones) as an instructor's own",
+        description="Store a routine file, or a copy of built-in routines, as the"
+        " instructor's own, to use or edit. Every instructor sees the built-in routines"
+        " already (classroom migrate adds them); a copy is for changing one.",
+    )
+    which = store.add_mutually_exclusive_group(required=True)
+    which.add_argument("path", nargs="?", help="a YAML, JSON or .zwo routine file")
+    which.add_argument("--builtin", metavar="NAME", help="a built-in routine, by name")
+    which.add_argument("--all", action="store_true", help="every built-in routine")
     store.add_argument("--instructor", required=True, metavar="EMAIL")
     return parser
 
@@ -97,16 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "routine" and args.routine_command == "check":
         return check_routine(args.path, as_json=args.json)
     if args.command == "routine" and args.routine_command == "import":
+        if args.path is None:
+            return import_builtin(settings, args.builtin, args.instructor)
         return import_routine(settings, args.path, args.instructor)
     raise AssertionError(args.command)  # argparse only lets known commands through
 
 
 def prepare_database(settings: Settings) -> None:
+    """Bring the schema up to date, and the built-in routines with it."""
     from classroom.db.migrate import upgrade
+    from classroom.db.routines import seed_library
 
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    asyncio.run(seed_library(settings.database_url))
 
 
 def serve(settings: Settings, workers: int = 1) -> int:
@@ -308,13 +323,14 @@ def _load_timeline(path: str) -> tuple[LoadedRoutine, Timeline] | None:
     """Read and compile a routine file; print every problem and return None if it fails."""
     from classroom.domain.compiler import compile_routine
     from classroom.domain.errors import RoutineError, RoutineFormatError
+    from classroom.domain.words import counted
     from classroom.routine_files import read_routine
 
     try:
         loaded = read_routine(path)
         return loaded, compile_routine(loaded.routine)
     except RoutineFormatError as exc:
-        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        print(f"{path}: {counted(len(exc.problems), 'problem')}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
     except RoutineError as exc:
@@ -351,7 +367,46 @@ def import_routine(settings: Settings, path: str, email: str) -> int:
         source_format = loaded.format
         source = Path(path).read_text(encoding="utf-8-sig")
 
-    async def run() -> str | None:
+    from classroom.db.routines import RoutineSource
+
+    title = loaded.routine.title
+    stored = _store_routines(settings, email, [RoutineSource("", title, source_format, source)])
+    if stored is None:
+        return 1
+    for warning in loaded.warnings:
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    print(f"classroom: stored {title!r} as {stored[0]}")
+    return 0
+
+
+def import_builtin(settings: Settings, name: str | None, email: str) -> int:
+    """Copy one built-in routine (``name``), or all of them, into an instructor's own."""
+    from classroom.db.routines import library_sources
+
+    sources = library_sources()
+    if name is not None:
+        sources = [source for source in sources if source.slug == name]
+        if not sources:
+            known = ", ".join(source.slug for source in library_sources())
+            print(
+                f"classroom: there is no built-in routine {name!r} (there are {known})",
+                file=sys.stderr,
+            )
+            return 1
+    stored = _store_routines(settings, email, sources)
+    if stored is None:
+        return 1
+    for source, slug in zip(sources, stored, strict=True):
+        print(f"classroom: stored {source.title!r} as {slug}")
+    return 0
+
+
+def _store_routines(
+    settings: Settings, email: str, sources: list[RoutineSource]
+) -> list[str] | None:
+    """Store ``sources`` as the instructor's own routines; their slugs, or None (said why)."""
+
+    async def run() -> list[str] | None:
         from sqlalchemy import select
 
         from classroom.db.engine import make_engine, make_sessionmaker
@@ -367,23 +422,22 @@ def import_routine(settings: Settings, path: str, email: str) -> int:
                 )
                 if instructor is None:
                     return None
-                row = await store_routine(
-                    db, instructor.id, loaded.routine.title, source_format, source
-                )
-                return row.slug
+                slugs = []
+                for source in sources:
+                    row = await store_routine(
+                        db, instructor.id, source.title, source.source_format, source.source
+                    )
+                    slugs.append(row.slug)
+                return slugs
         finally:
             await engine.dispose()
 
     if settings.is_sqlite:
         prepare_database(settings)
-    slug = asyncio.run(run())
-    if slug is None:
+    slugs = asyncio.run(run())
+    if slugs is None:
         print(f"classroom: no instructor has the email {email}", file=sys.stderr)
-        return 1
-    for warning in loaded.warnings:
-        print(f"{path}: warning: {warning}", file=sys.stderr)
-    print(f"classroom: stored {loaded.routine.title!r} as {slug}")
-    return 0
+    return slugs
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ from classroom.domain.formats.zwo import import_zwo
 from classroom.domain.limits import MAX_FILE_BYTES
 from classroom.domain.routine import Routine
 from classroom.domain.timeline import Cue, CueKind, Timeline
+from classroom.domain.words import counted
 
 RoutineFileFormat = Literal["yaml", "json", "zwo"]
 
@@ -187,7 +188,7 @@ def timeline_text(timeline: Timeline, *, cues: bool = True) -> str:
     """
     lines = [
         f"{timeline.title}",
-        f"{format_duration(timeline.total_ms)} in {len(timeline.segments)} segments"
+        f"{format_duration(timeline.total_ms)} in {counted(len(timeline.segments), 'segment')}"
         + (f", after a {timeline.lead_in_ms // 1000} s lead-in" if timeline.lead_in_ms else ""),
     ]
     countdowns = sum(cue.kind is CueKind.COUNTDOWN for cue in timeline.cues)

@@ -64,6 +64,19 @@ def timeline_for(row: Routine) -> Timeline:
     return compile_source(row.source, row.source_format)
 
 
+async def seed_library(url: str) -> int:
+    """Store (or refresh) the routines of ``classroom/library`` as every instructor's
+    built-in ones, in the database at ``url``; returns how many were new."""
+    from classroom.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine).begin() as db:
+            return await seed_builtin(db, library_sources())
+    finally:
+        await engine.dispose()
+
+
 async def seed_builtin(db: AsyncSession, sources: Iterable[RoutineSource]) -> int:
     """Store (or refresh) the built-in routines; returns how many were new."""
     added = 0

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from classroom.domain.words import counted
 from classroom.resources import TEMPLATES
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -29,6 +30,7 @@ def team_colour_class(colour: str) -> str:
 
 
 templates.env.filters["team_colour"] = team_colour_class
+templates.env.filters["counted"] = counted
 
 
 def render(
