@@ -16,6 +16,7 @@ CLASSROOM_REDIS_URL        a Redis server: when set, class events cross processe
 CLASSROOM_REDIS_PREFIX     names this deployment's Redis channels and keys (classroom)
 CLASSROOM_LOBBY_TIMEOUT    minutes a class may wait in the lobby before it closes (360)
 CLASSROOM_PAUSE_TIMEOUT    minutes a class may stay paused before it ends (120)
+CLASSROOM_WALL_RESULTS     minutes a room's walls show a finished class's results (3)
 CLASSROOM_ASSET_SALT       mixed into the asset version: change it to reload every screen ("")
 CLASSROOM_MAX_SOCKETS_PER_PARTICIPANT  sockets one participant may hold open at once (5)
 CLASSROOM_MAX_SOCKETS_PER_DISPLAY      sockets one display link may hold open at once (20)
@@ -152,6 +153,7 @@ class Settings:
     broker_url: str = "memory://"
     redis_prefix: str = "classroom"
     lobby_timeout_min: int = 360
+    wall_results_min: int = 3
     pause_timeout_min: int = 120
     asset_salt: str = ""
     socket_limits: SocketLimits = field(default_factory=SocketLimits)
@@ -218,6 +220,7 @@ class Settings:
             broker_url=broker_url,
             redis_prefix=redis_prefix,
             lobby_timeout_min=_minutes(get("LOBBY_TIMEOUT", "360"), "CLASSROOM_LOBBY_TIMEOUT"),
+            wall_results_min=_minutes(get("WALL_RESULTS", "3"), "CLASSROOM_WALL_RESULTS"),
             pause_timeout_min=_minutes(get("PAUSE_TIMEOUT", "120"), "CLASSROOM_PAUSE_TIMEOUT"),
             asset_salt=get("ASSET_SALT")[:200],
             socket_limits=SocketLimits(

@@ -72,9 +72,12 @@ async def rename_room(db: AsyncSession, room: Room, raw_name: str) -> None:
     await db.flush()
 
 
-async def room_classes(db: AsyncSession, room_id: int, now_ms: int) -> list[rooms.RoomClass]:
-    """The room's classes a wall may show: open ones, and those that ended lately."""
-    ended_since = stamp(now_ms - rooms.RESULTS_SHOWN_MS)
+async def room_classes(
+    db: AsyncSession, room_id: int, now_ms: int, results_ms: int = rooms.RESULTS_SHOWN_MS
+) -> list[rooms.RoomClass]:
+    """The room's classes a wall may show: open ones, and those that ended in the last
+    ``results_ms``."""
+    ended_since = stamp(now_ms - results_ms)
     found = await db.scalars(
         select(Class).where(
             Class.room_id == room_id,

@@ -11,10 +11,11 @@ A paired display follows its room. :func:`wall_view` decides what it shows,
 in this order:
 
 1. the room's **live** class (counting down, running or paused);
-2. the room's class in the **lobby**: one without a scheduled time, or due
+2. the room's class that **finished** in the last few minutes (its results; by
+   default :data:`RESULTS_SHOWN_MS`): a class ended is celebrated on the wall before
+   the next one's lobby takes over, unless the next one has already started;
+3. the room's class in the **lobby**: one without a scheduled time, or due
    within :data:`LOBBY_LEAD_MS`;
-3. the room's class that **finished** in the last :data:`RESULTS_SHOWN_MS`
-   (its results);
 4. the room's **welcome** screen, with the next scheduled class if any.
 
 Time is an argument (epoch milliseconds), as everywhere in the domain.
@@ -38,8 +39,9 @@ PAIRING_CODE_LENGTH = 6
 PAIRING_CODE_TTL_MS = 15 * 60_000
 LOBBY_LEAD_MS = 15 * 60_000
 """A scheduled class takes over its room's displays this long before its time."""
-RESULTS_SHOWN_MS = 5 * 60_000
-"""How long a room's displays show the results of a class that has finished."""
+RESULTS_SHOWN_MS = 3 * 60_000
+"""How long a room's displays show the results of a class that has finished, by default
+(``CLASSROOM_WALL_RESULTS``)."""
 ONLINE_MS = 60_000
 """A display heard from this recently is online."""
 
@@ -125,27 +127,30 @@ def _latest(cls: RoomClass) -> tuple[int, int]:
     return cls.opened_ms, cls.id
 
 
-def wall_view(classes: Sequence[RoomClass], now_ms: int) -> WallView:
+def wall_view(
+    classes: Sequence[RoomClass], now_ms: int, results_ms: int = RESULTS_SHOWN_MS
+) -> WallView:
     """What a display paired to the room of ``classes`` shows at ``now_ms``.
 
-    Where two classes qualify, the one opened (or ended) last wins.
+    A class that finished is shown (its results) for ``results_ms``. Where two
+    classes qualify, the one opened (or ended) last wins.
     """
     live = [cls for cls in classes if cls.phase in LIVE]
     if live:
         return WallView(kind=WallKind.CLASS, shown=max(live, key=_latest))
-    lobby = [cls for cls in classes if _in_lobby_now(cls, now_ms)]
-    if lobby:
-        return WallView(kind=WallKind.CLASS, shown=max(lobby, key=_latest))
     finished = [
         cls
         for cls in classes
         if cls.phase is Phase.FINISHED
         and cls.ended_ms is not None
-        and 0 <= now_ms - cls.ended_ms <= RESULTS_SHOWN_MS
+        and 0 <= now_ms - cls.ended_ms <= results_ms
     ]
     if finished:
         ended = max(finished, key=lambda cls: (cls.ended_ms or 0, cls.id))
         return WallView(kind=WallKind.RESULTS, shown=ended)
+    lobby = [cls for cls in classes if _in_lobby_now(cls, now_ms)]
+    if lobby:
+        return WallView(kind=WallKind.CLASS, shown=max(lobby, key=_latest))
     later = [
         cls
         for cls in classes

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from classroom.config import Settings
 from classroom.db import rooms as rooms_db
 from classroom.db.models import Class, Display, Room
 from classroom.domain.rooms import PAIRING_CODE_TTL_MS, RoomClass, WallKind, wall_view
@@ -56,12 +57,13 @@ class Wall:
     next_class: RoomClass | None = None  # on the welcome screen
 
 
-async def _wall(db: AsyncSession, display: Display, now: int) -> Wall:
+async def _wall(db: AsyncSession, display: Display, now: int, settings: Settings) -> Wall:
     room = await db.get(Room, display.room_id) if rooms_db.paired(display) else None
     if room is None:
         await rooms_db.keep_code_fresh(db, display, now)
         return Wall(f"pair:{display.pairing_code}", display)
-    view = wall_view(await rooms_db.room_classes(db, room.id, now), now)
+    results_ms = settings.wall_results_min * 60_000
+    view = wall_view(await rooms_db.room_classes(db, room.id, now, results_ms), now, results_ms)
     if view.kind is not WallKind.WELCOME and view.shown is not None:
         return Wall(f"{view.kind.value}:{view.shown.id}", display, room, view.shown)
     upcoming = view.next_class
@@ -90,7 +92,7 @@ async def wall_page(request: Request) -> Response:
             await rooms_db.forget_stale(db, now)
             found, fresh = await rooms_db.new_display(db, now)
         rooms_db.seen(found, now)
-        wall = await _wall(db, found, now)
+        wall = await _wall(db, found, now, request.app.state.settings)
         shown = None if wall.shown is None else await db.get(Class, wall.shown.id)
     request.state.wall_target = wall.target  # templates/base.html hands it to static/wall.js
     response = await _render(request, wall, shown, now)
@@ -149,7 +151,7 @@ async def wall_state(request: Request) -> Response:
         found = await _identify(db, request)
         if found is not None:
             rooms_db.seen(found, now)
-            wall = await _wall(db, found, now)
+            wall = await _wall(db, found, now, request.app.state.settings)
     body = {
         "target": NEW if found is None else wall.target,
         "server_now": now,

@@ -138,10 +138,20 @@ async def test_a_paired_display_follows_its_room_into_a_new_class(
     await end_class(console)
     await expect(display.locator("[data-timer]")).to_have_attribute("data-phase", "finished")
 
-    # A new class in the same room: the display moves into it by itself.
+    # The next class opens in the same room: the wall celebrates the one that ended
+    # first (for minutes, not seconds), and moves into the next one once it starts.
     second = await open_in(console, "Studio A")
     assert second != first
-    await shows_lobby_of(display, second)
+    results = display.get_by_role("heading", name="Results: Quick test")
+    await expect(results).to_be_visible(timeout=FOLLOWS_WITHIN_MS + 12_000)
+    await mark(display)
+    await asyncio.sleep(8)  # two polls and more: it stays
+    assert await untouched(display), "the wall left the results with the next class unstarted"
+    await expect(display.locator("[data-lobby]")).to_have_count(0)
+    await start(console)
+    await expect(display.locator('[data-timer] [data-field="segment"]')).to_have_text(
+        "Squats", timeout=FOLLOWS_WITHIN_MS
+    )
     assert display.url.endswith("/display")
 
     # Revoked: back to a pairing code, a new one.

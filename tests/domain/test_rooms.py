@@ -107,15 +107,22 @@ def test_a_live_class_comes_before_everything_else(phase: Phase) -> None:
     assert view.kind is WallKind.CLASS and view.shown == classes[2]
 
 
-def test_then_the_class_in_the_lobby_then_the_results_of_one_just_finished() -> None:
+def test_then_the_results_of_one_just_finished_then_the_class_in_the_lobby() -> None:
     finished = room_class(1, Phase.FINISHED, ended=NOW - 60_000)
     lobby = room_class(2, Phase.LOBBY)
-    assert wall_view([finished, lobby], NOW).shown == lobby
-    view = wall_view([finished], NOW)
+    # The next class waits in the lobby: the wall celebrates the one that ended first.
+    view = wall_view([finished, lobby], NOW)
     assert view.kind is WallKind.RESULTS and view.shown == finished
-    assert wall_view([finished], NOW - 60_000 + RESULTS_SHOWN_MS).kind is WallKind.RESULTS
-    later = wall_view([finished], NOW - 60_000 + RESULTS_SHOWN_MS + 1)
-    assert later.kind is WallKind.WELCOME
+    assert wall_view([finished], NOW).shown == finished
+    last = NOW - 60_000 + RESULTS_SHOWN_MS
+    assert wall_view([finished, lobby], last).kind is WallKind.RESULTS
+    assert wall_view([finished, lobby], last + 1).shown == lobby
+    assert wall_view([finished], last + 1).kind is WallKind.WELCOME
+    # ... unless the next class has started; and the time is the server's to set.
+    started = room_class(2, Phase.COUNTDOWN)
+    assert wall_view([finished, started], NOW).shown == started
+    assert wall_view([finished, lobby], NOW, results_ms=30_000).shown == lobby
+    assert wall_view([finished, lobby], NOW, results_ms=60_000).shown == finished
     cancelled = room_class(3, Phase.CANCELLED, ended=NOW - 1000)
     assert wall_view([cancelled], NOW).kind is WallKind.WELCOME
 
