@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import websockets
 
+from classroom.db.routines import library_sources
 from tests.conftest import INSTRUCTOR_EMAIL, INSTRUCTOR_PASSWORD
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -34,14 +36,26 @@ async def sign_in(
     )
 
 
+LIBRARY_TITLES = frozenset(source.title for source in library_sources())
+"""The built-in routines every server started with ``classroom serve`` has."""
+ROUTINE = re.compile(r'name="routine_id" value="(\d+)">\s*<span class="routine-title">([^<]*)<')
+
+
+def routine_to_open(console_page: str) -> str:
+    """The id of the test's routine on the console's page: the first not from the library."""
+    routines = [(id, html.unescape(title)) for id, title in ROUTINE.findall(console_page)]
+    routine_id = next((id for id, title in routines if title not in LIBRARY_TITLES), None)
+    assert routine_id, f"no routine of the test's to open among {routines}"
+    return routine_id
+
+
 async def open_class(client: httpx.AsyncClient) -> int:
-    """Open a class of the first routine on the console; returns its id."""
+    """Open a class of the test's routine (the first not from the library); returns its id."""
     page = await client.get("/console")
-    routine_id = re.search(r'name="routine_id" value="(\d+)"', page.text)
-    assert routine_id, "no routine to open"
+    routine_id = routine_to_open(page.text)
     token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
     response = await client.post(
-        "/console/classes", data={"csrf_token": token, "routine_id": routine_id.group(1)}
+        "/console/classes", data={"csrf_token": token, "routine_id": routine_id}
     )
     assert response.status_code == 303, response.text
     return int(response.headers["location"].rsplit("/", 1)[1])

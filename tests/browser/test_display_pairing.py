@@ -22,7 +22,7 @@ from playwright.async_api import Dialog, Page, expect
 from classroom.db.routines import RoutineSource
 from tests.browser.conftest import TABLET, WALL, NewPage
 from tests.browser.test_accessibility import report, violations
-from tests.browser.test_first_class import open_class, sign_in, start
+from tests.browser.test_first_class import open_class, routine_entry, sign_in, start
 from tests.browser.test_recovery import mark, untouched
 from tests.conftest import DATA, LiveServer
 from tests.processes import Server, serving
@@ -81,7 +81,7 @@ async def pair(console: Page, code: str, room: str, label: str) -> None:
 async def open_in(console: Page, room: str, starts: datetime | None = None) -> str:
     """Open a class of the first routine in ``room``; returns its join code."""
     await console.goto("/console")
-    form = console.locator("ul.routines form").first
+    form = routine_entry(console)
     await form.locator('select[name="room_id"]').select_option(label=room)
     if starts is not None:
         await form.get_by_label("Starts at").fill(starts.strftime("%Y-%m-%dT%H:%M"))

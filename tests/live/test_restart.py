@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from classroom.db.routines import RoutineSource
-from tests.helpers import command, csrf, open_class, sign_in
+from tests.helpers import command, csrf, open_class, routine_to_open, sign_in
 from tests.processes import Server, serving
 
 LONG = """\
@@ -99,7 +99,7 @@ async def open_class_with_policy(console: httpx.AsyncClient, policy: str) -> int
         return await open_class(console)
     page = await console.get("/console")
     token = await csrf(console, "/console")
-    routine_id = page.text.split('name="routine_id" value="')[1].split('"')[0]
+    routine_id = routine_to_open(page.text)
     response = await console.post(
         "/console/classes",
         data={"csrf_token": token, "routine_id": routine_id, "on_restart": policy},
