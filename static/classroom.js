@@ -6,21 +6,18 @@
 // - ticks the countdown locally from the server's deadline, so the server never
 //   has to push a message per second;
 // - shows cues and the connection state;
-// - on a phone, the score input for the current segment's score kind, and what
+// - on a phone (with static/phone.js), the score input for the current segment's score kind, and what
 //   this phone has logged (MyScores);
 // - live leaderboards (renderBoards), from `leaderboard` messages.
 // See docs/protocol.md for the messages.
 
 import { reloadIfUpgraded, versionOf } from "./upgrade.js";
-import { attachCues } from "./cues.js"; // sound, speech, vibration, wake lock
 
 const PAGE_VERSION = versionOf(import.meta.url); // the assets this page was loaded with
 const TICK_MS = 100;
 const RESYNC_MS = 30_000;
 const RESULTS_AFTER_MS = 10_000;
-const OUTBOX_PACE = 8; // queued inputs sent per second (the server takes 10 a second per person)
 const CLOSE_FOR_GOOD = 1008; // the screen's link was revoked, or its class is gone: don't retry
-const OUTBOX_RETRY_MS = 5000; // an input unanswered this long is sent again // a wall display moves on to the results this long after the end
 const SYNC_SAMPLES = 5;
 const CONNECT_TIMEOUT_MS = 10_000;
 const SILENCE_MS = 40_000; // the server beats every 15 s; this long without a word means it's gone
@@ -35,205 +32,13 @@ export function formatRemaining(ms) {
   return hours ? `${hours}:${pad(minutes)}:${pad(seconds)}` : `${minutes}:${pad(seconds)}`;
 }
 
-// An id for an input, unique enough to count it exactly once. crypto.randomUUID needs
-// https; a gym's server is often plain http on the local network, so build one.
-export function clientId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-// Inputs waiting for the server's acknowledgement, kept in localStorage so they
-// survive a reload, a lock screen or a dead battery, and are sent again on reconnect.
-export class Outbox {
-  constructor(key, send) {
-    this.key = key;
-    this.send = send;
-    this.items = [];
-    this.sentAt = new Map();
-    this.pacing = null;
-    try {
-      this.items = JSON.parse(localStorage.getItem(key) || "[]");
-    } catch {
-      this.items = [];
-    }
-  }
-
-  save() {
-    localStorage.setItem(this.key, JSON.stringify(this.items));
-  }
-
-  add(item) {
-    const message = { ...item, id: clientId() };
-    this.items.push(message);
-    this.save();
-    this.sentAt.set(message.id, Date.now());
-    this.send(message);
-    return message;
-  }
-
-  // Send everything still unanswered, a few a second: a long queue (a phone that was
-  // offline for a while) must not trip the server's rate limits. Sending an input
-  // twice is safe: the server counts each id once.
-  flush() {
-    clearTimeout(this.pacing);
-    const waiting = [...this.items];
-    const step = () => {
-      for (const item of waiting.splice(0, OUTBOX_PACE)) {
-        if (!this.items.includes(item)) continue; // answered meanwhile
-        this.sentAt.set(item.id, Date.now());
-        this.send(item);
-      }
-      if (waiting.length) this.pacing = setTimeout(step, 1000);
-    };
-    step();
-  }
-
-  // Anything sent a while ago and still unanswered (dropped by a rate limit, or lost
-  // with a connection that looked open) goes again.
-  retry(now = Date.now()) {
-    if (this.items.some((item) => now - (this.sentAt.get(item.id) ?? 0) > OUTBOX_RETRY_MS)) {
-      this.flush();
-    }
-  }
-
-  // Forget an input the server has answered; returns it, or undefined if unknown.
-  settle(id) {
-    const item = this.items.find((candidate) => candidate.id === id);
-    if (item) {
-      this.items = this.items.filter((candidate) => candidate !== item);
-      this.save();
-    }
-    return item;
-  }
-}
-
-const COUNTED_KEPT = 3000;
-const UNDO_KEPT = 50;
 const UNITS = { calories: "cal", distance: "m", load: "kg" };
-const ADDS_UP = new Set(["reps", "rounds_reps", "calories", "distance"]);
 
 export function formatTime(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
   return `${Math.floor(total / 60)}:${pad(total % 60)}`;
 }
 
-// What this phone has logged, per segment, counted from the inputs the server
-// acknowledged (each id once, even if its ack comes twice), kept in localStorage.
-export class MyScores {
-  constructor(key) {
-    this.key = key;
-    let saved = {};
-    try {
-      saved = JSON.parse(localStorage.getItem(key) || "{}") || {};
-    } catch {
-      saved = {};
-    }
-    this.segments = saved.segments || {};
-    this.counted = new Set(saved.counted || []);
-  }
-
-  save() {
-    const counted = [...this.counted].slice(-COUNTED_KEPT);
-    this.counted = new Set(counted);
-    localStorage.setItem(this.key, JSON.stringify({ segments: this.segments, counted }));
-  }
-
-  segment(index, kind = "") {
-    const key = String(index);
-    if (!this.segments[key]) {
-      this.segments[key] = { kind, value: 0, rounds: 0, finished: false, estimate: null, stack: [], undos: {} };
-    }
-    return this.segments[key];
-  }
-
-  // An input has gone into the outbox: reps and rounds can be taken back, newest first.
-  sent(item) {
-    if (item.undo || (item.kind !== "reps" && item.kind !== "rounds_reps")) return;
-    const state = this.segment(item.segment, item.kind);
-    state.stack.push({ id: item.id, value: item.value || 0, rounds: item.rounds || 0 });
-    if (state.stack.length > UNDO_KEPT) state.stack.shift();
-    this.save();
-  }
-
-  canUndo(index) {
-    return Boolean(this.segments[String(index)]?.stack.length);
-  }
-
-  // The latest input of a segment that can still be taken back (null: none), and
-  // remember what the undo that takes it back is worth.
-  takeBack(index, makeUndo) {
-    const state = this.segments[String(index)];
-    const last = state?.stack.pop();
-    if (!last) return null;
-    const undo = makeUndo(last.id);
-    state.undos[undo.id] = { value: last.value, rounds: last.rounds };
-    this.save();
-    return undo;
-  }
-
-  // The server has stored an input: count it, once. Returns the change in reps.
-  acked(item) {
-    if (this.counted.has(item.id)) return 0;
-    this.counted.add(item.id);
-    const state = this.segment(item.segment, item.kind);
-    let reps = 0;
-    if (item.undo) {
-      const undone = state.undos[item.id];
-      if (undone) {
-        state.value -= undone.value;
-        state.rounds -= undone.rounds;
-        delete state.undos[item.id];
-        if (state.kind === "reps") reps = -undone.value;
-      }
-    } else if (item.kind === "load") {
-      state.value = Math.max(state.value, item.value);
-    } else if (item.kind === "effort") {
-      state.value = item.value;
-    } else if (item.kind === "time") {
-      state.finished = true;
-      state.finishStored = true;
-    } else {
-      state.value += item.value || 0;
-      state.rounds += item.rounds || 0;
-      if (item.kind === "reps") reps = item.value;
-    }
-    this.save();
-    return reps;
-  }
-
-  // The class refused an input: it won't count.
-  refused(item) {
-    const state = this.segment(item.segment, item.kind);
-    if (item.undo) delete state.undos[item.id];
-    if (item.kind === "time" && !item.undo && !state.finishStored) {
-      state.finished = /already finished/.test(item.refusal || "");
-    }
-    this.save();
-  }
-
-  // A segment's result as this phone knows it: acknowledged inputs plus those waiting.
-  result(index, kind, waiting) {
-    const state = this.segment(index, kind);
-    let value = state.value;
-    let rounds = state.rounds;
-    for (const item of waiting) {
-      if (item.segment !== index || this.counted.has(item.id)) continue;
-      if (item.undo) {
-        const undone = state.undos[item.id];
-        if (undone) {
-          value -= undone.value;
-          rounds -= undone.rounds;
-        }
-      } else if (kind === "load") value = Math.max(value, item.value || 0);
-      else if (kind === "effort") value = item.value;
-      else if (ADDS_UP.has(kind)) {
-        value += item.value || 0;
-        rounds += item.rounds || 0;
-      }
-    }
-    return { value, rounds, finished: state.finished, estimate: state.estimate };
-  }
-}
 
 function element(tag, className, text = "") {
   const el = document.createElement(tag);
@@ -339,7 +144,8 @@ export function reconnectDelay(attempt, base = 500, cap = 4000) {
 }
 
 class ClassScreen {
-  constructor(root) {
+  // `phone`: static/phone.js, on a participant's phone (its inputs and what it logged).
+  constructor(root, phone = null) {
     this.root = root;
     this.url = new URL(root.dataset.socket, location.href);
     this.url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -357,11 +163,11 @@ class ClassScreen {
     this.board = null;
     this.scoringKey = "";
     const owner = root.dataset.participant;
-    if (owner) {
+    if (owner && phone) {
       const classId = root.dataset.classId;
-      this.outbox = new Outbox(`classroom.outbox.${classId}.${owner}`, (m) => this.send(m));
+      this.outbox = new phone.Outbox(`classroom.outbox.${classId}.${owner}`, (m) => this.send(m));
       this.scored = Number(localStorage.getItem(this.scoredKey()) || 0);
-      this.mine = new MyScores(`classroom.mine.${classId}.${owner}`);
+      this.mine = new phone.MyScores(`classroom.mine.${classId}.${owner}`);
       this.divisionKey = `classroom.division.${classId}`;
     }
     setInterval(() => this.render(), TICK_MS);
@@ -822,11 +628,20 @@ class ClassScreen {
   }
 }
 
+// A class's screen. Sound, speech, vibration and wake lock (static/cues.js), and on a
+// phone its inputs (static/phone.js), are loaded by the screens that use them only
+// (the join page and the console's forms don't), and before the socket opens, so no
+// message goes unheard.
 const root = document.querySelector("[data-socket]");
 if (root) {
-  const screen = new ClassScreen(root);
+  const phone = root.dataset.participant ? import("./phone.js") : Promise.resolve(null);
+  Promise.all([import("./cues.js"), phone]).then(([cues, phoneModule]) => start(root, cues, phoneModule));
+}
+
+function start(root, cues, phone) {
+  const screen = new ClassScreen(root, phone);
   window.classroomScreen = screen;
-  attachCues(screen);
+  cues.attachCues(screen);
   screen.connect();
   if (root.querySelector("[data-controls]")) bindShortcuts(root);
   document.addEventListener("htmx:afterSwap", () => screen.present && markPresence(screen.present));
@@ -840,51 +655,9 @@ if (root) {
       console.warn("classroom: unreadable board", error);
     }
   }
-  if (screen.outbox) bindScoreInputs(root, screen);
+  if (phone) phone.bindScoreInputs(root, screen);
 }
 
-// The phone's score inputs (templates/fragments/score_inputs.html).
-function bindScoreInputs(root, screen) {
-  const on = (selector, handler) => {
-    for (const el of root.querySelectorAll(selector)) el.addEventListener("click", () => handler(el));
-  };
-  on("[data-score-button]", (button) => screen.score(Number(button.dataset.value || 1)));
-  on("[data-undo]", () => screen.undo());
-  on("[data-round-button]", () => screen.input({ rounds: 1, value: 0 }));
-  on("[data-finish]", () => screen.finish());
-  on("[data-rpe]", (button) => screen.input({ value: Number(button.dataset.rpe) }));
-  on("[data-step]", (button) => {
-    const input = document.getElementById(button.dataset.target);
-    const next = (Number(input.value) || 0) + Number(button.dataset.step);
-    input.value = String(Math.min(Number(input.max), Math.max(Number(input.min), next)));
-  });
-  const amount = (input) => {
-    const value = Number(input.value);
-    if (!Number.isInteger(value) || value < Number(input.min) || value > Number(input.max)) {
-      screen.showCue(`Enter a whole number from ${input.min} to ${input.max}.`);
-      input.focus();
-      return null;
-    }
-    return value;
-  };
-  on("[data-log-reps]", () => {
-    const value = amount(root.querySelector("#rr-reps"));
-    if (value !== null) screen.input({ rounds: 0, value });
-  });
-  on("[data-log]", (button) => {
-    const value = amount(document.getElementById(button.dataset.log));
-    if (value !== null) screen.input({ value });
-  });
-  // The division is remembered per class; a beginner starts in the beginner division.
-  const saved = localStorage.getItem(screen.divisionKey);
-  const chosen = saved || (root.dataset.level === "beginner" ? "beginner" : "rx");
-  for (const radio of root.querySelectorAll('[data-division] input[name="division"]')) {
-    radio.checked = radio.value === chosen;
-    radio.addEventListener("change", () => {
-      if (radio.checked) localStorage.setItem(screen.divisionKey, radio.value);
-    });
-  }
-}
 
 // Console shortcuts: Space pauses or resumes, the arrows move next and back.
 function bindShortcuts(root) {
