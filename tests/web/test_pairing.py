@@ -470,8 +470,12 @@ async def test_a_paired_display_follows_its_room_from_class_to_class(
     assert "Results: Quick test" in results.text
     assert f'data-wall-target="results:{first}"' in results.text
 
+    # The next class in the lobby waits until the room has seen the results; started,
+    # it takes the wall at once.
     second = await open_in(console, room)
-    assert await state(wall) == f"class:{second}"
+    assert await state(wall) == f"results:{first}"
+    assert (await command(console, second, "start")).status_code == 200
+    await eventually(wall, f"class:{second}")
 
 
 async def test_the_welcome_screen_shows_the_next_scheduled_class(
