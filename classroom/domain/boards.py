@@ -270,6 +270,21 @@ def class_values(segments: Sequence[Scored]) -> tuple[str, dict[int, float]]:
     return POINTS, totals
 
 
+def class_divisions(segments: Sequence[Scored]) -> dict[int, Division]:
+    """Each participant's division for the class: the most scaled one they logged in."""
+    out: dict[int, Division] = {}
+    for s in segments:
+        if s.kind is ScoreKind.EFFORT:
+            continue
+        for pid in s.results:
+            division = s.divisions.get(pid, Division.RX)
+            if DIVISION_ORDER[division] > DIVISION_ORDER[out.get(pid, Division.RX)]:
+                out[pid] = division
+            else:
+                out.setdefault(pid, division)
+    return out
+
+
 def segment_points(scored: Scored) -> dict[int, float]:
     """Points out of 100 for each result: the fraction of the best of its division."""
     if scored.kind is ScoreKind.EFFORT:
@@ -303,12 +318,36 @@ def class_board(
     previous: Board | None = None,
     limit: int | None = None,
 ) -> Board:
-    """The board of the whole class so far (rows for the first ``limit`` people)."""
+    """The board of the whole class so far (rows for the first ``limit`` people).
+
+    A class with one scored segment ranks as that segment does, in its unit: an AMRAP
+    alone totals rounds and reps, not points. Otherwise the totals are summed (one
+    additive unit) or points (see :func:`segment_points`). Either way, as on every
+    segment's board, each division ranks as a group: Rx, then Scaled, then Beginner;
+    a person's division for the class is the most scaled one they logged in.
+    """
+    kinds = [s for s in segments if s.kind is not ScoreKind.EFFORT]
+    if len(kinds) == 1:
+        board = segment_board(
+            kinds[0],
+            people,
+            teams,
+            mode=mode,
+            best_n=best_n,
+            public=public,
+            previous=previous,
+            limit=limit,
+        )
+        return replace(board, scope="class", segment_index=None)
     unit, values = class_values(segments)
+    divisions = class_divisions(segments)
+    groups = None
+    if any(division is not Division.RX for division in divisions.values()):
+        groups = {pid: DIVISION_ORDER[divisions.get(pid, Division.RX)] for pid in values}
     if unit == POINTS:  # sums of fractions: equal to the millionth is a tie
-        standing = Standing({pid: -round(value, 6) for pid, value in values.items()})
+        standing = Standing({pid: -round(value, 6) for pid, value in values.items()}, groups)
     else:
-        standing = Standing({pid: -value for pid, value in values.items()})
+        standing = Standing({pid: -value for pid, value in values.items()}, groups)
     moved = _previous_ranks(previous, "people")
     rows = [
         Row(
@@ -318,6 +357,7 @@ def class_board(
             value=values[pid],
             shown=_show_value(values[pid], unit),
             team_id=people[pid].team_id if pid in people else None,
+            division=divisions.get(pid, Division.RX).value,
             movement=moved.get(pid, rank) - rank,
         )
         for rank, pid in standing.ranked(limit)
@@ -341,16 +381,26 @@ def improvement_board(
     people: Mapping[int, Person],
     *,
     public: bool = True,
+    lower_is_better: bool = False,
 ) -> tuple[Row, ...]:
     """Participants ranked by how far they are above their own past average, in %.
 
-    Only participants with history (a past average above zero) are on it.
+    Only participants with history (a past average above zero) are on it. Where less
+    is better (a class totalled in time), going under the average is the gain, and
+    only those with a result in this class are on it.
     """
-    gains = {
-        pid: 100.0 * (current.get(pid, 0.0) - past) / past
-        for pid, past in past_average.items()
-        if past > 0 and pid in people
-    }
+    if lower_is_better:
+        gains = {
+            pid: 100.0 * (past - current[pid]) / past
+            for pid, past in past_average.items()
+            if past > 0 and pid in people and pid in current
+        }
+    else:
+        gains = {
+            pid: 100.0 * (current.get(pid, 0.0) - past) / past
+            for pid, past in past_average.items()
+            if past > 0 and pid in people
+        }
     order = sorted(gains, key=lambda pid: (-gains[pid], pid))
     return tuple(
         Row(

@@ -94,6 +94,11 @@ class Results:
     def unit(self) -> str:
         return self.board.unit
 
+    @property
+    def totalled(self) -> int:
+        """How many segments the totals count (every scored one but effort ratings)."""
+        return sum(1 for segment in self.segments if segment.kind is not ScoreKind.EFFORT)
+
     def team(self, team_id: int | None) -> Team | None:
         return next((team for team in self.teams if team.id == team_id), None)
 
@@ -278,7 +283,10 @@ def improvement(
         for pid, totals in history.items()
         if (recent := list(totals)[-HISTORY_CLASSES:])
     }
-    return improvement_board(results.values(), averages, people, public=public)
+    lower = results.unit == UNITS[ScoreKind.TIME]  # one for-time segment: less is more
+    return improvement_board(
+        results.values(), averages, people, public=public, lower_is_better=lower
+    )
 
 
 # -- exports ----------------------------------------------------------------------------

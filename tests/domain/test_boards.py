@@ -24,6 +24,7 @@ from classroom.domain.boards import (
     Team,
     amount,
     class_board,
+    class_divisions,
     class_values,
     improvement_board,
     segment_board,
@@ -476,3 +477,59 @@ def test_a_standing_ranks_like_counting_who_is_ahead(
     best_first = sorted(values, key=lambda pid: (key(pid), pid))  # ties by participant id
     assert standing.ranked(limit) == [(ahead[pid] + 1, pid) for pid in best_first[:limit]]
     assert standing.ranked() == [(ahead[pid] + 1, pid) for pid in best_first]
+
+
+# -- a class with one scored segment, and divisions on the class's board ---------------------
+
+
+def test_one_scored_segment_is_the_class_total_in_its_own_unit() -> None:
+    amrap = scored(
+        ScoreKind.ROUNDS_REPS,
+        {1: Tally(3, 4), 2: Tally(4, 0), 4: Tally(3, 10)},
+        reps_per_round=30,
+    )
+    effort = scored(ScoreKind.EFFORT, {1: Tally(8)}, index=1)
+    board = class_board([amrap, effort], PEOPLE, TEAMS)
+    assert board.scope == "class" and board.unit == "rounds + reps"
+    assert [(row.rank, row.id, row.shown) for row in board.people] == [
+        (1, 2, "4 + 0"),
+        (2, 4, "3 + 10"),
+        (3, 1, "3 + 4"),
+    ]
+    # ... and a for-time one ranks less time first, as its segment does.
+    timed = scored(ScoreKind.TIME, {1: Tally(300_000), 2: Tally(200_000)})
+    board = class_board([timed], PEOPLE, TEAMS)
+    assert [(row.id, row.shown) for row in board.people] == [(2, "3:20"), (1, "5:00")]
+
+
+def test_the_class_board_ranks_rx_above_scaled_above_beginner_and_says_so() -> None:
+    # Points per division: the beginner's 10 reps are the best of their division (100
+    # points), the Rx's 40 are too; Ben scaled one segment: he ranks as Scaled.
+    beginner, scaled, rx = Division.BEGINNER, Division.SCALED, Division.RX
+    segments = [
+        reps({1: 40, 2: 30, 4: 10}, {2: scaled, 4: beginner}, index=0),
+        Scored(
+            index=1,
+            kind=ScoreKind.TIME,
+            results={1: Tally(300_000), 2: Tally(250_000), 4: Tally(400_000)},
+            divisions={4: beginner},
+        ),
+    ]
+    assert class_divisions(segments) == {1: rx, 2: scaled, 4: beginner}
+    board = class_board(segments, PEOPLE, TEAMS)
+    assert [(row.rank, row.id, row.division) for row in board.people] == [
+        (1, 1, "rx"),
+        (2, 2, "scaled"),
+        (3, 4, "beginner"),
+    ]
+    assert board.people[2].value > board.people[0].value  # more points, a lower division
+
+
+def test_improvement_in_time_is_going_under_the_past_average() -> None:
+    rows = improvement_board(
+        {1: 180_000.0, 2: 240_000.0},
+        {1: 200_000.0, 2: 200_000.0, 3: 1.0},
+        PEOPLE,
+        lower_is_better=True,
+    )
+    assert [(row.id, row.shown) for row in rows] == [(1, "+10%"), (2, "-20%")]

@@ -209,7 +209,12 @@ def test_a_for_time_segment_shows_minutes_and_seconds_and_ranks_less_time_first(
         ("Ben", 200_500, "3:20", 1),
         ("Ann", 247_000, "4:07", 2),
     ]
-    assert results.unit == POINTS and results.values()[2] == 100.0
+    # The class's one scored segment: its totals are the times themselves, less first.
+    assert results.unit == "time"
+    assert [(row.name, row.shown) for row in results.board.people] == [
+        ("Ben", "3:20"),
+        ("Ann", "4:07"),
+    ]
 
 
 def test_withdrawn_inputs_corrections_and_removed_participants_are_taken_into_account() -> None:
