@@ -27,6 +27,7 @@ from typing import Any
 from classroom.broker import BrokerError
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
 from classroom.db.leases import Lease, LeaseStore, Owned
+from classroom.db.migrate import Waiting
 from classroom.domain import commands as cmd
 from classroom.domain import session
 from classroom.domain.codec import from_plain, to_plain
@@ -161,11 +162,12 @@ class ClassRegistry:
         """
         if self._heartbeats is None:
             return
+        waiting = Waiting(log, "no heartbeat yet")
         while not self._started:
             try:
                 await self._start()
             except Exception as exc:
-                log.warning("heartbeat not read yet: %s", exc)
+                waiting.on(exc)
                 await asyncio.sleep(HEARTBEAT_MS / 1000)
         while True:
             await asyncio.sleep(HEARTBEAT_MS / 1000)

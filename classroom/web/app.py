@@ -21,7 +21,7 @@ from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.leases import LeaseStore
-from classroom.db.migrate import head_revision
+from classroom.db.migrate import Waiting, head_revision
 from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
 from classroom.domain.session import ClassPolicy
@@ -84,11 +84,12 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
 
     The server starts either way, so ``/readyz`` can say what is wrong.
     """
+    waiting = Waiting(log, "live classes not resumed yet")
     while True:
         try:
             resumed = await registry.resume()
         except Exception as exc:
-            log.warning("can't resume live classes yet (%s); retrying", type(exc).__name__)
+            waiting.on(exc)
             await asyncio.sleep(retry_s)
             continue
         if resumed:

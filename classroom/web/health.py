@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from classroom import __version__
+from classroom.db.migrate import database_problem, missing_schema
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -24,7 +25,10 @@ async def readyz(request: Request) -> JSONResponse:
         async with request.app.state.engine.connect() as conn:
             current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     except Exception as exc:
-        reason = f"database unreachable: {type(exc).__name__}"
+        if missing_schema(exc):
+            reason = database_problem(exc)
+        else:
+            reason = f"database unreachable: {type(exc).__name__}"
         return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
     if current != head:
         reason = f"database schema is at {current}, expected {head}: run `classroom migrate`"
