@@ -681,6 +681,14 @@ function bindShortcuts(root) {
 // The Content-Security-Policy (classroom/web/headers.py) takes no style attributes and no
 // eval, so what the templates can't say as style="" or hx-on is done here.
 // A timeline's segments are as wide as they are long (templates/fragments/routine_timeline.html).
+// Times the server wrote in its own zone (a class's start), shown in the device's.
+for (const el of document.querySelectorAll("time[data-local-time]")) {
+  const at = new Date(el.getAttribute("datetime"));
+  if (!Number.isNaN(at.getTime())) {
+    el.textContent = at.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  }
+}
+
 function applyWidths(root) {
   const found = [...(root.querySelectorAll?.("[data-width]") ?? [])];
   if (root.matches?.("[data-width]")) found.push(root);

@@ -19,7 +19,7 @@ MALFORMED_CODE = (
     f"A join code is {JOIN_CODE_LENGTH} letters and digits, like the one on the screen."
 )
 EMPTY_NICKNAME = "Pick a nickname so your team can cheer you on."
-LONG_NICKNAME = f"Nicknames are at most {NICKNAME_MAX} characters."
+LONG_NICKNAME = f"Nicknames are at most {NICKNAME_MAX} characters"
 
 
 def normalize_join_code(raw: str) -> str:
@@ -36,5 +36,5 @@ def normalize_nickname(raw: str) -> str:
     if not text:
         raise ValidationError(EMPTY_NICKNAME)
     if len(text) > NICKNAME_MAX:
-        raise ValidationError(LONG_NICKNAME)
+        raise ValidationError(f"{LONG_NICKNAME}; this one has {len(text)}.")
     return text

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from classroom.db.models import Class, Participant, Score, Team
+from classroom.db.models import Class, Instructor, Participant, Score, Team
 from classroom.domain.errors import ValidationError
 from classroom.domain.joining import UNKNOWN_CODE, normalize_join_code, normalize_nickname
 from classroom.domain.session import TERMINAL, Phase
@@ -95,16 +95,20 @@ def _admit(request: Request, response: Response, participant: Participant, devic
         )
 
 
-async def _class_by_code(db: AsyncSession, raw: str) -> Class | None:
-    """The open class with this join code (None for a malformed or unknown one)."""
+async def _by_code(db: AsyncSession, raw: str) -> Class | None:
+    """The class with this join code, open or ended (None for a malformed or unknown one)."""
     try:
         code = normalize_join_code(raw)
     except ValidationError:
         return None
-    row = await db.scalar(select(Class).where(Class.join_code == code))
-    if row is None or Phase(row.phase) in TERMINAL:
-        return None
+    row: Class | None = await db.scalar(select(Class).where(Class.join_code == code))
     return row
+
+
+async def _class_by_code(db: AsyncSession, raw: str) -> Class | None:
+    """The open class with this join code."""
+    row = await _by_code(db, raw)
+    return None if row is None or Phase(row.phase) in TERMINAL else row
 
 
 async def _on_device(db: AsyncSession, class_id: int, device: str | None) -> Participant | None:
@@ -262,20 +266,33 @@ def _team_choice(row: Class | None, teams: list[Team]) -> dict[str, Any]:
 
 
 async def join_page(request: Request) -> Response:
+    """The join form; with a code (the QR code's link), it names the class first.
+
+    A class that has ended says so instead, with the way to its results.
+    """
     code = str(request.path_params.get("code") or request.query_params.get("code", ""))[:12]
     device = device_of(request)
     async with request.app.state.sessions() as db:
-        row = await _class_by_code(db, code) if code else None
+        row = await _by_code(db, code) if code else None
+        if row is not None and Phase(row.phase) in TERMINAL:
+            took_part = await _on_device(db, row.id, device)
+            context = {"ended": row, "took_part": took_part is not None}
+            return render(request, "pages/join_ended.html", context)
         known = await _on_device(db, row.id, device) if row is not None else None
         teams = await _teams(db, row.id) if row is not None else []
+        instructor = await db.get(Instructor, row.instructor_id) if row is not None else None
     if row is not None and known is not None and not known.removed and device is not None:
         response = RedirectResponse(f"/play/{row.id}", status_code=303)
         _admit(request, response, known, device)
         return response
     context = {"code": code, "team": AUTO, **_team_choice(row, teams)}
+    if row is not None:
+        context["joining"] = row
+        context["coach"] = instructor.display_name if instructor is not None else ""
     if row is not None and row.join_locked:
         context["error"] = JOIN_LOCKED
     return render(request, "pages/join.html", context)
+
 
 
 async def team_choice(request: Request) -> Response:
@@ -320,9 +337,12 @@ async def join(request: Request) -> Response:
                 0 if isinstance(outcome, _Refusal) else await roster_count(db, outcome[0].class_id)
             )
     except IntegrityError:  # the same nickname, joined a moment ago from another phone
-        message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=nickname[:23] + "2")
-        return attempt.refuse(request, message, 409)
+        suggestion = nickname[:23] + "2"
+        message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=suggestion)
+        return replace(attempt, nickname=suggestion).refuse(request, message, 409)
     if isinstance(outcome, _Refusal):
+        if outcome.nickname is not None:  # the form comes back with the suggestion in it
+            attempt = replace(attempt, nickname=outcome.nickname)
         return attempt.refuse(request, outcome.message, outcome.status, outcome.row, outcome.teams)
     participant, new = outcome
     if new:
@@ -384,6 +404,7 @@ class _Refusal:
     status: int
     row: Class | None = None
     teams: list[Team] | None = None
+    nickname: str | None = None  # a free nickname to offer in the form
 
 
 async def _join(
@@ -426,7 +447,7 @@ async def _join(
     suggestion = await nickname_suggestion(db, row.id, nickname)
     if suggestion is not None:
         message = NICKNAME_TAKEN.format(nickname=nickname, suggestion=suggestion)
-        return _Refusal(message, 409, row, teams)
+        return _Refusal(message, 409, row, teams, nickname=suggestion)
     last = await db.scalar(
         select(func.max(Participant.number)).where(Participant.class_id == row.id)
     )

@@ -6,6 +6,7 @@ A tablet console, phones and a wall, at their real sizes.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live, routine_server
+from tests.browser.test_display_pairing import end_class
 from tests.browser.test_first_class import (
     COUNTDOWN,
     SEGMENT,
@@ -76,3 +78,60 @@ async def test_every_connected_screen_counts_the_lead_in_down(
         await expect(page.locator(COUNTDOWN)).not_to_have_text(text, timeout=2_000)
     for page in screens:
         await expect(page.locator(SEGMENT)).to_have_text("Squats", timeout=10_000)
+
+
+async def test_the_join_page_names_the_class_fills_in_a_free_nickname_and_cuts_nothing(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console = await new_page(live_server, TABLET)
+    await sign_in(console)
+    code = await open_class(console)
+    await join(await new_page(live_server, PHONE), code, "Robin")
+
+    phone = await new_page(live_server, PHONE)
+    await phone.goto(f"/j/{code}")
+    # Before anyone types a name: which class, whose, and when.
+    await expect(phone.locator("[data-joining]")).to_have_text(
+        re.compile(r"Quick test\s+with Coach\s+· starting soon")
+    )
+    nickname = phone.get_by_label("Nickname")
+    await nickname.fill("Robin")
+    await phone.get_by_role("button", name="Join").tap()
+    await expect(phone.get_by_role("alert")).to_contain_text("How about Robin2?")
+    await expect(nickname).to_have_value("Robin2")  # one tap from joining
+    # A name over 24 characters is not cut short without a word: it comes back whole.
+    long = "Alexandra-Konstantinopoulou"  # 27 characters
+    await nickname.fill(long)
+    await expect(nickname).to_have_value(long)
+    await phone.get_by_role("button", name="Join").tap()
+    await expect(phone.get_by_role("alert")).to_have_text(
+        "Nicknames are at most 24 characters; this one has 27."
+    )
+    await expect(nickname).to_have_value(long)
+    await nickname.fill("Robin2")
+    await phone.get_by_role("button", name="Join").tap()
+    await expect(phone).to_have_url(re.compile(r"/play/\d+$"))
+
+
+async def test_a_finished_class_s_code_says_it_has_ended_and_leads_to_its_results(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console = await new_page(live_server, TABLET)
+    await sign_in(console)
+    code = await open_class(console)
+    took_part = await new_page(live_server, PHONE)
+    await join(took_part, code, "Robin")
+    await live(console)
+    await start(console)
+    await end_class(console)
+
+    stranger = await new_page(live_server, PHONE)
+    await stranger.goto(f"/j/{code}")
+    await expect(stranger.get_by_role("heading", level=1)).to_have_text("Quick test has ended")
+    await expect(stranger.get_by_label("Nickname")).to_have_count(0)  # no form to fill in
+    await expect(stranger.get_by_role("link", name="Results of this class")).to_be_visible()
+
+    await took_part.goto(f"/j/{code}")
+    await expect(took_part.get_by_role("heading", level=1)).to_have_text("Quick test has ended")
+    await took_part.get_by_role("link", name="Your results").tap()
+    await expect(took_part.get_by_role("heading", name="Results: Quick test")).to_be_visible()
