@@ -310,6 +310,11 @@ class ClassScreen {
       return;
     }
     const look = (this.board.teams || []).find((t) => t.id === team.id);
+    if (!board.people.length) {
+      // Nobody has scored yet (the lobby, a warm-up): no one leads with nothing.
+      line.replaceChildren(teamBadge(look, team.name), " ", `${team.name} · no scores yet`);
+      return;
+    }
     const standing = team.rank === 1 ? "leading" : team.gap ? `${team.gap} behind` : "";
     const text = `${team.name}: ${ordinal(team.rank)} of ${board.teams.length} · ${team.shown}` +
       (standing ? ` · ${standing}` : "");

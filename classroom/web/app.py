@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Scope
@@ -47,7 +47,7 @@ from classroom.web import (
     routines,
     sockets,
 )
-from classroom.web.assets import CachedStatic, asset_version
+from classroom.web.assets import CachedStatic, asset_version, favicon
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
 from classroom.web.headers import SecuredStarlette
@@ -70,6 +70,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (301, 302, 303, 307, 308):
         return Response(status_code=exc.status_code, headers=exc.headers)
     return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """A request whose client left before its body arrived (htmx drops a request a newer
+    one supersedes): nobody waits for the answer, and there is nothing to log."""
+    return Response(status_code=400)
 
 
 def form_refused(scope: Scope, message: str) -> Response:
@@ -195,6 +201,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     routes = [
         Route("/", landing),
+        Route("/favicon.ico", favicon),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", metrics_page, methods=["GET"]),
@@ -228,7 +235,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             Middleware(CSRFMiddleware, settings=settings),
             Middleware(FormLimitMiddleware, budgets=routines.BUDGETS, refusal=form_refused),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, ClientDisconnect: client_gone},
         lifespan=lifespan,
     )
     app.state.settings = settings

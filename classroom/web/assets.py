@@ -21,9 +21,12 @@ from pathlib import Path
 from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import PlainTextResponse
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from classroom.resources import STATIC
 
 VERSION_LENGTH = 12
 FOREVER = "public, max-age=31536000, immutable"
@@ -63,3 +66,13 @@ class CachedStatic:
             await self.files(scope, receive, send_with_policy)
         except HTTPException as exc:  # a missing file: a plain answer, not a page
             await PlainTextResponse(exc.detail, exc.status_code)(scope, receive, send)
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers and bookmarks ask for whatever a page links: the
+    app's icon (a PNG: every browser takes one under that name)."""
+    return FileResponse(
+        STATIC / "icons" / "icon-192.png",
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

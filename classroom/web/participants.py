@@ -294,7 +294,6 @@ async def join_page(request: Request) -> Response:
     return render(request, "pages/join.html", context)
 
 
-
 async def team_choice(request: Request) -> Response:
     """The join form's team choice for a typed code (htmx fetches it as the code is typed)."""
     code = request.query_params.get("code", "")[:32]

@@ -279,7 +279,7 @@ async def results_json(request: Request) -> Response:
         json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False),
         media_type="application/json",
         headers={
-            "Content-Disposition": f'inline; filename="class-{row.id}-results.json"',
+            "Content-Disposition": f'attachment; filename="class-{row.id}-results.json"',
             "Cache-Control": "private, no-store",
         },
     )

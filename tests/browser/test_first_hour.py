@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live, routine_server
+from tests.browser.screens import open_screens
 from tests.browser.test_display_pairing import end_class
 from tests.browser.test_first_class import (
     COUNTDOWN,
@@ -135,3 +136,13 @@ async def test_a_finished_class_s_code_says_it_has_ended_and_leads_to_its_result
     await expect(took_part.get_by_role("heading", level=1)).to_have_text("Quick test has ended")
     await took_part.get_by_role("link", name="Your results").tap()
     await expect(took_part.get_by_role("heading", name="Results: Quick test")).to_be_visible()
+
+
+async def test_in_the_lobby_no_team_leads_with_nothing(
+    showcase_server: LiveServer, new_page: NewPage
+) -> None:
+    screens = await open_screens(showcase_server, new_page)
+    line = screens.phone.locator("[data-my-team]")
+    await expect(line).to_contain_text("no scores yet")
+    await expect(line).not_to_contain_text("leading")
+    await expect(line).not_to_contain_text("pts")

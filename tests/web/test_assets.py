@@ -145,3 +145,10 @@ async def test_snapshots_and_resumes_carry_the_version(
         resumed = await receive(ws)
     assert resumed["type"] == "resumed"
     assert resumed["version"] == version_of(live_server)
+
+
+async def test_favicon_ico_is_the_apps_icon(client: httpx.AsyncClient) -> None:
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content == (STATIC / "icons" / "icon-192.png").read_bytes()

@@ -231,7 +231,11 @@ async def test_scores_from_real_phones_give_the_same_totals_on_the_page_in_csv_a
         ("Sam", "Squats", "reps", "5"),
         ("Toni", "Squats", "reps", "4"),
     }
-    data = (await console.get(f"/console/classes/{class_id}/results.json")).json()
+    exported = await console.get(f"/console/classes/{class_id}/results.json")
+    # Downloaded, as the CSV is, not opened in a tab.
+    disposition = f'attachment; filename="class-{class_id}-results.json"'
+    assert exported.headers["content-disposition"] == disposition
+    data = exported.json()
     assert {p["nickname"]: p["total"] for p in data["people"]} == on_page
     assert data["class"]["phase"] == "finished" and data["unit"] == "reps"
 
