@@ -136,6 +136,12 @@ function renderJoined(teams) {
   for (const list of document.querySelectorAll("[data-joined-teams]")) list.replaceChildren(...teams.map(item));
 }
 
+function renderArrivals(names) {
+  for (const list of document.querySelectorAll("[data-joined-names]")) {
+    list.replaceChildren(...names.map((name) => element("li", "", name)));
+  }
+}
+
 // Half to all of min(cap, base·2^attempt): the room's phones don't all come back at
 // once, and a screen is never more than `cap` away from noticing the server is back.
 export function reconnectDelay(attempt, base = 500, cap = 4000) {
@@ -497,6 +503,7 @@ class ClassScreen {
           el.textContent = String(message.count);
         }
         if (message.teams) renderJoined(message.teams);
+        if (message.names) renderArrivals(message.names);
         return;
       case "error":
         // "unavailable": the class couldn't take it just now (it is moving to another

@@ -203,12 +203,20 @@ def notice(code: str, text: str) -> Message:
     return {"type": "notice", "code": code, "message": text}
 
 
-def roster(count: int, teams: Sequence[Mapping[str, Any]] = ()) -> Message:
+def roster(
+    count: int, teams: Sequence[Mapping[str, Any]] = (), names: Sequence[str] = ()
+) -> Message:
     """How many participants have joined, in all and per team (not a class event: no ``seq``).
 
-    ``teams`` are each team's look (id, name, letter, colour, pattern) and its ``count``.
+    ``teams`` are each team's look (id, name, letter, colour, pattern) and its ``count``;
+    ``names``, the latest to join, newest first, as public screens show them.
     """
-    return {"type": "roster", "count": count, "teams": [dict(team) for team in teams]}
+    return {
+        "type": "roster",
+        "count": count,
+        "teams": [dict(team) for team in teams],
+        "names": list(names),
+    }
 
 
 def resumed(since: int, epoch: str, now_ms: int) -> Message:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from classroom.db import display_links
 from classroom.db.models import Class
 from classroom.web.console import public_base, qr_svg
-from classroom.web.participants import joined_by_team, roster_count
+from classroom.web.participants import joined_by_team, latest_names, roster_count
 from classroom.web.templating import render
 from classroom.web.tokens import REVOKED, Grant, TokenError
 
@@ -56,6 +56,7 @@ async def class_display(request: Request, row: Class, token: str, results_url: s
     class_id = row.id
     async with request.app.state.sessions() as db:
         joined = await joined_by_team(db, class_id)
+        names = await latest_names(db, class_id)
         count = await roster_count(db, class_id)
     join_url = f"{public_base(request)}/j/{row.join_code}"
     context = {
@@ -63,6 +64,7 @@ async def class_display(request: Request, row: Class, token: str, results_url: s
         "join_url": join_url,
         "qr": qr_svg(join_url),
         "joined": joined,
+        "names": names,
         "participant_count": count,
         "socket_url": f"/ws/classes/{class_id}?token={token}",
         "results_url": results_url,

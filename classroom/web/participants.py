@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from classroom.db.models import Class, Instructor, Participant, Score, Team
+from classroom.domain.boards import Person
 from classroom.domain.errors import ValidationError
 from classroom.domain.joining import UNKNOWN_CODE, normalize_join_code, normalize_nickname
 from classroom.domain.session import TERMINAL, Phase
@@ -140,6 +141,26 @@ async def team_sizes(db: AsyncSession, class_id: int, teams: Iterable[Team]) -> 
     )
     counts = {team_id: int(n) for team_id, n in rows.all()}
     return {team.id: counts.get(team.id, 0) for team in teams}
+
+
+LATEST_SHOWN = 12
+"""How many of the latest to join a wall's lobby names."""
+
+
+async def latest_names(db: AsyncSession, class_id: int) -> list[str]:
+    """The latest to join, newest first, as a wall shows them (hidden names hidden)."""
+    rows = await db.scalars(
+        select(Participant)
+        .where(Participant.class_id == class_id, Participant.removed.is_(False))
+        .order_by(Participant.id.desc())
+        .limit(LATEST_SHOWN)
+    )
+    return [
+        Person(id=p.id, name=p.nickname, number=p.number or p.id, hidden=p.hidden).shown_name(
+            public=True
+        )
+        for p in rows
+    ]
 
 
 async def joined_by_team(db: AsyncSession, class_id: int) -> list[dict[str, Any]]:
@@ -486,7 +507,8 @@ async def roster_changed(request: Request, class_id: int, count: int) -> None:
     await request.app.state.registry.roster_changed(class_id)
     async with request.app.state.sessions() as db:
         teams = await joined_by_team(db, class_id)
-    request.app.state.hub.broadcast(class_id, [wire.roster(count, teams)])
+        names = await latest_names(db, class_id)
+    request.app.state.hub.broadcast(class_id, [wire.roster(count, teams, names)])
 
 
 async def play_page(request: Request) -> Response:

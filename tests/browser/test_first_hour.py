@@ -48,18 +48,24 @@ def lead_in_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     yield from routine_server(migrated_url, tmp_path, "lead-in", LEAD_IN)
 
 
-async def screens_of_a_class(server: LiveServer, new_page: NewPage) -> tuple[Page, Page, Page]:
-    """A console, a phone that has joined and a wall, each live on one open class."""
+async def console_and_wall(server: LiveServer, new_page: NewPage) -> tuple[Page, str, Page]:
+    """A console that opened a class (and its join code), and a wall live on the class."""
     console = await new_page(server, TABLET)
     await sign_in(console)
     code = await open_class(console)
+    wall = await new_page(server, WALL)
+    await wall.goto(await display_link(console))
+    await live(wall)
+    return console, code, wall
+
+
+async def screens_of_a_class(server: LiveServer, new_page: NewPage) -> tuple[Page, Page, Page]:
+    """A console, a phone that has joined and a wall, each live on one open class."""
+    console, code, wall = await console_and_wall(server, new_page)
     await live(console)
     phone = await new_page(server, PHONE)
     await join(phone, code, "Alex")
     await live(phone)
-    wall = await new_page(server, WALL)
-    await wall.goto(await display_link(console))
-    await live(wall)
     return console, phone, wall
 
 
@@ -146,3 +152,35 @@ async def test_in_the_lobby_no_team_leads_with_nothing(
     await expect(line).to_contain_text("no scores yet")
     await expect(line).not_to_contain_text("leading")
     await expect(line).not_to_contain_text("pts")
+
+
+async def test_the_wall_lobby_of_a_class_without_teams_shows_its_title(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    _, _, wall = await console_and_wall(live_server, new_page)
+    title = wall.get_by_role("heading", level=1, name="Quick test")
+    await expect(title).to_be_visible()
+    box = await title.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 30, box
+    qr = await wall.locator("[data-lobby] .qr svg").bounding_box()
+    assert qr is not None and qr["y"] >= box["y"] + box["height"], (box, qr)  # below it
+
+
+async def test_the_wall_lobby_shows_names_arriving_and_hides_those_asked(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    _, code, wall = await console_and_wall(live_server, new_page)
+    names = wall.locator("[data-joined-names] li")
+    await expect(names).to_have_count(0)
+    await join(await new_page(live_server, PHONE), code, "Robin")
+    await expect(names).to_have_text(["Robin"])
+    hidden = await new_page(live_server, PHONE)
+    await hidden.goto(f"/j/{code}")
+    await hidden.get_by_label("Nickname").fill("Secret Sam")
+    await hidden.get_by_label("Hide my name from public boards").check()
+    await hidden.get_by_role("button", name="Join").tap()
+    await expect(hidden).to_have_url(re.compile(r"/play/\d+$"))
+    await expect(names).to_have_text(["Athlete 2", "Robin"])  # the newest first
+    await wall.reload()  # the page as served says the same
+    await expect(names).to_have_text(["Athlete 2", "Robin"])
+    await expect(wall.locator("[data-lobby]")).not_to_contain_text("Secret Sam")
