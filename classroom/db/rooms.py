@@ -186,6 +186,16 @@ async def pair(db: AsyncSession, room: Room, raw_code: str, raw_label: str, now_
     display.room_id = room.id
     display.paired_at = stamp(now_ms)
     display.label = label or f"Display {display.id}"
+    # Pairing a screen again (its browser forgot its secret, or it was replaced) under
+    # the name it had in this room: the new pairing takes the old one's place.
+    earlier = await db.scalars(
+        select(Display).where(
+            Display.room_id == room.id, Display.id != display.id, Display.revoked_at.is_(None)
+        )
+    )
+    for other in earlier:
+        if rooms.same_name(other.label, display.label):
+            revoke(other, now_ms)
     await db.flush()
     return display
 

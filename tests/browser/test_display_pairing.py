@@ -75,7 +75,7 @@ async def pair(console: Page, code: str, room: str, label: str) -> None:
     await console.get_by_label("Display name").fill(label)
     await console.get_by_role("button", name="Pair display").tap()
     await expect(console.get_by_role("status")).to_contain_text("Display paired")
-    await expect(console.locator(".room-display")).to_contain_text(label)
+    await expect(console.locator(".room-display", has_text=label)).to_be_visible()
 
 
 async def open_in(console: Page, room: str, starts: datetime | None = None) -> str:

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live, routine_server
 from tests.browser.screens import open_screens
-from tests.browser.test_display_pairing import end_class
+from tests.browser.test_display_pairing import add_room, end_class, pair, pairing_code
 from tests.browser.test_first_class import (
     COUNTDOWN,
     SEGMENT,
@@ -184,3 +184,25 @@ async def test_the_wall_lobby_shows_names_arriving_and_hides_those_asked(
     await wall.reload()  # the page as served says the same
     await expect(names).to_have_text(["Athlete 2", "Robin"])
     await expect(wall.locator("[data-lobby]")).not_to_contain_text("Secret Sam")
+
+
+async def test_pairing_a_wall_again_under_its_name_replaces_the_old_entry(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console = await new_page(live_server, TABLET)
+    await sign_in(console)
+    await add_room(console, "Studio A")
+    first = await new_page(live_server, WALL)
+    await first.goto("/display")
+    await pair(console, await pairing_code(first), "Studio A", "Front wall")
+    # The wall's browser forgets its secret (a new kiosk profile): paired again.
+    again = await new_page(live_server, WALL)
+    await again.goto("/display")
+    await pair(console, await pairing_code(again), "Studio A", "front wall")
+    await expect(console.locator(".room-display")).to_have_count(1)
+    await expect(console.locator(".room-display")).to_contain_text("front wall")
+    # Another name is another screen: both stay.
+    side = await new_page(live_server, WALL)
+    await side.goto("/display")
+    await pair(console, await pairing_code(side), "Studio A", "Side wall")
+    await expect(console.locator(".room-display")).to_have_count(2)
