@@ -71,7 +71,17 @@ async def home(request: Request) -> Response:
         )
         recent = list(rows)
         rooms = await rooms_db.rooms_of(db, instructor.id)
-    context = {"instructor": instructor, "routines": routines, "classes": recent, "rooms": rooms}
+    # What the instructor came for first: the classes running or waiting in the lobby.
+    current = [row for row in recent if Phase(row.phase) not in TERMINAL]
+    current.sort(key=lambda row: Phase(row.phase) is Phase.LOBBY)  # live ones first
+    ended = [row for row in recent if Phase(row.phase) in TERMINAL][:5]
+    context = {
+        "instructor": instructor,
+        "routines": routines,
+        "current": current,
+        "ended": ended,
+        "rooms": rooms,
+    }
     return render(request, "pages/console.html", context)
 
 

@@ -206,3 +206,21 @@ async def test_pairing_a_wall_again_under_its_name_replaces_the_old_entry(
     await side.goto("/display")
     await pair(console, await pairing_code(side), "Studio A", "Side wall")
     await expect(console.locator(".room-display")).to_have_count(2)
+
+
+async def test_the_console_home_puts_the_open_class_first(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console, code, _ = await console_and_wall(live_server, new_page)
+    await console.goto("/console")
+    now = console.get_by_role("heading", name="Now")
+    await expect(now).to_be_visible()
+    open_a_class = console.get_by_role("heading", name="Open a class")
+    now_box, open_box = await now.bounding_box(), await open_a_class.bounding_box()
+    assert now_box and open_box and now_box["y"] < open_box["y"]
+    assert now_box["y"] < 820, "the open class is on the tablet's first screen"
+    current = console.locator(".current-classes li")
+    await expect(current).to_have_count(1)
+    await expect(current).to_contain_text(f"code {code} · in the lobby")
+    await current.get_by_role("link", name="Quick test").click()
+    await expect(console.locator("[data-join-code]")).to_have_text(code)
