@@ -224,3 +224,18 @@ async def test_the_console_home_puts_the_open_class_first(
     await expect(current).to_contain_text(f"code {code} · in the lobby")
     await current.get_by_role("link", name="Quick test").click()
     await expect(console.locator("[data-join-code]")).to_have_text(code)
+
+
+async def test_undo_sits_a_thumb_clear_of_plus_one(
+    lead_in_server: LiveServer, new_page: NewPage
+) -> None:
+    console, phone, _ = await screens_of_a_class(lead_in_server, new_page)
+    await start(console)
+    await console.get_by_role("button", name="Next").tap()  # past the lead-in
+    plus = phone.get_by_role("button", name="+1: add one rep")
+    undo = phone.get_by_role("button", name="Undo last rep")
+    await expect(plus).to_be_visible()
+    above, below = await plus.bounding_box(), await undo.bounding_box()
+    assert above is not None and below is not None
+    assert below["y"] - (above["y"] + above["height"]) >= 48, (above, below)
+    assert below["height"] >= 48  # still a real target when it is meant
