@@ -573,6 +573,7 @@ class ClassScreen {
       ? segment.exercise.modifications?.[this.level] || segment.exercise.name
       : "";
     this.setText("move", move && move !== segment.name ? move : "");
+    this.setText("target", showSegment && segment.target ? `Target: ${segment.target}` : "");
     let label = showSegment ? segment.label || `Segment ${segment.index + 1} of ${segment.count}` : "";
     if (view.phase === "paused") label = "Paused";
     this.setText("label", label);

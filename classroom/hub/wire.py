@@ -127,6 +127,10 @@ def segment_view(timeline: Timeline, index: int) -> Message:
             "modifications": {level.value: text for level, text in exercise.modifications.items()},
         },
         "next": None if following is None else following.name,
+        # What to aim for ("15 reps", "RPE 7", "zone 3"): "" without a target.
+        "target": ""
+        if segment.target is None or segment.target.is_empty
+        else segment.target.describe(),
     }
 
 

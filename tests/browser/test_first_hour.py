@@ -239,3 +239,35 @@ async def test_undo_sits_a_thumb_clear_of_plus_one(
     assert above is not None and below is not None
     assert below["y"] - (above["y"] + above["height"]) >= 48, (above, below)
     assert below["height"] >= 48  # still a real target when it is meant
+
+
+EMOM = """
+title: EMOM
+lead_in: 0
+auto_cues: {countdown: false, halfway: false, next: false, last_round: false}
+blocks:
+  - type: emom
+    minutes: 2
+    moves:
+      - {name: Kettlebell swings, reps: 15}
+      - {name: Goblet squats, reps: 12}
+"""
+
+
+@pytest.fixture
+def emom_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    yield from routine_server(migrated_url, tmp_path, "emom", EMOM)
+
+
+async def test_an_emom_minutes_rep_target_is_on_every_screen(
+    emom_server: LiveServer, new_page: NewPage
+) -> None:
+    screens = await screens_of_a_class(emom_server, new_page)
+    await start(screens[0])
+    for page in screens:
+        await expect(page.locator(SEGMENT)).to_have_text("Kettlebell swings")
+        await expect(page.locator('[data-field="target"]')).to_have_text("Target: 15 reps")
+    await screens[0].get_by_role("button", name="Next").tap()
+    for page in screens:
+        await expect(page.locator(SEGMENT)).to_have_text("Goblet squats")
+        await expect(page.locator('[data-field="target"]')).to_have_text("Target: 12 reps")
