@@ -265,6 +265,7 @@ class ClassScreen {
     for (const el of this.root.querySelectorAll("[data-input-kind]")) {
       el.hidden = el.dataset.inputKind !== kind;
     }
+    this.renderLast(segment);
     if (!segment) {
       this.renderTeam();
       return;
@@ -295,6 +296,39 @@ class ClassScreen {
       el.textContent = own ? `On the board: ${ordinal(own.rank)} · ${own.shown}` : "";
     }
     this.renderTeam();
+  }
+
+  // Between scored segments (a rest, the end): what this phone did in the last one,
+  // "Squats: you did 14 reps". The last scored segment is remembered on the phone.
+  renderLast(segment) {
+    const key = `classroom.last.${this.root.dataset.classId}.${this.root.dataset.participant}`;
+    if (segment) {
+      const last = { index: segment.index, kind: segment.score_kind, name: segment.name };
+      if (this.lastScored?.index !== last.index) {
+        this.lastScored = last;
+        localStorage.setItem(key, JSON.stringify(last));
+      }
+    } else if (!this.lastScored) {
+      try {
+        this.lastScored = JSON.parse(localStorage.getItem(key) || "null");
+      } catch {
+        this.lastScored = null;
+      }
+    }
+    const last = this.lastScored;
+    let text = "";
+    const current = this.view?.segment?.index ?? -1;
+    const after = this.view?.phase === "finished" || current > (last?.index ?? Infinity);
+    if (!segment && last && after && last.kind !== "effort") {
+      const mine = this.mine.result(last.index, last.kind, this.outbox.items);
+      let did = "";
+      if (last.kind === "reps") did = mine.value === 1 ? "1 rep" : `${mine.value} reps`;
+      else if (last.kind === "rounds_reps") did = `${mine.rounds} rounds + ${mine.value} reps`;
+      else if (last.kind === "time") did = mine.finished ? "finished" : "";
+      else did = mine.value ? `${mine.value} ${UNITS[last.kind] || ""}`.trim() : "";
+      if (did) text = `${last.name}: you did ${did}`;
+    }
+    for (const el of this.root.querySelectorAll("[data-my-last]")) el.textContent = text;
   }
 
   ownRow(board, segmentIndex = null) {

@@ -271,3 +271,21 @@ async def test_an_emom_minutes_rep_target_is_on_every_screen(
     for page in screens:
         await expect(page.locator(SEGMENT)).to_have_text("Goblet squats")
         await expect(page.locator('[data-field="target"]')).to_have_text("Target: 12 reps")
+
+
+async def test_during_the_rest_the_phone_says_what_you_just_did(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console, phone, _ = await screens_of_a_class(live_server, new_page)
+    await start(console)
+    plus = phone.get_by_role("button", name="+1: add one rep")
+    for _ in range(3):
+        await plus.tap()
+    await phone.wait_for_function("() => window.classroomScreen.outbox.items.length === 0")
+    last = phone.locator("[data-my-last]")
+    await expect(last).to_be_hidden()  # while the segment runs, the score shows instead
+    await console.get_by_role("button", name="Next").tap()
+    await expect(phone.locator(SEGMENT)).to_have_text("Rest")
+    await expect(last).to_have_text("Squats: you did 3 reps")
+    await phone.reload()  # remembered on the phone
+    await expect(last).to_have_text("Squats: you did 3 reps")
