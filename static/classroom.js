@@ -532,6 +532,13 @@ class ClassScreen {
       case "notice":
         this.showCue(message.message);
         break;
+      case "corrected":
+        if (this.mine && message.participant === Number(this.root.dataset.participant)) {
+          this.mine.fix(message.segment, message.value, message.rounds, message.deleted);
+          this.renderScore();
+          this.showCue("The instructor corrected your score");
+        }
+        return;
       case "roster":
         for (const el of document.querySelectorAll("[data-participant-count]")) {
           el.textContent = String(message.count);

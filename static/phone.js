@@ -175,8 +175,20 @@ export class MyScores {
   }
 
   // A segment's result as this phone knows it: acknowledged inputs plus those waiting.
+  // The instructor corrected this phone's result for a segment: it replaces what the
+  // phone counted (as on the boards), and inputs after it don't change it.
+  fix(index, value, rounds, deleted) {
+    const state = this.segment(index);
+    state.fixed = deleted ? { value: 0, rounds: 0 } : { value, rounds };
+    this.save();
+  }
+
   result(index, kind, waiting) {
     const state = this.segment(index, kind);
+    if (state.fixed) {
+      const { value, rounds } = state.fixed;
+      return { value, rounds, finished: state.finished, estimate: state.estimate, fixed: true };
+    }
     let value = state.value;
     let rounds = state.rounds;
     for (const item of waiting) {

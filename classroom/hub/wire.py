@@ -26,6 +26,7 @@ from classroom.domain.events import (
     SegmentStarted,
     ShoutOut,
 )
+from classroom.domain.scorebook import Fix
 from classroom.domain.session import ClassState, Phase
 from classroom.domain.timeline import Timeline
 
@@ -205,6 +206,20 @@ def error(code: str, text: str, **extra: Any) -> Message:
 def notice(code: str, text: str) -> Message:
     """Something screens should show that is not a class event (no ``seq``)."""
     return {"type": "notice", "code": code, "message": text}
+
+
+def corrected(fix: Fix) -> Message:
+    """The instructor replaced a participant's result for a segment (no ``seq``): that
+    participant's phone shows it as its own. ``deleted``: the result was removed."""
+    result = fix.result
+    return {
+        "type": "corrected",
+        "participant": fix.participant_id,
+        "segment": fix.segment_index,
+        "value": 0 if result is None else result.first,
+        "rounds": 0 if result is None else result.second,
+        "deleted": result is None,
+    }
 
 
 def roster(

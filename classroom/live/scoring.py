@@ -29,6 +29,7 @@ from classroom.domain.scorebook import Fix, ScoreBook
 from classroom.domain.scoring import CheckedScore, ScoreInput, show
 from classroom.domain.teams import TeamMode
 from classroom.domain.timeline import ScoreKind, Timeline
+from classroom.hub import wire
 from classroom.hub.limits import TokenBucket
 
 if TYPE_CHECKING:
@@ -203,6 +204,8 @@ class ScoreKeeper:
         await self.store.correct(class_id, fix, previous=previous, instructor_id=instructor_id)
         book.correct(fix)
         self.changed(class_id)
+        if self._hub is not None:  # the phone shows the corrected result as its own
+            self._hub.broadcast(class_id, [wire.corrected(fix)], roles=["participant"])
 
     async def roster_changed(self, class_id: int) -> None:
         """Reload who is in the class (a join, a move, a rename, a removal)."""

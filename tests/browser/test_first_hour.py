@@ -289,3 +289,26 @@ async def test_during_the_rest_the_phone_says_what_you_just_did(
     await expect(last).to_have_text("Squats: you did 3 reps")
     await phone.reload()  # remembered on the phone
     await expect(last).to_have_text("Squats: you did 3 reps")
+
+
+async def test_after_a_correction_the_phone_shows_the_corrected_value_as_its_own(
+    lead_in_server: LiveServer, new_page: NewPage
+) -> None:
+    console, phone, _ = await screens_of_a_class(lead_in_server, new_page)
+    await start(console)
+    await console.get_by_role("button", name="Next").tap()  # past the lead-in
+    plus = phone.get_by_role("button", name="+1: add one rep")
+    for _ in range(3):
+        await plus.tap()
+    yours = phone.locator("[data-my-score]")
+    await expect(yours).to_have_text("3")
+    # The instructor saw 7 (a phone left in a bag), and corrects it on the score sheet.
+    class_page = console.url
+    await console.goto(f"{class_page}/scores")
+    row = console.locator("form.score-fix").filter(has=console.locator("button", has_text="Alex"))
+    await row.get_by_label("Reps").fill("7")
+    await row.get_by_role("button", name="Correct Alex").click()
+    await expect(yours).to_have_text("7")
+    await expect(phone.locator("[data-my-board]")).to_contain_text("7 reps")
+    await phone.reload()  # kept on the phone
+    await expect(yours).to_have_text("7")
