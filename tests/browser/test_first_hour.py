@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live, routine_server
 from tests.browser.screens import open_screens
@@ -67,6 +67,15 @@ async def screens_of_a_class(server: LiveServer, new_page: NewPage) -> tuple[Pag
     await join(phone, code, "Alex")
     await live(phone)
     return console, phone, wall
+
+
+async def squats_under_way(server: LiveServer, new_page: NewPage) -> tuple[Page, Page, Locator]:
+    """A console and a phone in the lead-in routine's Squats (the lead-in skipped), and
+    the phone's +1."""
+    console, phone, _ = await screens_of_a_class(server, new_page)
+    await start(console)
+    await console.get_by_role("button", name="Next").tap()  # past the lead-in
+    return console, phone, phone.get_by_role("button", name="+1: add one rep")
 
 
 async def test_every_connected_screen_counts_the_lead_in_down(
@@ -229,10 +238,7 @@ async def test_the_console_home_puts_the_open_class_first(
 async def test_undo_sits_a_thumb_clear_of_plus_one(
     lead_in_server: LiveServer, new_page: NewPage
 ) -> None:
-    console, phone, _ = await screens_of_a_class(lead_in_server, new_page)
-    await start(console)
-    await console.get_by_role("button", name="Next").tap()  # past the lead-in
-    plus = phone.get_by_role("button", name="+1: add one rep")
+    _, phone, plus = await squats_under_way(lead_in_server, new_page)
     undo = phone.get_by_role("button", name="Undo last rep")
     await expect(plus).to_be_visible()
     above, below = await plus.bounding_box(), await undo.bounding_box()
@@ -294,10 +300,7 @@ async def test_during_the_rest_the_phone_says_what_you_just_did(
 async def test_after_a_correction_the_phone_shows_the_corrected_value_as_its_own(
     lead_in_server: LiveServer, new_page: NewPage
 ) -> None:
-    console, phone, _ = await screens_of_a_class(lead_in_server, new_page)
-    await start(console)
-    await console.get_by_role("button", name="Next").tap()  # past the lead-in
-    plus = phone.get_by_role("button", name="+1: add one rep")
+    console, phone, plus = await squats_under_way(lead_in_server, new_page)
     for _ in range(3):
         await plus.tap()
     yours = phone.locator("[data-my-score]")
