@@ -496,6 +496,8 @@ class ClassScreen {
       case "snapshot":
         reloadIfUpgraded(message.version, PAGE_VERSION);
         this.view = { ...message };
+        // A segment made longer before this snapshot: at least what is left of it now.
+        this.view.span_ms = Math.max(message.segment?.duration_ms ?? 0, message.remaining_ms ?? 0);
         if (typeof message.server_now === "number" && this.bestRtt === Infinity) {
           this.offsetMs = message.server_now - Date.now();
         }
@@ -516,6 +518,15 @@ class ClassScreen {
         break;
       case "segment":
         if (!view) return;
+        if (message.reason === "extend" && view.segment?.index === message.segment.index) {
+          // More time for this segment: its bar spans the longer segment, and a 3-2-1
+          // on screen is void.
+          const before = view.ends_at ? view.ends_at - message.at : view.remaining_ms;
+          view.span_ms = this.spanMs() + Math.max(0, message.remaining_ms - (before ?? 0));
+          this.clearCue();
+        } else if (view.segment?.index !== message.segment.index) {
+          view.span_ms = null;
+        }
         view.segment = message.segment;
         view.starts_at = null;
         view.remaining_ms = message.remaining_ms;
@@ -636,7 +647,8 @@ class ClassScreen {
     }
     const bar = this.field("segment-progress"); // how far into the segment, 0 to 1
     if (bar) {
-      const part = showSegment && remaining !== null && segment.duration_ms > 0 ? 1 - remaining / segment.duration_ms : 0;
+      const span = this.spanMs();
+      const part = showSegment && remaining !== null && span > 0 ? 1 - remaining / span : 0;
       bar.style.transform = `scaleX(${Math.min(1, Math.max(0, part)).toFixed(4)})`;
     }
     const scoring = this.root.querySelector("[data-scoring]");
@@ -665,6 +677,19 @@ class ClassScreen {
   setText(name, text) {
     const el = this.field(name);
     if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  // How long the current segment lasts, with the time the instructor added to it.
+  spanMs() {
+    const view = this.view;
+    const planned = view?.segment?.duration_ms ?? 0;
+    return Math.max(planned, view?.span_ms ?? 0);
+  }
+
+  clearCue() {
+    clearTimeout(this.cueTimer);
+    const el = this.field("cue");
+    if (el) el.textContent = "";
   }
 
   showCue(text) {

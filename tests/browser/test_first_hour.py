@@ -315,3 +315,38 @@ async def test_after_a_correction_the_phone_shows_the_corrected_value_as_its_own
     await expect(phone.locator("[data-my-board]")).to_contain_text("7 reps")
     await phone.reload()  # kept on the phone
     await expect(yours).to_have_text("7")
+
+
+SHORT = """
+title: Short
+lead_in: 0
+auto_cues: {countdown: true, halfway: false, next: false, last_round: false}
+blocks:
+  - {type: work, name: Plank, duration: 6}
+  - {type: rest, name: Rest, duration: 10}
+"""
+
+
+@pytest.fixture
+def short_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    yield from routine_server(migrated_url, tmp_path, "short", SHORT)
+
+
+async def test_after_plus_30_s_the_bar_spans_the_longer_segment_and_the_3_2_1_goes(
+    short_server: LiveServer, new_page: NewPage
+) -> None:
+    screens = await screens_of_a_class(short_server, new_page)
+    console = screens[0]
+    await start(console)
+    for page in screens:
+        await expect(page.locator('[data-field="cue"]')).to_have_text("3", timeout=8_000)
+    await console.get_by_role("button", name="+30 s").tap()
+    for page in screens:
+        await expect(page.locator('[data-field="cue"]')).to_have_text("", timeout=2_000)
+        await expect(page.locator(COUNTDOWN)).to_have_text(re.compile(r"0:3[1-3]"))
+        part = await page.evaluate(
+            """() => Number(/scaleX\\(([\\d.]+)\\)/.exec(
+                document.querySelector('[data-field="segment-progress"]').style.transform)[1])"""
+        )
+        # About 3 s of 36: the bar shows the segment so far, not nothing.
+        assert 0.04 < part < 0.2, part
