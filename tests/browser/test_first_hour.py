@@ -350,3 +350,31 @@ async def test_after_plus_30_s_the_bar_spans_the_longer_segment_and_the_3_2_1_go
         )
         # About 3 s of 36: the bar shows the segment so far, not nothing.
         assert 0.04 < part < 0.2, part
+
+
+@pytest.mark.parametrize("kind", ["emom", "amrap"])
+async def test_the_builders_move_rows_fit_the_tablet(
+    live_server: LiveServer, new_page: NewPage, kind: str
+) -> None:
+    console = await new_page(live_server, TABLET)
+    await sign_in(console)
+    await console.goto("/console/routines/new")
+    await console.locator("#new-kind").select_option(kind)
+    await console.get_by_role("button", name="+ Add block").click()
+    block = console.locator(f'.routine-block[data-kind="{kind}"]').last
+    await expect(block).to_be_visible()
+    await block.get_by_role("button", name="+ Add a move").click()
+    block = console.locator(f'.routine-block[data-kind="{kind}"]').last
+    rows = block.locator(".routine-exercise")
+    await expect(rows.first).to_be_visible()
+    edge = await block.bounding_box()
+    assert edge is not None
+    for i in range(await rows.count()):
+        for part in (rows.nth(i).get_by_label("Reps"), rows.nth(i).locator(".routine-remove")):
+            box = await part.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= edge["x"] + edge["width"], (
+                box,
+                edge,
+            )
+    width = await console.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 1180, f"the page scrolls sideways: {width} px"
