@@ -261,6 +261,20 @@ class ScoreStore:
             raise
         return set(fenced) - {row[0] for row in held}
 
+    async def dismiss(self, class_id: int, participant_id: int, segment_index: int) -> None:
+        """The instructor judged a participant's flagged inputs in a segment plausible."""
+        async with self._sessions.begin() as db:
+            await db.execute(
+                update(Score)
+                .where(
+                    Score.class_id == class_id,
+                    Score.participant_id == participant_id,
+                    Score.segment_index == segment_index,
+                    Score.flagged.is_(True),
+                )
+                .values(flagged=False)
+            )
+
     async def correct(
         self, class_id: int, fix: Fix, *, previous: str, instructor_id: int | None
     ) -> None:

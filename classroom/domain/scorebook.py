@@ -289,6 +289,27 @@ class ScoreBook:
         self._fixes[(fix.participant_id, fix.segment_index)] = fix.result
         self.version += 1
 
+    def corrected(self, participant_id: int, segment_index: int) -> bool:
+        """Whether the instructor's correction decides this result."""
+        return (participant_id, segment_index) in self._fixes
+
+    def dismiss(self, participant_id: int, segment_index: int) -> int:
+        """The instructor judged a participant's flagged inputs in a segment plausible:
+        they are flagged no more. Returns how many were."""
+        line = self._lines.get((participant_id, segment_index))
+        if line is None:
+            return 0
+        dismissed = 0
+        for client_id, kept in line.inputs.items():
+            if kept[_FLAGGED]:
+                value, rounds, division, elapsed, undoes, withdrawn, _ = kept
+                kept = (value, rounds, division, elapsed, undoes, withdrawn, False)
+                line.inputs[client_id] = kept
+                dismissed += 1
+        if dismissed:
+            self.version += 1
+        return dismissed
+
     def remove(self, participant_id: int) -> None:
         self.removed.add(participant_id)
         self.version += 1

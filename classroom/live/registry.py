@@ -516,6 +516,15 @@ class ClassRegistry:
             return
         await self.scores.correct(class_id, fix, kind, instructor_id)
 
+    async def dismiss(self, class_id: int, participant_id: int, segment_index: int) -> None:
+        """Clear a participant's flags in a segment, in the process that keeps its scores."""
+        assert self.scores is not None
+        place = await self.locate(class_id)
+        if isinstance(place, Owned) and self.router is not None:
+            await self.router.call(class_id, "dismiss", [participant_id, segment_index])
+            return
+        await self.scores.dismiss(class_id, participant_id, segment_index)
+
     async def roster_changed(self, class_id: int) -> None:
         """Who is in the class changed: its owner reloads the roster its boards show."""
         if self.scores is None:
@@ -548,6 +557,10 @@ class ClassRegistry:
             fix, kind, instructor_id = from_plain(Fix, args[0]), ScoreKind(args[1]), args[2]
             work = self.scores.correct(class_id, fix, kind, instructor_id)
             self._in_background(self._serve_call(work, answer), "correct")
+        elif op == "dismiss":
+            assert self.scores is not None
+            work = self.scores.dismiss(class_id, int(args[0]), int(args[1]))
+            self._in_background(self._serve_call(work, answer), "dismiss")
         elif op == "roster":
             assert self.scores is not None
             work = self.scores.roster_changed(class_id)

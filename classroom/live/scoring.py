@@ -207,6 +207,13 @@ class ScoreKeeper:
         if self._hub is not None:  # the phone shows the corrected result as its own
             self._hub.broadcast(class_id, [wire.corrected(fix)], roles=["participant"])
 
+    async def dismiss(self, class_id: int, participant_id: int, segment_index: int) -> None:
+        """Clear a participant's flags in a segment: the instructor judged them plausible."""
+        book = await self.book(class_id)
+        await self.store.dismiss(class_id, participant_id, segment_index)
+        if book.dismiss(participant_id, segment_index):
+            self.changed(class_id)
+
     async def roster_changed(self, class_id: int) -> None:
         """Reload who is in the class (a join, a move, a rename, a removal)."""
         self._rosters[class_id] = roster = await self.store.roster(class_id)

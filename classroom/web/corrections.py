@@ -22,10 +22,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from classroom.db.models import Class, Instructor, Participant
-from classroom.domain.scorebook import Fix, ScoreBook
+from classroom.domain.scorebook import Entry, Fix, ScoreBook
 from classroom.domain.scoring import MAX_INPUT, MAX_ROUNDS, UNITS, Tally, show
 from classroom.domain.session import TERMINAL, Phase
 from classroom.domain.timeline import ScoreKind, Timeline
+from classroom.domain.words import counted
 from classroom.live.scoring import ScoreKeeper
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
@@ -254,33 +255,44 @@ async def sheet_context(
 def flagged_rows(
     book: ScoreBook, timeline: Timeline, names: dict[int, str]
 ) -> list[dict[str, Any]]:
-    """Implausible inputs, newest first: who, which segment, what, and when in the segment."""
+    """Implausible inputs, one line per person and segment, the latest first: who, which
+    segment, how many inputs, what the last one was and when in the segment.
+
+    A result the instructor has corrected is decided: its flags are not listed.
+    """
+    groups: dict[tuple[int, int], list[Entry]] = {}
+    for entry in book.flagged():
+        key = (entry.participant_id, entry.segment_index)
+        if entry.participant_id not in book.removed and not book.corrected(*key):
+            groups.setdefault(key, []).append(entry)
+    latest = sorted(groups.items(), key=lambda item: -max(e.elapsed_ms for e in item[1]))
     rows = []
-    for entry in reversed(book.flagged()):
-        if entry.participant_id in book.removed:
-            continue
-        seconds = entry.elapsed_ms // 1000
-        shown = (
-            f"{entry.rounds} rounds + {entry.value} reps"
-            if entry.kind is ScoreKind.ROUNDS_REPS
-            else f"{entry.value} {UNITS[entry.kind]}"
-        )
+    for (pid, index), entries in latest[:FLAGGED_SHOWN]:
+        last = max(entries, key=lambda entry: entry.elapsed_ms)
+        seconds = last.elapsed_ms // 1000
         rows.append(
             {
-                "participant_id": entry.participant_id,
-                "name": names.get(entry.participant_id, f"#{entry.participant_id}"),
-                "segment_index": entry.segment_index,
-                "segment": segment_title(timeline, entry.segment_index)
-                if entry.segment_index < len(timeline.segments)
-                else str(entry.segment_index + 1),
-                "input": shown,
+                "participant_id": pid,
+                "name": names.get(pid, f"#{pid}"),
+                "segment_index": index,
+                "segment": segment_title(timeline, index)
+                if index < len(timeline.segments)
+                else str(index + 1),
+                "count": len(entries),
+                "input": _shown_input(last),
                 "at": f"{seconds // 60}:{seconds % 60:02d}",
-                "result": _shown_result(book, timeline, entry.participant_id, entry.segment_index),
+                "result": _shown_result(book, timeline, pid, index),
             }
         )
-        if len(rows) >= FLAGGED_SHOWN:
-            break
     return rows
+
+
+def _shown_input(entry: Entry) -> str:
+    if entry.kind is ScoreKind.ROUNDS_REPS:
+        return f"{counted(entry.rounds, 'round')} + {counted(entry.value, 'rep')}"
+    if entry.kind is ScoreKind.REPS:
+        return counted(entry.value, "rep")
+    return f"{entry.value} {UNITS[entry.kind]}"
 
 
 def _shown_result(book: ScoreBook, timeline: Timeline, pid: int, index: int) -> str:
@@ -343,12 +355,20 @@ async def flagged_fragment(request: Request) -> Response:
 
 
 async def correct(request: Request) -> Response:
-    """Correct or delete one participant's result for one segment."""
+    """Correct or delete one participant's result for one segment, or dismiss its flags."""
     instructor, row = await owned_class(request)
     form = await checked_form(request)
     try:
-        fix, kind = await _fix(request, row, form)
         keeper: ScoreKeeper = request.app.state.registry.scores
+        if str(form.get("action", "")) == "dismiss":
+            participant_id, index, _ = await _whose(request, row, form)
+            if Phase(row.phase) in TERMINAL:
+                await keeper.dismiss(row.id, participant_id, index)
+                keeper.forget(row.id)
+            else:
+                await request.app.state.registry.dismiss(row.id, participant_id, index)
+            return RedirectResponse(f"/console/classes/{row.id}/scores", status_code=303)
+        fix, kind = await _fix(request, row, form)
         if Phase(row.phase) in TERMINAL:
             await keeper.correct(row.id, fix, kind, instructor.id)
             keeper.forget(row.id)  # the book was read for this; the class won't need it again
@@ -364,6 +384,18 @@ async def _fix(request: Request, row: Class, form: FormData) -> tuple[Fix, Score
     action = str(form.get("action", "correct"))
     if action not in ("correct", "delete"):
         raise Refused(BAD_ACTION)
+    participant_id, index, kind = await _whose(request, row, form)
+    if action == "delete":
+        book = await book_of(request.app.state.registry.scores, row)
+        if book.result(participant_id, index) is None:
+            raise Refused(NOTHING_TO_DELETE)
+        return Fix(participant_id=participant_id, segment_index=index, result=None), kind
+    result = parse_result(kind, str(form.get("value", ""))[:40], str(form.get("rounds", ""))[:40])
+    return Fix(participant_id=participant_id, segment_index=index, result=result), kind
+
+
+async def _whose(request: Request, row: Class, form: FormData) -> tuple[int, int, ScoreKind]:
+    """The participant and the scored segment a form names (refused if not the class's)."""
     pid_text = str(form.get("participant_id", "")).strip()
     if not WHOLE.match(pid_text):
         raise Refused(UNKNOWN_PARTICIPANT)
@@ -376,14 +408,7 @@ async def _fix(request: Request, row: Class, form: FormData) -> tuple[Fix, Score
         raise Refused(NOT_SCORED)
     index = int(index_text)
     timeline = await timeline_of(request, row.id)
-    kind = scored(timeline, index)
-    if action == "delete":
-        book = await book_of(request.app.state.registry.scores, row)
-        if book.result(participant.id, index) is None:
-            raise Refused(NOTHING_TO_DELETE)
-        return Fix(participant_id=participant.id, segment_index=index, result=None), kind
-    result = parse_result(kind, str(form.get("value", ""))[:40], str(form.get("rounds", ""))[:40])
-    return Fix(participant_id=participant.id, segment_index=index, result=result), kind
+    return participant.id, index, scored(timeline, index)
 
 
 routes = [

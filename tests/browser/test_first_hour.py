@@ -378,3 +378,19 @@ async def test_the_builders_move_rows_fit_the_tablet(
             )
     width = await console.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 1180, f"the page scrolls sideways: {width} px"
+
+
+async def test_a_burst_of_taps_is_one_flag_line_that_the_instructor_can_dismiss(
+    lead_in_server: LiveServer, new_page: NewPage
+) -> None:
+    console, phone, plus = await squats_under_way(lead_in_server, new_page)
+    for _ in range(30):
+        await plus.tap()
+    await phone.wait_for_function("() => window.classroomScreen.outbox.items.length === 0")
+    await console.goto(f"{console.url}/scores")
+    lines = console.locator(".flagged-list li")
+    await expect(lines).to_have_count(1)
+    line = re.compile(r"Alex, 1\. Squats:\s+\d+ inputs flagged, the last 1 rep at")
+    await expect(lines).to_contain_text(line)
+    await lines.get_by_role("button", name=re.compile("Dismiss")).click()
+    await expect(console.get_by_text("Nothing flagged.")).to_be_visible()

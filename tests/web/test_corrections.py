@@ -356,13 +356,35 @@ async def test_implausible_inputs_are_flagged_to_the_instructor(running: Running
     fragment = await running.console.get(f"/console/classes/{running.id}/scores/flagged")
     assert fragment.status_code == 200
     assert 'data-flagged-count="1"' in fragment.text
-    assert "<strong>Robin</strong>: 200 reps at 0:0" in fragment.text
+    assert re.search(r"<strong>Robin</strong>, [^:]+:\s*200 reps at 0:0", fragment.text)
     assert "result now 200 reps" in fragment.text
-    assert "Robin</strong>: 200 reps" in await running.sheet()
-    # The instructor's call: correct it, and the result changes (the flag stays on the input).
+    assert "200 reps at 0:0" in await running.sheet()
+    # The instructor's call: correct it; the result is decided, and the flag goes.
     assert (await running.correct(value=20)).status_code == 303
     fragment = await running.console.get(f"/console/classes/{running.id}/scores/flagged")
-    assert "result now 20 reps" in fragment.text
+    assert "Nothing flagged." in fragment.text
+    assert await running.shown_result() == "20 reps"
+
+
+async def test_a_burst_of_flags_is_one_line_and_dismissing_it_clears_it_for_good(
+    running: Running,
+) -> None:
+    await running.tap(6, value=200)  # a burst, each input implausible
+    flagged = f"/console/classes/{running.id}/scores/flagged"
+    fragment = (await running.console.get(flagged)).text
+    assert 'data-flagged-count="1"' in fragment
+    assert "6 inputs flagged, the last 200 reps at 0:0" in fragment
+    # Bad dismissals change nothing.
+    for fields in ({"participant_id": "x"}, {"segment_index": "99"}, {"participant_id": "999"}):
+        answer = await running.correct(action="dismiss", **fields)
+        assert answer.status_code == 400
+    assert 'data-flagged-count="1"' in (await running.console.get(flagged)).text
+    assert (await running.correct(action="dismiss")).status_code == 303
+    assert "Nothing flagged." in (await running.console.get(flagged)).text
+    # Stored: a book read again from the database has them unflagged too.
+    keeper = running.server.state.registry.scores
+    keeper.forget(running.id)
+    assert "Nothing flagged." in (await running.console.get(flagged)).text
 
 
 async def test_the_sheet_and_the_forms_ask_for_a_signed_in_instructor(running: Running) -> None:
