@@ -21,7 +21,7 @@ from classroom.domain.errors import DomainError, Problem, RoutineFormatError
 from classroom.domain.formats.source import child_path
 from classroom.domain.formats.text import parse_routine, routine_from_data
 from classroom.domain.routine import Routine
-from classroom.domain.timeline import Timeline
+from classroom.domain.timeline import ScoreKind, Timeline
 from classroom.routine_files import FILE_TOO_LARGE
 
 TITLE_MAX = 120  # the width of routines.title
@@ -96,6 +96,23 @@ EXERCISES_KEY = dict.fromkeys(STEP_KINDS, "exercise") | {
     "amrap": "moves",
     "for_time": "moves",
 }
+# What a block's phones score, for the blocks where the instructor chooses (an AMRAP is
+# always rounds + reps, a For Time always a time): the choices, and each kind's default,
+# the text format's own (what a block without ``score`` scores).
+SCORE_CHOICES = (
+    ("none", "Not scored"),
+    ("reps", "Reps"),
+    ("rounds_reps", "Rounds + reps"),
+    ("time", "Time"),
+    ("load", "Weight (kg)"),
+    ("calories", "Calories"),
+    ("distance", "Distance (m)"),
+    ("effort", "Effort (RPE)"),
+)
+SCORE_DEFAULTS = {"work": "none", "intervals": "none", "tabata": "reps", "emom": "none"}
+FIXED_SCORES = {"amrap": "Scored in rounds + reps", "for_time": "Scored as a time"}
+# A block the builder adds scores this: a sensible start for each kind.
+NEW_BLOCK_SCORES = {"intervals": "reps", "tabata": "reps", "emom": "reps"}
 # Keys of the text format that a different form field edits.
 FORM_KEYS = {"cap": "duration", "minutes": "rounds"}
 
@@ -135,6 +152,15 @@ class BlockRow:
     @property
     def with_reps(self) -> bool:
         return EXERCISES_KEY.get(self.type) == "moves"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the instructor chooses what this block scores."""
+        return self.type in SCORE_DEFAULTS
+
+    @property
+    def fixed_score(self) -> str:
+        return FIXED_SCORES.get(self.type, "")
 
     @property
     def max_exercises(self) -> int:
@@ -213,6 +239,10 @@ def block_row(data: Mapping[str, Any]) -> BlockRow:
     if kind not in BUILDER_KINDS:
         return row
     values = row.values
+    if kind in SCORE_DEFAULTS:
+        scoring = data.get("work") if kind == "intervals" else data
+        found = scoring.get("score") if isinstance(scoring, dict) else None
+        values["score"] = _text(found) or SCORE_DEFAULTS[kind]
     if kind in STEP_KINDS:
         values["name"] = _text(data.get("name"))
         values["duration"] = _text(data.get("duration"))
@@ -272,6 +302,8 @@ def state_from_form(form: FormData) -> BuilderState:
         row = BlockRow(type=get(f"{prefix}type"), extra=_plain_mapping(form.get(f"{prefix}extra")))
         for spec in row.fields:
             row.values[spec.key] = get(prefix + spec.key)
+        if row.scored:
+            row.values["score"] = get(f"{prefix}score")[:20] or SCORE_DEFAULTS[row.type]
         for j in range(limits.MAX_MOVES + 1):
             ex = f"{prefix}x-{j}-"
             if f"{ex}name" not in form:
@@ -317,6 +349,20 @@ def _put_step(data: dict[str, Any], key: str, duration: str) -> None:
         data[key] = duration
 
 
+def _score_work(data: dict[str, Any], score: str) -> None:
+    """An Intervals block scores its work step: ``work: {duration: 0:40, score: reps}``."""
+    work = data.get("work")
+    if score in ("", "none"):
+        if isinstance(work, dict):
+            rest = {k: v for k, v in work.items() if k != "score"}
+            data["work"] = rest if set(rest) != {"duration"} else rest["duration"]
+        return
+    if isinstance(work, dict):
+        data["work"] = {**work, "score": score}
+    elif isinstance(work, str) and work:
+        data["work"] = {"duration": work, "score": score}
+
+
 def exercise_data(row: ExerciseRow, *, reps: bool) -> dict[str, Any]:
     data = {k: v for k, v in row.extra.items() if k != "reps" or reps}
     data["name"] = row.name
@@ -334,6 +380,9 @@ def block_data(row: BlockRow) -> dict[str, Any]:
     if kind not in BUILDER_KINDS:
         return data
     exercises = [exercise_data(ex, reps=row.with_reps) for ex in row.exercises]
+    if kind in SCORE_DEFAULTS and kind != "intervals":
+        score = values.get("score", "")
+        _put(data, "score", "" if score == SCORE_DEFAULTS[kind] else score)
     if kind in STEP_KINDS:
         _put(data, "name", values.get("name", ""))
         _put(data, "duration", values.get("duration", ""))
@@ -343,6 +392,7 @@ def block_data(row: BlockRow) -> dict[str, Any]:
         if kind == "intervals":
             _put_step(data, "work", values.get("work", ""))
             _put_step(data, "rest", values.get("rest", ""))
+            _score_work(data, values.get("score", "none"))
         else:
             _put(data, "work", values.get("work", ""))
             _put(data, "rest", values.get("rest", ""))
@@ -418,7 +468,10 @@ def new_block(kind: str) -> BlockRow:
         "amrap": {"duration": "12:00", "moves": [{"name": "Push-ups", "reps": 10}]},
         "for_time": {"cap": "15:00", "moves": [{"name": "Air squats", "reps": 50}]},
     }
-    return block_row({"type": kind, **starters[kind]})
+    row = block_row({"type": kind, **starters[kind]})
+    if kind in NEW_BLOCK_SCORES:
+        row.values["score"] = NEW_BLOCK_SCORES[kind]
+    return row
 
 
 # -- checking a routine --------------------------------------------------------------
@@ -435,6 +488,13 @@ class Checked:
     @property
     def ok(self) -> bool:
         return self.timeline is not None and not self.problems
+
+    @property
+    def unscored(self) -> bool:
+        """A routine that runs, with nothing for the phones to score."""
+        return self.timeline is not None and all(
+            segment.score_kind is ScoreKind.NONE for segment in self.timeline.segments
+        )
 
 
 def _compiled(routine: Routine) -> Checked:

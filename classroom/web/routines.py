@@ -46,6 +46,7 @@ from classroom.web.form_limits import FormBudget
 from classroom.web.routine_form import (
     BUILDER_KINDS,
     KIND_TITLES,
+    SCORE_CHOICES,
     TITLE_MAX,
     BuilderState,
     Checked,
@@ -266,6 +267,7 @@ def _builder_context(
         "slots": problem_slots(state, checked.problems),
         "slot_ids": slot_ids(state),
         "kinds": [(kind, KIND_TITLES[kind]) for kind in BUILDER_KINDS],
+        "score_choices": SCORE_CHOICES,
     }
 
 

@@ -394,3 +394,33 @@ async def test_a_burst_of_taps_is_one_flag_line_that_the_instructor_can_dismiss(
     await expect(lines).to_contain_text(line)
     await lines.get_by_role("button", name=re.compile("Dismiss")).click()
     await expect(console.get_by_text("Nothing flagged.")).to_be_visible()
+
+
+async def test_the_builder_chooses_what_each_block_scores_and_warns_when_nothing_is(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    console = await new_page(live_server, TABLET)
+    await sign_in(console)
+    await console.goto("/console/routines/new")  # a warm-up and intervals to start from
+    warning = console.locator("[data-routine-warning]")
+    intervals = console.locator('.routine-block[data-kind="intervals"]')
+    await expect(intervals.get_by_label("Phones score")).to_have_value("reps")
+    await expect(warning).to_have_count(0)
+    await intervals.get_by_label("Phones score").select_option("none")
+    await expect(warning).to_contain_text("Nothing in this class is scored")
+    await console.locator("#new-kind").select_option("emom")
+    await console.get_by_role("button", name="+ Add block").click()
+    emom = console.locator('.routine-block[data-kind="emom"]')
+    await expect(emom.get_by_label("Phones score")).to_have_value("reps")  # its start
+    await expect(warning).to_have_count(0)
+    await console.locator("#new-kind").select_option("amrap")
+    await console.get_by_role("button", name="+ Add block").click()
+    await expect(console.get_by_text("Scored in rounds + reps")).to_be_visible()
+    await console.get_by_role("button", name="Save").click()
+    await expect(console).to_have_url(re.compile(r"/console/routines/\d+$"))
+    # Saved as chosen: the intervals unscored, the EMOM in reps.
+    await console.goto(f"{console.url}/edit")
+    scores = console.get_by_label("Phones score")
+    await expect(scores).to_have_count(2)
+    await expect(scores.nth(0)).to_have_value("none")
+    await expect(scores.nth(1)).to_have_value("reps")
