@@ -23,16 +23,26 @@ class Line:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Chart:
-    """Lines over the same points: each point has a label, and a short tick under the axis."""
+    """Lines over the same points: each point has a label, and a short tick under the axis.
+
+    ``at``: where each point stands along the axis, from 0 to 1 (a time axis); empty,
+    the points are evenly spaced. ``names``: a second line under each tick (a segment's
+    name), drawn when there are few enough points for them to fit.
+    """
 
     unit: str
     labels: tuple[str, ...]
     ticks: tuple[str, ...]
     lines: tuple[Line, ...]
+    at: tuple[float, ...] = ()
+    names: tuple[str, ...] = ()
 
 
 WIDTH, HEIGHT = 640, 360
-LEFT, RIGHT, TOP, BOTTOM = 64, 56, 36, 48
+LEFT, RIGHT, TOP, BOTTOM = 64, 56, 36, 70
+NAMES_SHOWN = 6
+"""The most points whose names fit under the axis."""
+NAME_LENGTH = 14
 DASHES = ("", "10 5", "3 4", "14 4 3 4", "6 6", "18 6", "2 7", "10 3 3 3 3 3")
 MARKERS = ("circle", "square", "triangle", "diamond", "down", "cross", "plus", "bar")
 LABEL_GAP = 17
@@ -51,6 +61,8 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
     count = len(chart.labels)
 
     def x(i: int) -> float:
+        if len(chart.at) == count and count:
+            return LEFT + plot_w * min(1.0, max(0.0, chart.at[i]))
         return LEFT + (plot_w / 2 if count <= 1 else plot_w * i / (count - 1))
 
     def y(value: float) -> float:
@@ -73,12 +85,20 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
         )
     parts.append(f'<text x="{LEFT - 6}" y="{TOP - 18}" text-anchor="end">{_esc(chart.unit)}</text>')
     every = max(1, -(-count // 8))  # at most 8 labels under the axis
+    named = len(chart.names) == count and count <= NAMES_SHOWN
     for i, (label, tick) in enumerate(zip(chart.labels, chart.ticks, strict=True)):
         if i % every == 0 or i == count - 1:
             parts.append(
                 f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
                 f"<title>{_esc(label)}</title>{_esc(tick)}</text>"
             )
+            if named:
+                name = chart.names[i]
+                short = name if len(name) <= NAME_LENGTH else name[: NAME_LENGTH - 1] + "…"
+                parts.append(
+                    f'<text class="chart-name" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 44}" '
+                    f'text-anchor="middle" fill-opacity="0.8">{_esc(short)}</text>'
+                )
     parts.append("</g>")
     ends: list[tuple[float, int]] = []
     for n, line in enumerate(chart.lines):

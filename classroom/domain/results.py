@@ -239,15 +239,32 @@ def team_chart(
                 if pid in people and people[pid].team_id == team.id
             ]
             lines[team.id].append(team_value(members, mode, best_n))
+    ends = [_end_ms(timeline, s.index) for s in scored]
     return Chart(
         unit=unit,
         labels=tuple(f"{s.index + 1}. {timeline.segments[s.index].name}" for s in scored),
-        ticks=tuple(str(s.index + 1) for s in scored),
+        # A time axis: each point where its segment ends, in minutes into the class.
+        ticks=tuple(_minutes(end) for end in ends),
+        at=tuple(end / timeline.total_ms if timeline.total_ms else 0.0 for end in ends),
+        names=tuple(timeline.segments[s.index].name for s in scored),
         lines=tuple(
             Line(key=team.letter, name=team.name, colour=team.colour, values=tuple(lines[team.id]))
             for team in teams
         ),
     )
+
+
+def _end_ms(timeline: Timeline, index: int) -> int:
+    segment = timeline.segments[index]
+    return segment.start_ms + segment.duration_ms
+
+
+def _minutes(ms: int) -> str:
+    """A time into the class on the chart's axis: "6 min", or "6:30" between minutes."""
+    seconds = round(ms / 1000)
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def standing(results: Results, participant_id: int, team_id: int | None) -> Standing:

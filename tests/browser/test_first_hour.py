@@ -424,3 +424,30 @@ async def test_the_builder_chooses_what_each_block_scores_and_warns_when_nothing
     await expect(scores).to_have_count(2)
     await expect(scores.nth(0)).to_have_value("none")
     await expect(scores.nth(1)).to_have_value("reps")
+
+
+async def test_the_walls_results_read_from_across_the_room_on_a_time_axis(
+    showcase_server: LiveServer, new_page: NewPage
+) -> None:
+    screens = await open_screens(showcase_server, new_page)
+    for state in ("work", "rest", "paused", "finished"):
+        await screens.go(state)
+    link = await screens.display.evaluate("() => location.pathname + location.search")
+    path, query = link.split("?", 1)
+    wall = screens.display
+    await wall.goto(f"{path}/results?{query}")
+    await expect(wall.get_by_role("heading", level=1)).to_contain_text("Results")
+    cells = wall.locator('[data-board="people"] td, [data-board="people"] th')
+    size = "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))"
+    sizes = await cells.evaluate_all(size)
+    assert sizes and min(sizes) >= 40, sizes  # 5 m away, at 1080p
+    ticks = await wall.locator(".results-chart .chart-axes text").all_text_contents()
+    # Minutes into the class where the segment ended (Goblet squats: 45 s), not its number.
+    assert "1. Goblet squats0:45" in ticks, ticks
+    names = await wall.locator(".results-chart .chart-name").all_text_contents()
+    assert "Goblet squats" in names, names  # the segments' names under their times
+    # Everything the wall shows is on the screen: it can't scroll.
+    for part in ('[data-board="people"]', '[data-board="teams"]', ".results-chart svg"):
+        box = await wall.locator(part).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 1080, (part, box)
+        assert box["x"] + box["width"] <= 1920, (part, box)

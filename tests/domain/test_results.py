@@ -162,7 +162,12 @@ def test_uneven_teams_under_each_team_mode_and_the_chart_ends_at_the_totals(
     chart = results.chart
     assert chart.unit == "reps"
     assert chart.labels == ("1. Squats", "3. Lunges")
-    assert chart.ticks == ("1", "3")
+    # A time axis: where each scored segment ends, in minutes, with its name under it.
+    assert chart.ticks == ("1 min", "3 min")
+    assert chart.at == pytest.approx((1 / 3, 1.0))
+    assert chart.names == ("Squats", "Lunges")
+    svg = chart_svg(chart, title="Teams")
+    assert '<text class="chart-name" x="237.3"' in svg and ">Lunges</text>" in svg
     lines = {line.key: line.values for line in chart.lines}
     assert lines["A"][-1] == blue and lines["B"][-1] == orange
     after_squats = {TeamMode.TOTAL: (60.0, 75.0), TeamMode.AVERAGE: (20.0, 15.0)}
