@@ -21,7 +21,7 @@ from tests.browser.test_first_class import display_link, join, open_class, sign_
 from tests.conftest import LiveServer
 from tests.helpers import join as join_over_http
 
-STATES = ("lobby", "work", "rest", "paused", "finished")
+STATES = ("lobby", "lead-in", "work", "rest", "paused", "finished")
 GUESTS = ("Sam", "Priya", "Jo")
 SEGMENT = '[data-timer] [data-field="segment"]'
 
@@ -86,8 +86,14 @@ class Screens:
         """Move the class to ``state`` (one of STATES, in order) and wait for every screen."""
         if state == "lobby":
             await self.phase_is("lobby")
-        elif state == "work":
+        elif state == "lead-in":
             await self.command("start")
+            await self.phase_is("countdown")
+        elif state == "work":
+            phase = await self.console.locator("[data-timer]").get_attribute("data-phase")
+            if phase == "lobby":
+                await self.go("lead-in")
+            await self.command("next")  # the rest of the 10 s lead-in, skipped
             await self.segment_is("Goblet squats")
             plus = self.phone.get_by_role("button", name="Add one rep")
             for _ in range(7):

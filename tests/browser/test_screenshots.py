@@ -1,6 +1,6 @@
 """The screenshots of docs/screens.md and the README, taken by every test run.
 
-One class goes through its main states (lobby, work, rest, paused, finished); in each,
+One class goes through its main states (lobby, lead-in, work, rest, paused, finished); in each,
 the phone (390x844), the console (1180x820) and the wall display (1920x1080) are saved
 as docs/images/screens/<screen>-<state>.png, and the wall's results page as
 display-results.png. Each state is shot at the same second of its segment, so a run
@@ -28,7 +28,7 @@ IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images" / "screens"
 COUNTDOWN = '[data-timer] [data-field="countdown"]'
 CUE = '[data-timer] [data-field="cue"]'
 # The second of its segment at which each running state is shot.
-AT = {"work": "0:40", "rest": "0:14"}
+AT = {"lead-in": "0:07", "work": "0:40", "rest": "0:14"}
 
 
 async def save(page: Page, name: str) -> None:
