@@ -441,6 +441,10 @@ async def test_the_walls_results_read_from_across_the_room_on_a_time_axis(
     size = "els => els.map(e => parseFloat(getComputedStyle(e).fontSize))"
     sizes = await cells.evaluate_all(size)
     assert sizes and min(sizes) >= 40, sizes  # 5 m away, at 1080p
+    # Alex logged as a beginner: the division is on the board, and ranks after Rx.
+    alex = wall.locator('[data-board="people"] tbody tr', has_text="Alex")
+    await expect(alex.locator("[data-division]")).to_have_text("Beginner")
+    await expect(wall.locator('[data-board="people"] tbody tr').last).to_contain_text("Alex")
     ticks = await wall.locator(".results-chart .chart-axes text").all_text_contents()
     # Minutes into the class where the segment ended (Goblet squats: 45 s), not its number.
     assert "1. Goblet squats0:45" in ticks, ticks
