@@ -15,6 +15,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live, routine_server
 from tests.browser.screens import open_screens
+from tests.browser.test_csp import settled
 from tests.browser.test_display_pairing import add_room, end_class, pair, pairing_code
 from tests.browser.test_first_class import (
     COUNTDOWN,
@@ -366,7 +367,8 @@ async def test_the_builders_move_rows_fit_the_tablet(
     await block.get_by_role("button", name="+ Add a move").click()
     block = console.locator(f'.routine-block[data-kind="{kind}"]').last
     rows = block.locator(".routine-exercise")
-    await expect(rows.first).to_be_visible()
+    await expect(rows).to_have_count(2)  # the starter move and the new one
+    await settled(console)  # the builder swapped in whole, and checked
     edge = await block.bounding_box()
     assert edge is not None
     for i in range(await rows.count()):
