@@ -278,10 +278,9 @@ def class_divisions(segments: Sequence[Scored]) -> dict[int, Division]:
             continue
         for pid in s.results:
             division = s.divisions.get(pid, Division.RX)
-            if DIVISION_ORDER[division] > DIVISION_ORDER[out.get(pid, Division.RX)]:
+            known = out.get(pid)
+            if known is None or DIVISION_ORDER[division] > DIVISION_ORDER[known]:
                 out[pid] = division
-            else:
-                out.setdefault(pid, division)
     return out
 
 

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from classroom.broker import BrokerError
@@ -508,22 +508,34 @@ class ClassRegistry:
         self, class_id: int, fix: Fix, kind: ScoreKind, instructor_id: int | None
     ) -> None:
         """Correct a result of a live class, in the process that keeps its scores."""
-        assert self.scores is not None
-        place = await self.locate(class_id)
-        if isinstance(place, Owned) and self.router is not None:
-            args = [to_plain(fix), kind.value, instructor_id]
-            await self.router.call(class_id, "correct", args)
-            return
-        await self.scores.correct(class_id, fix, kind, instructor_id)
+        scores = self.scores
+        assert scores is not None
+        args = [to_plain(fix), kind.value, instructor_id]
+        await self._where_scores_are(
+            class_id, "correct", args, lambda: scores.correct(class_id, fix, kind, instructor_id)
+        )
 
     async def dismiss(self, class_id: int, participant_id: int, segment_index: int) -> None:
         """Clear a participant's flags in a segment, in the process that keeps its scores."""
-        assert self.scores is not None
+        scores = self.scores
+        assert scores is not None
+        await self._where_scores_are(
+            class_id,
+            "dismiss",
+            [participant_id, segment_index],
+            lambda: scores.dismiss(class_id, participant_id, segment_index),
+        )
+
+    async def _where_scores_are(
+        self, class_id: int, op: str, args: Any, here: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run a change of scores at the class's owner: ``here`` if this process owns it,
+        else ``op`` with ``args`` through the router (see :meth:`serve_input`)."""
         place = await self.locate(class_id)
         if isinstance(place, Owned) and self.router is not None:
-            await self.router.call(class_id, "dismiss", [participant_id, segment_index])
+            await self.router.call(class_id, op, args)
             return
-        await self.scores.dismiss(class_id, participant_id, segment_index)
+        await here()
 
     async def roster_changed(self, class_id: int) -> None:
         """Who is in the class changed: its owner reloads the roster its boards show."""

@@ -11,6 +11,7 @@ changes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from classroom.domain.scoring import MAX_INPUT, MAX_ROUNDS, UNITS, Tally, show
 from classroom.domain.session import TERMINAL, Phase
 from classroom.domain.timeline import ScoreKind, Timeline
 from classroom.domain.words import counted
+from classroom.live.registry import ClassRegistry
 from classroom.live.scoring import ScoreKeeper
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
@@ -359,25 +361,31 @@ async def correct(request: Request) -> Response:
     instructor, row = await owned_class(request)
     form = await checked_form(request)
     try:
-        keeper: ScoreKeeper = request.app.state.registry.scores
         if str(form.get("action", "")) == "dismiss":
             participant_id, index, _ = await _whose(request, row, form)
-            if Phase(row.phase) in TERMINAL:
-                await keeper.dismiss(row.id, participant_id, index)
-                keeper.forget(row.id)
-            else:
-                await request.app.state.registry.dismiss(row.id, participant_id, index)
-            return RedirectResponse(f"/console/classes/{row.id}/scores", status_code=303)
-        fix, kind = await _fix(request, row, form)
-        if Phase(row.phase) in TERMINAL:
-            await keeper.correct(row.id, fix, kind, instructor.id)
-            keeper.forget(row.id)  # the book was read for this; the class won't need it again
-        else:  # in the process that keeps the live class's scores
-            await request.app.state.registry.correct(row.id, fix, kind, instructor.id)
+            await _where_kept(request, row, lambda at: at.dismiss(row.id, participant_id, index))
+        else:
+            fix, kind = await _fix(request, row, form)
+            await _where_kept(request, row, lambda at: at.correct(row.id, fix, kind, instructor.id))
     except Refused as exc:
         context = await sheet_context(request, instructor, row, error=str(exc))
         return render(request, "pages/score_sheet.html", context, status_code=400)
     return RedirectResponse(f"/console/classes/{row.id}/scores", status_code=303)
+
+
+async def _where_kept(
+    request: Request, row: Class, change: Callable[[ScoreKeeper | ClassRegistry], Awaitable[None]]
+) -> None:
+    """Make a change of scores where the class's scores are kept: for an ended class, here
+    (its book read for this, then let go: the class won't need it again); for a live
+    one, in the process that keeps its scores (the registry finds it)."""
+    registry: ClassRegistry = request.app.state.registry
+    if Phase(row.phase) in TERMINAL:
+        assert registry.scores is not None
+        await change(registry.scores)
+        registry.scores.forget(row.id)
+    else:
+        await change(registry)
 
 
 async def _fix(request: Request, row: Class, form: FormData) -> tuple[Fix, ScoreKind]:
