@@ -114,12 +114,20 @@ class ScoreKeeper:
             loading.add_done_callback(lambda _: self._loading.pop(class_id, None))
         return loading
 
-    async def _load(self, class_id: int) -> ScoreBook:
+    async def stored(self, class_id: int) -> ScoreBook:
+        """The class's book as storage holds it now: read afresh, and not kept.
+
+        Every acknowledged input is in it (an input is acknowledged once stored).
+        """
         entries, fixes = await self.store.load(class_id)
         book = ScoreBook()
         book.restore(entries, fixes)
         for pid in await self.store.removed(class_id):
             book.remove(pid)
+        return book
+
+    async def _load(self, class_id: int) -> ScoreBook:
+        book = await self.stored(class_id)
         self._rosters[class_id] = await self.store.roster(class_id)
         self._settings[class_id] = await self.store.team_settings(class_id)
         self._books[class_id] = book

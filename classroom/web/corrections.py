@@ -174,16 +174,15 @@ async def timeline_of(request: Request, class_id: int) -> Timeline:
     return timeline
 
 
-async def book_of(keeper: ScoreKeeper, row: Class) -> ScoreBook:
-    """The class's book: the live one, or (for an ended class) one read for this request."""
-    if Phase(row.phase) not in TERMINAL:
+async def book_of(registry: ClassRegistry, row: Class) -> ScoreBook:
+    """The class's book: the live one where the class runs in this process; else (an
+    ended class, or one another process runs) the book storage holds, read for this
+    request, since only the process that runs a class keeps its book current."""
+    keeper = registry.scores
+    assert keeper is not None
+    if Phase(row.phase) not in TERMINAL and registry.running(row.id) is not None:
         return await keeper.book(row.id)
-    entries, fixes = await keeper.store.load(row.id)
-    book = ScoreBook()
-    book.restore(entries, fixes)
-    for pid in await keeper.store.removed(row.id):
-        book.remove(pid)
-    return book
+    return await keeper.stored(row.id)
 
 
 def scored(timeline: Timeline, index: int) -> ScoreKind:
@@ -207,9 +206,9 @@ def segment_title(timeline: Timeline, index: int) -> str:
 async def sheet_context(
     request: Request, instructor: Instructor, row: Class, **extra: Any
 ) -> dict[str, Any]:
-    keeper: ScoreKeeper = request.app.state.registry.scores
+    registry: ClassRegistry = request.app.state.registry
     timeline = await timeline_of(request, row.id)
-    book = await book_of(keeper, row)
+    book = await book_of(registry, row)
     async with request.app.state.sessions() as db:
         people = list(
             await db.scalars(
@@ -248,7 +247,7 @@ async def sheet_context(
         "scored_segments": scored_segments,
         "people": people,
         "flagged": flagged_rows(book, timeline, names),
-        "audit": await audit_rows(request, keeper, row.id, timeline, names),
+        "audit": await audit_rows(request, row.id, timeline, names),
         "error": "",
         **extra,
     }
@@ -305,9 +304,10 @@ def _shown_result(book: ScoreBook, timeline: Timeline, pid: int, index: int) -> 
 
 
 async def audit_rows(
-    request: Request, keeper: ScoreKeeper, class_id: int, timeline: Timeline, names: dict[int, str]
+    request: Request, class_id: int, timeline: Timeline, names: dict[int, str]
 ) -> list[dict[str, Any]]:
     """Every correction of the class, newest first: who, when, from what to what."""
+    keeper: ScoreKeeper = request.app.state.registry.scores
     corrections = await keeper.store.corrections(class_id)
     ids = {c.instructor_id for c in corrections if c.instructor_id is not None}
     who: dict[int, str] = {}
@@ -346,9 +346,8 @@ async def sheet_page(request: Request) -> Response:
 async def flagged_fragment(request: Request) -> Response:
     """The console's list of flagged inputs, refreshed as the leaderboard moves."""
     _, row = await owned_class(request)
-    keeper: ScoreKeeper = request.app.state.registry.scores
     timeline = await timeline_of(request, row.id)
-    book = await book_of(keeper, row)
+    book = await book_of(request.app.state.registry, row)
     async with request.app.state.sessions() as db:
         people = await db.scalars(select(Participant).where(Participant.class_id == row.id))
         names = {p.id: p.nickname for p in people}
@@ -394,7 +393,7 @@ async def _fix(request: Request, row: Class, form: FormData) -> tuple[Fix, Score
         raise Refused(BAD_ACTION)
     participant_id, index, kind = await _whose(request, row, form)
     if action == "delete":
-        book = await book_of(request.app.state.registry.scores, row)
+        book = await book_of(request.app.state.registry, row)
         if book.result(participant_id, index) is None:
             raise Refused(NOTHING_TO_DELETE)
         return Fix(participant_id=participant_id, segment_index=index, result=None), kind

@@ -15,11 +15,13 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource
 from classroom.web.tokens import Tokens
@@ -71,6 +73,16 @@ class Node(Server):
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+
+async def scalar(database_url: str, statement: Any) -> Any:
+    """One value read from the cluster's database, on a connection of its own."""
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            return await db.scalar(statement)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.models import Class, Score
-from tests.cluster.conftest import Cluster, Node, Phone, Watch, assert_gap_free, phone_on
+from tests.cluster.conftest import (
+    Cluster,
+    Node,
+    Phone,
+    Watch,
+    assert_gap_free,
+    phone_on,
+    scalar,
+)
 from tests.helpers import Message, command, join_code, open_class, sign_in
 from tests.web.test_display_links import class_post, links
 
@@ -29,15 +37,8 @@ async def owner_of(database_url: str, class_id: int) -> str | None:
 
 
 async def stored_scores(database_url: str, class_id: int) -> int:
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine)() as db:
-            count = await db.scalar(
-                select(func.count()).select_from(Score).where(Score.class_id == class_id)
-            )
-            return int(count or 0)
-    finally:
-        await engine.dispose()
+    statement = select(func.count()).select_from(Score).where(Score.class_id == class_id)
+    return int(await scalar(database_url, statement) or 0)
 
 
 async def tap(phone: Phone, name: str, count: int) -> list[Message]:
