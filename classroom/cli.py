@@ -78,6 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--builtin", metavar="NAME", help="a built-in routine, by name")
     which.add_argument("--all", action="store_true", help="every built-in routine")
     store.add_argument("--instructor", required=True, metavar="EMAIL")
+
+    bridge = commands.add_parser(
+        "hr-bridge",
+        help="send the heart-rate straps in range to a room",
+        description="Listen to every Bluetooth heart-rate strap in range and send their"
+        " readings to a room on the classroom server, with a bridge token an instructor"
+        " created for the room. Give the token in CLASSROOM_BRIDGE_TOKEN (preferred:"
+        " other users of the machine can read command lines) or with --token.",
+    )
+    bridge.add_argument(
+        "--server",
+        required=True,
+        metavar="URL",
+        help="the server, e.g. https://classroom.example.com",
+    )
+    bridge.add_argument(
+        "--token", help="the room's bridge token (better: the CLASSROOM_BRIDGE_TOKEN variable)"
+    )
+    bridge.add_argument(
+        "--simulate", type=int, metavar="N", help="send N simulated straps instead of real ones"
+    )
+    bridge.add_argument("--adapter", metavar="NAME", help="the Bluetooth adapter, e.g. hci0")
     return parser
 
 
@@ -86,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Alembic announces each of its plugins at start-up; the migrations it runs are enough.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if args.command == "hr-bridge":  # runs in the studio, without the server's settings
+        return hr_bridge(args.server, args.token, args.simulate, args.adapter)
     try:
         settings = Settings.from_env(
             demo=getattr(args, "demo", False),
@@ -438,6 +462,31 @@ def _store_routines(
     if slugs is None:
         print(f"classroom: no instructor has the email {email}", file=sys.stderr)
     return slugs
+
+
+def hr_bridge(server: str, token: str | None, simulate: int | None, adapter: str | None) -> int:
+    """Relay the heart-rate straps in range (or simulated ones) to the server's room."""
+    from classroom.bridge import BleakStraps, BridgeError, SimulatedStraps, run_bridge
+
+    token = (token or os.environ.get("CLASSROOM_BRIDGE_TOKEN", "")).strip()
+    if not token:
+        print(
+            "classroom: hr-bridge needs the room's bridge token:"
+            " set CLASSROOM_BRIDGE_TOKEN (or give --token)",
+            file=sys.stderr,
+        )
+        return 2
+    if simulate is not None and simulate < 1:
+        print("classroom: --simulate must be 1 or more", file=sys.stderr)
+        return 2
+    source = SimulatedStraps(simulate) if simulate is not None else BleakStraps(adapter)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: the bridge has stopped
+            asyncio.run(run_bridge(server, token, source))
+    except BridgeError as exc:
+        print(f"classroom: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

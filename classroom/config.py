@@ -26,6 +26,9 @@ CLASSROOM_JOINS_PER_MINUTE joins a minute from one address; 0 for no limit (120)
 CLASSROOM_MAX_PARTICIPANTS participants a class may have; 0 for no cap (0)
 CLASSROOM_METRICS          /metrics: off, token, or an address of its own (off; token if one is set)
 CLASSROOM_METRICS_TOKEN    the bearer token /metrics asks for (none)
+CLASSROOM_HEART_RATE_FORMULA         max heart rate from age: hunt, tanaka or fox (hunt)
+CLASSROOM_HEART_RATE_POINTS          effort points a minute in zones 1 to 5 (1,2,3,4,4)
+CLASSROOM_HEART_RATE_RETENTION_DAYS  days heart-rate samples are kept; totals stay (180)
 =========================  ==================================================
 """
 
@@ -42,6 +45,8 @@ from pathlib import Path
 
 from classroom.broker.base import BrokerError
 from classroom.broker.redis import PREFIX_RULE, SCHEMES, check_prefix, check_url
+from classroom.domain.errors import ValidationError
+from classroom.domain.heart import FORMULAS, HeartRules, parse_points
 from classroom.hub.admission import SocketLimits
 
 PREFIX = "CLASSROOM_"
@@ -162,6 +167,8 @@ class Settings:
     joins_per_minute: int = 120
     max_participants: int = 0
     metrics: MetricsAccess = field(default_factory=MetricsAccess)
+    heart: HeartRules = field(default_factory=HeartRules)
+    heart_retention_days: int = 180
 
     @property
     def is_sqlite(self) -> bool:
@@ -238,6 +245,8 @@ class Settings:
                 get("METRICS_TOKEN"),
                 (host or get("HOST", "127.0.0.1"), chosen_port),
             ),
+            heart=_heart_rules(get("HEART_RATE_FORMULA", "hunt"), get("HEART_RATE_POINTS")),
+            heart_retention_days=_days(get("HEART_RATE_RETENTION_DAYS", "180")),
         )
 
 
@@ -285,6 +294,29 @@ def _count(get: Callable[[str, str], str], name: str, default: int) -> int:
     if not 0 <= count <= 1_000_000:
         raise ConfigError(f"{PREFIX}{name} must be between 0 (no limit) and 1000000, not {count}")
     return count
+
+
+def _heart_rules(formula: str, points: str) -> HeartRules:
+    if formula not in FORMULAS:
+        known = ", ".join(FORMULAS)
+        raise ConfigError(f"CLASSROOM_HEART_RATE_FORMULA must be one of {known}, not {formula!r}")
+    if not points:
+        return HeartRules(formula=formula)
+    try:
+        return HeartRules(formula=formula, points_per_minute=parse_points(points))
+    except ValidationError as exc:
+        raise ConfigError(f"CLASSROOM_HEART_RATE_POINTS: {exc}") from None
+
+
+def _days(raw: str) -> int:
+    name = "CLASSROOM_HEART_RATE_RETENTION_DAYS"
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of days, not {raw!r}") from None
+    if not 1 <= days <= 36500:
+        raise ConfigError(f"{name} must be between 1 and 36500 days, not {days}")
+    return days
 
 
 def _minutes(raw: str, name: str) -> int:

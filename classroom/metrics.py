@@ -111,6 +111,13 @@ class Metrics:
         )
         self.commands_applied = commands.labels("applied")
         self.commands_rejected = commands.labels("rejected")
+        self.heart_samples = Counter(
+            "classroom_heart_samples",
+            "Heart-rate samples, by outcome: taken, or dropped with its reason"
+            " (garbled, no_contact, out_of_range, flood, unclaimed).",
+            ["outcome"],
+            registry=registry,
+        )
         self.lease_renewals = Counter(
             "classroom_lease_renewals",
             "Class ownership leases this process renewed (0 until classes have owners).",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -339,3 +340,98 @@ class Heartbeat(Base):
     # A digest of the process's secret key (never the key): processes that sign
     # tokens for one another must share it (see classroom/cluster_checks.py).
     secret_check: Mapped[str | None] = mapped_column(String(16))
+
+
+class HeartProfile(Base):
+    """What a phone told us about its owner's heart, kept with its device history
+    (like "my classes", without an account): an age or a max heart rate they entered,
+    the max raised by the raise rule (classroom.domain.heart), and whether walls may
+    show their bpm. "Delete my history" deletes it."""
+
+    __tablename__ = "heart_profiles"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    age: Mapped[int | None] = mapped_column(Integer)
+    max_hr: Mapped[int | None] = mapped_column(Integer)  # entered by the person
+    raised_max_hr: Mapped[int | None] = mapped_column(Integer)  # raised as they trained
+    show_bpm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class HeartSample(Base):
+    """A participant's heart rate over five seconds of a class: the mean and the peak.
+
+    Kept ``CLASSROOM_HEART_RATE_RETENTION_DAYS`` days; :class:`HeartTotal` stays."""
+
+    __tablename__ = "heart_samples"
+    __table_args__ = (Index("ix_heart_samples_class_id", "class_id"),)
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    at_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    bpm: Mapped[int] = mapped_column(Integer)
+    peak_bpm: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HeartTotal(Base):
+    """A participant's effort in a class: points, time per zone, max and peak."""
+
+    __tablename__ = "heart_totals"
+    __table_args__ = (Index("ix_heart_totals_class_id", "class_id"),)
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    points: Mapped[float] = mapped_column(Float, default=0.0)
+    zone_ms: Mapped[list[int]] = mapped_column(JSON)  # time in zones 0..5
+    max_hr: Mapped[int] = mapped_column(Integer)
+    peak_bpm: Mapped[int] = mapped_column(Integer, default=0)
+    mean_bpm: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class HeartBridge(Base):
+    """A room's heart-rate receiver (``classroom hr-bridge``): its token, stored hashed."""
+
+    __tablename__ = "heart_bridges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(40))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class BridgeStrap(Base):
+    """A strap a room's bridge heard lately, with its last bpm: the list phones claim from."""
+
+    __tablename__ = "bridge_straps"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    strap: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bpm: Mapped[int] = mapped_column(Integer)
+    seen_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StrapClaim(Base):
+    """A participant's claim of a strap their room's bridge hears, for one class."""
+
+    __tablename__ = "strap_claims"
+    __table_args__ = (
+        UniqueConstraint("class_id", "strap"),
+        UniqueConstraint("participant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    strap: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)

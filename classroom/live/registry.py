@@ -44,6 +44,7 @@ from classroom.hub.screens import Screen
 from classroom.live import collector
 from classroom.live.actor import ClassActor, ClassFailed
 from classroom.live.clock import Clock
+from classroom.live.heart import HeartKeeper
 from classroom.live.router import ENDED, Answer, Router, Unavailable, answer_of
 from classroom.live.scoring import ScoreKeeper
 from classroom.metrics import Metrics
@@ -56,6 +57,7 @@ HEARTBEATS_KEPT_MS = 7 * 24 * 3_600_000
 WATCH_S = 1.0
 """How often a process of several looks for classes that nobody alive owns."""
 RESTART_DELAYS_S = (0.2, 1.0, 5.0)  # after the third failure in a row, keep trying every 5 s
+NO_HEART = "This server doesn't take heart rates."
 CLASS_RESTARTED = "The class hit a problem and was restarted from its last saved state."
 #: Where a class runs: here (its actor), in another process, or nowhere (None: ended).
 Place = ClassActor | Owned | None
@@ -71,11 +73,13 @@ class ClassRegistry:
         leases: LeaseStore,
         heartbeats: HeartbeatStore | None = None,
         scores: ScoreKeeper | None = None,
+        heart: HeartKeeper | None = None,
         asset_version: str = "",
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.scores = scores
+        self.heart = heart
         self.leases = leases
         self._hub = hub
         self.clock = clock
@@ -363,6 +367,8 @@ class ClassRegistry:
             self._in_background(self.router.unserve(class_id), f"unserve-{class_id}")
         if self.scores is not None:  # after the last leaderboard has gone out
             asyncio.get_running_loop().call_later(5, self._forget_scores, class_id)
+        if self.heart is not None:  # its last heart rates stored, for the next owner
+            self._in_background(self.heart.forget(class_id), f"heart-{class_id}")
 
     def _forget_scores(self, class_id: int) -> None:
         if class_id not in self._actors and self.scores is not None:
@@ -546,7 +552,49 @@ class ClassRegistry:
             with contextlib.suppress(Unavailable):  # the next owner reads the roster anyway
                 await self.router.call(class_id, "roster", None)
             return
+        await self._roster_here(class_id)
+
+    async def _roster_here(self, class_id: int) -> None:
+        assert self.scores is not None
         await self.scores.roster_changed(class_id)
+        if self.heart is not None:
+            await self.heart.roster_changed(class_id)
+
+    # -- heart rates ----------------------------------------------------------------------
+
+    async def heart_sample(
+        self, class_id: int, participant_id: int, bpm: int, at_ms: int
+    ) -> dict[str, Any]:
+        """A validated heart-rate sample, taken by the class's owner; the person's own
+        figures (bpm, zone, % of max, effort points) as their phone shows them."""
+        args = [participant_id, bpm, at_ms]
+        return await self._where_hearts_are(class_id, "heart", args)
+
+    async def heart_profile(self, class_id: int, participant_id: int) -> dict[str, Any]:
+        """A person's age, max or bpm choice changed: the owner reads it again."""
+        return await self._where_hearts_are(class_id, "heart_profile", participant_id)
+
+    async def _where_hearts_are(self, class_id: int, op: str, args: Any) -> dict[str, Any]:
+        place = await self.locate(class_id)
+        if place is None:
+            raise CommandRejected(ENDED)
+        if isinstance(place, ClassActor):
+            return await self._heart_here(class_id, place, op, args)
+        if self.router is None:
+            raise Unavailable()
+        answer: dict[str, Any] = await self.router.call(class_id, op, args)
+        return answer
+
+    async def _heart_here(
+        self, class_id: int, actor: ClassActor, op: str, args: Any
+    ) -> dict[str, Any]:
+        if self.heart is None:
+            raise CommandRejected(NO_HEART)
+        if op == "heart":
+            participant_id, bpm, at_ms = (int(arg) for arg in args)
+            counting = actor.state.phase is Phase.RUNNING
+            return await self.heart.take(class_id, participant_id, bpm, at_ms, counting=counting)
+        return await self.heart.profile_changed(class_id, int(args))
 
     def serve_input(
         self, class_id: int, op: str, args: Any, answer: Callable[[Answer], None]
@@ -574,9 +622,10 @@ class ClassRegistry:
             work = self.scores.dismiss(class_id, int(args[0]), int(args[1]))
             self._in_background(self._serve_call(work, answer), "dismiss")
         elif op == "roster":
-            assert self.scores is not None
-            work = self.scores.roster_changed(class_id)
-            self._in_background(self._serve_call(work, answer), "roster")
+            self._in_background(self._serve_call(self._roster_here(class_id), answer), "roster")
+        elif op in ("heart", "heart_profile"):
+            taking = self._heart_here(class_id, actor, op, args)
+            self._in_background(self._serve_call(taking, answer), op)
         elif op == "sound":
             answer(("ok", self._sound_here(class_id, bool(args))))
         elif op == "boards":
@@ -790,6 +839,8 @@ class ClassRegistry:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.heart is not None:  # what the last seconds of each class's straps said
+            await self.heart.close()
 
 
 WELCOMED = ("instructor", "participant", "display")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,14 +21,17 @@ from classroom.cluster_checks import secret_check
 from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
+from classroom.db.heart import HeartStore
 from classroom.db.leases import LeaseStore
 from classroom.db.migrate import Waiting, head_revision
+from classroom.db.models import utcnow
 from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
 from classroom.domain.session import ClassPolicy
 from classroom.hub.admission import Admission
 from classroom.hub.hub import Hub
 from classroom.live.clock import Clock, MonotonicClock
+from classroom.live.heart import HeartKeeper
 from classroom.live.registry import ClassRegistry
 from classroom.live.router import Router
 from classroom.live.scoring import ScoreKeeper
@@ -35,6 +39,7 @@ from classroom.metrics import Metrics
 from classroom.resources import STATIC, TEMPLATES
 from classroom.web import (
     accounts,
+    bridge_socket,
     console,
     corrections,
     display,
@@ -59,6 +64,8 @@ from classroom.web.tokens import Tokens
 from classroom.web.workers_metrics import WorkerFigures
 
 log = logging.getLogger(__name__)
+
+HEART_RETENTION_EVERY_S = 3600
 
 
 async def landing(request: Request) -> Response:
@@ -103,6 +110,18 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
         return
 
 
+async def keep_heart_retention(store: HeartStore, days: int) -> None:
+    """Remove heart-rate samples older than the retention period, hourly (totals stay)."""
+    while True:
+        try:
+            removed = await store.remove_samples_before(utcnow() - timedelta(days=days))
+            if removed:
+                log.info("removed %d heart-rate samples older than %d days", removed, days)
+        except Exception as exc:
+            log.warning("old heart-rate samples not removed yet: %s", exc)
+        await asyncio.sleep(HEART_RETENTION_EVERY_S)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     version = asset_version((STATIC, TEMPLATES), settings.asset_salt)
     # A registry per app, never the library's global one: several apps in one
@@ -124,6 +143,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             else SqliteWriter(database_file, cache_mib=SCORE_CACHE_MIB)
         )
         score_store = ScoreStore(sessions, score_writer, metrics=metrics)
+        heart_store = HeartStore(sessions, engine.dialect.name)
         # One process on its own (no Redis) owns every class; with Redis, each class
         # has one owner among the processes, and inputs reach it through the router.
         standalone = settings.broker_url == "memory://"
@@ -134,6 +154,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             leases=LeaseStore(sessions, settings.node, standalone=standalone),
             heartbeats=HeartbeatStore(sessions, secret_check(settings.secret_key)),
             scores=ScoreKeeper(score_store, hub),
+            heart=HeartKeeper(
+                heart_store, settings.heart, score_store.roster, class_clock.now_ms, hub
+            ),
             asset_version=version,
             metrics=metrics,
         )
@@ -167,6 +190,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         app.state.hub = hub
         app.state.broker = broker
         app.state.registry = registry
+        app.state.heart_store = heart_store
         background = [
             asyncio.create_task(resume_when_ready(registry), name="resume-classes"),
             asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
@@ -174,6 +198,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             asyncio.create_task(hub.keep_presence(), name="presence"),
             asyncio.create_task(hub.keep_listening(), name="revoked-screens"),
             asyncio.create_task(registry.keep_watch(), name="watch-owners"),
+            asyncio.create_task(
+                keep_heart_retention(heart_store, settings.heart_retention_days),
+                name="heart-retention",
+            ),
         ]
         try:
             yield
@@ -227,6 +255,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *rooms.routes,
         *results.routes,
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
+        WebSocketRoute("/ws/bridge", bridge_socket.bridge_socket),
         Mount("/static", CachedStatic(STATIC, version), name="static"),
     ]
     app = SecuredStarlette(

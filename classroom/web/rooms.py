@@ -52,7 +52,9 @@ NOTICES = {
     "renamed": "Room renamed.",
     "paired": "Display paired. It follows this room from now on.",
     "revoked": "Display revoked. It shows a new pairing code.",
+    "bridge-revoked": "Receiver revoked: its token opens nothing now.",
 }
+NO_SUCH_BRIDGE = "No such receiver."
 
 
 def now_ms(request: Request) -> int:
@@ -98,11 +100,14 @@ async def _page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    new_token: tuple[int, str] | None = None,
 ) -> Response:
     now = now_ms(request)
     async with request.app.state.sessions() as db:
         owned = await rooms_db.rooms_of(db, instructor.id)
         displays = await rooms_db.displays_of(db, instructor.id)
+    heart_store = request.app.state.heart_store
+    bridges = {room.id: await heart_store.bridges(room.id) for room in owned}
     per_room: dict[int, list[DisplayEntry]] = {room.id: [] for room in owned}
     for display in displays:
         if display.room_id in per_room:
@@ -111,6 +116,9 @@ async def _page(
         "instructor": instructor,
         "rooms": owned,
         "displays": per_room,
+        "bridges": bridges,
+        "new_token": new_token,
+        "server_url": console.public_base(request),
         "errors": errors or {},
         "values": values or {},
         "notice": NOTICES.get(request.query_params.get("done", ""), ""),
@@ -222,6 +230,51 @@ async def revoke_display(request: Request) -> Response:
     return _done("revoked", room_id)
 
 
+# -- heart-rate receivers ----------------------------------------------------------------
+
+
+async def _room_in_path(request: Request, instructor: Instructor) -> Room:
+    """The instructor's room the path names; 404 for anyone else's, or none."""
+    room_id = path_id(request.path_params.get("room_id"))
+    async with request.app.state.sessions() as db:
+        room = None if room_id is None else await rooms_db.room_of(db, instructor.id, room_id)
+    if room is None:
+        raise HTTPException(404, NO_SUCH_ROOM)
+    return room
+
+
+async def add_bridge(request: Request) -> Response:
+    """A new heart-rate receiver for a room: its token is shown once, on this page."""
+    instructor = await require_instructor(request)
+    form = await checked_form(request)
+    room = await _room_in_path(request, instructor)
+    label = _field(form, "label")
+    try:
+        _, token = await request.app.state.heart_store.add_bridge(room.id, label)
+    except ValidationError as exc:
+        return await _page(
+            request,
+            instructor,
+            errors={f"bridge-{room.id}": str(exc)},
+            values={f"bridge-{room.id}": label},
+            status_code=400,
+        )
+    response = await _page(request, instructor, new_token=(room.id, token))
+    response.headers["Cache-Control"] = "no-store"  # the token is shown once
+    return response
+
+
+async def revoke_bridge(request: Request) -> Response:
+    instructor = await require_instructor(request)
+    await checked_form(request)
+    room = await _room_in_path(request, instructor)
+    bridge_id = path_id(request.path_params.get("bridge_id"))
+    store = request.app.state.heart_store
+    if bridge_id is None or not await store.revoke_bridge(room.id, bridge_id):
+        raise HTTPException(404, NO_SUCH_BRIDGE)
+    return _done("bridge-revoked", room.id)
+
+
 # -- the open-class form's room and start time -------------------------------------------
 
 
@@ -281,6 +334,8 @@ routes = [
     Route("/console/rooms", rooms_page, methods=["GET"]),
     Route("/console/rooms", add_room, methods=["POST"]),
     Route("/console/rooms/{room_id}/name", rename_room, methods=["POST"]),
+    Route("/console/rooms/{room_id}/bridges", add_bridge, methods=["POST"]),
+    Route("/console/rooms/{room_id}/bridges/{bridge_id}/revoke", revoke_bridge, methods=["POST"]),
     Route("/console/displays", pair_display, methods=["POST"]),
     Route("/console/displays/{display_id}/revoke", revoke_display, methods=["POST"]),
 ]

@@ -23,8 +23,10 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from classroom.broker import BrokerError
+from classroom.db import heart as heart_store
 from classroom.db.leases import Deposed
 from classroom.db.models import Class
+from classroom.domain import heart
 from classroom.domain.commands import MarkFinished, parse_command
 from classroom.domain.errors import CommandRejected, DomainError, ValidationError
 from classroom.domain.scoring import BAD_CLIENT_ID, DIVISIONS, NOT_RUNNING, Division, ScoreInput
@@ -44,6 +46,7 @@ from classroom.web.tokens import Grant, TokenError
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+HR_PER_S, HR_BURST = 2.0, 4.0
 
 #: A message's ``id``, as a reply echoes it.
 ReplyId = str | int | float
@@ -226,6 +229,7 @@ class _Inbound:
         self._screen = screen
         self.metrics = metrics
         self._bucket = TokenBucket()
+        self.heart = TokenBucket(HR_PER_S, HR_BURST)  # a strap speaks once a second
         self._warned_at = 0.0
         self._line: deque[_Reply] = deque()
 
@@ -431,6 +435,94 @@ async def _sound(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) 
     return {"type": "ack", "id": reply.id, "displays": displays}
 
 
+async def _hr(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
+    """A heart-rate sample from the phone's strap: the raw Heart Rate Measurement
+    (0x2A37) as hex, parsed and checked here, taken by the class's owner. The answer is
+    the person's own figures; a sample that can't be used is dropped, counted, and
+    answered with why."""
+    assert screen.identity is not None
+    counter = app.state.metrics.heart_samples
+    if not reply.inbound.heart.allow(app.state.registry.clock.now_ms() / 1000):
+        counter.labels("flood").inc()
+        return wire.error("rate_limited", HR_TOO_FAST, **_echo(reply.id))
+    try:
+        measurement = heart.parse_measurement(_hex(data.get("data")))
+    except ValidationError as exc:
+        counter.labels("garbled").inc()
+        return wire.error("bad_hr", str(exc), **_echo(reply.id))
+    problem = heart.sample_problem(measurement)
+    if problem is not None:
+        counter.labels(problem).inc()
+        return wire.error("hr_dropped", heart.PROBLEMS[problem], reason=problem, **_echo(reply.id))
+    registry = app.state.registry
+    own = await registry.heart_sample(
+        screen.class_id, screen.identity, measurement.bpm, registry.clock.now_ms()
+    )
+    counter.labels("taken").inc()
+    return {**own, **_echo(reply.id)}
+
+
+def _hex(value: object) -> bytes:
+    """The bytes a hex string gives (at most a measurement's worth)."""
+    if not isinstance(value, str) or len(value) > 2 * heart.MAX_MEASUREMENT_BYTES:
+        raise heart.BadMeasurement(HR_NEEDS_DATA)
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise heart.BadMeasurement(HR_NEEDS_DATA) from None
+
+
+async def _heart_profile(
+    app: Any, screen: Screen, data: dict[str, Any], reply: _Reply
+) -> wire.Message:
+    """The person's age or max heart rate, and whether walls may show their bpm."""
+    assert screen.identity is not None
+    age, max_hr, show_bpm = data.get("age"), data.get("max_hr"), data.get("show_bpm", False)
+    if not isinstance(show_bpm, bool):
+        raise ValidationError(SHOW_BPM_BOOL)
+    if age is not None:
+        if not _is_int(age):
+            raise ValidationError(heart.BAD_AGE)
+        heart.max_from_age(age, app.state.settings.heart.formula)  # checks the age
+    if max_hr is not None:
+        if not _is_int(max_hr):
+            raise ValidationError(heart.BAD_MAX_HR)
+        heart.check_max_hr(max_hr)
+    if age is None and max_hr is None:
+        raise ValidationError(AGE_OR_MAX)
+    await app.state.heart_store.save_profile(
+        screen.identity, age=age, max_hr=max_hr, show_bpm=show_bpm
+    )
+    own = await app.state.registry.heart_profile(screen.class_id, screen.identity)
+    return {**own, "type": "heart_profile", **_echo(reply.id)}
+
+
+async def _straps(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
+    """The straps the room's receiver hears that this person may claim, with their bpm."""
+    assert screen.identity is not None
+    now = app.state.registry.clock.now_ms()
+    free, mine = await app.state.heart_store.straps_for(screen.class_id, screen.identity, now)
+    listed = [{"strap": strap, "bpm": bpm} for strap, bpm in free]
+    return {"type": "straps", "straps": listed, "mine": mine, **_echo(reply.id)}
+
+
+async def _claim_strap(
+    app: Any, screen: Screen, data: dict[str, Any], reply: _Reply
+) -> wire.Message:
+    """Claim a strap the room's receiver hears (null: let go of the one held)."""
+    assert screen.identity is not None
+    strap = data.get("strap")
+    store = app.state.heart_store
+    if strap is None:
+        await store.release(screen.identity)
+    elif not isinstance(strap, str) or not 0 < len(strap) <= 64:
+        raise ValidationError(heart_store.NO_SUCH_STRAP)
+    else:
+        now = app.state.registry.clock.now_ms()
+        await store.claim(screen.class_id, screen.identity, strap, now)
+    return {"type": "ack", "strap": strap, **_echo(reply.id)}
+
+
 def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now: int) -> ScoreInput:
     """A ``score`` message as an input; the participant is the socket's own, never the message's."""
     segment = data.get("segment")
@@ -482,6 +574,10 @@ HANDLERS: dict[str, Handler] = {  # and "score" (see _answer)
     "command": _command,
     "mark_finished": _mark_finished,
     "sound": _sound,
+    "hr": _hr,
+    "heart_profile": _heart_profile,
+    "straps": _straps,
+    "claim_strap": _claim_strap,
 }
 EVERYONE = frozenset({"instructor", "participant", "display"})
 ROLES: dict[str, frozenset[str]] = {
@@ -491,15 +587,27 @@ ROLES: dict[str, frozenset[str]] = {
     "mark_finished": frozenset({"participant"}),
     "score": frozenset({"participant"}),
     "sound": frozenset({"instructor"}),
+    "hr": frozenset({"participant"}),
+    "heart_profile": frozenset({"participant"}),
+    "straps": frozenset({"participant"}),
+    "claim_strap": frozenset({"participant"}),
 }
 FORBIDDEN = {
     "command": "Only the instructor can control the class.",
     "mark_finished": "Only a participant can mark their finish.",
     "score": "Only a participant can log a score.",
     "sound": "Only the instructor can switch the wall's sound.",
+    "hr": "Only a participant's strap sends heart rates.",
+    "heart_profile": "Only a participant has a heart profile.",
+    "straps": "Only a participant claims a strap.",
+    "claim_strap": "Only a participant claims a strap.",
 }
 RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."
 SOUND_NEEDS_ON = "a sound message needs on: true or false"
 INPUTS_TOO_FAST = "Too many scores at once; the rest will be sent again in a moment."
 PING_NEEDS_ID = "a ping needs an id: a string or a number"
+HR_TOO_FAST = "Heart-rate samples come once a second; the extra ones were dropped."
+HR_NEEDS_DATA = 'An hr message needs data: the strap\'s measurement as hex, like "0048".'
+SHOW_BPM_BOOL = "show_bpm is true or false."
+AGE_OR_MAX = "Give your age or your max heart rate."
 PING_NEEDS_T = "a ping needs t: the client's clock, in milliseconds"
