@@ -159,7 +159,8 @@ async def test_a_running_class_outlives_a_redis_restart(migrated_url: str, tmp_p
                 redis.kill()
                 with pytest.raises(websockets.ConnectionClosed):
                     await until(ws, "never")
-            await asyncio.sleep(1.5)  # cues fall due meanwhile: saved, but not published
+            # Two cues fall due meanwhile (at 0:02 and 0:03): saved, but not published.
+            await asyncio.sleep(2.5)
             redis.start()
             deadline = time.monotonic() + 20
             while True:
