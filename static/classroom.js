@@ -550,6 +550,13 @@ class ClassScreen {
           this.showCue("The instructor corrected your score");
         }
         return;
+      case "heart": // static/heart.js draws these
+      case "hr":
+      case "heart_profile":
+      case "straps":
+      case "claimed":
+        this.heart(message);
+        return;
       case "roster":
         for (const el of document.querySelectorAll("[data-participant-count]")) {
           el.textContent = String(message.count);
@@ -558,6 +565,10 @@ class ClassScreen {
         if (message.names) renderArrivals(message.names);
         return;
       case "error":
+        if (typeof message.id === "string" && message.id.startsWith("h-")) { // static/heart.js's
+          this.heart(message);
+          return;
+        }
         // "unavailable": the class couldn't take it just now (it is moving to another
         // server, or restarting). It stays queued, and the outbox sends it again.
         if (message.id && message.code !== "unavailable") {
@@ -576,6 +587,14 @@ class ClassScreen {
     if (typeof message.seq === "number" && this.view) this.view.seq = message.seq;
     this.render();
     document.dispatchEvent(new CustomEvent("classroom:message", { detail: message }));
+  }
+
+  // Heart rates: static/heart.js is loaded when the first of them comes (most classes
+  // have no straps), or at once on a phone (its strap form); messages keep their order.
+  heart(message = null) {
+    this.hearts ??= import("./heart.js").then((heart) => heart.start(this.root, this));
+    if (message) this.hearts.then(() => document.dispatchEvent(new CustomEvent("classroom:heart", { detail: message })));
+    return this.hearts;
   }
 
   // A wall display shows the class's results a little after it ends (it has no one to tap).
@@ -735,6 +754,7 @@ function start(root, cues, phone) {
     }
   }
   if (phone) phone.bindScoreInputs(root, screen);
+  if (root.querySelector("[data-heart-form]")) screen.heart();
 }
 
 

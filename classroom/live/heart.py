@@ -117,6 +117,14 @@ class HeartKeeper:
         self._flushing()
         return self.own(person, raised)
 
+    async def now(self, class_id: int, participant_id: int) -> dict[str, Any]:
+        """A person's own figures as they stand (none yet: a blank)."""
+        held = await self._class(class_id)
+        person = held.people.get(participant_id)
+        if person is None:
+            person = held.people[participant_id] = await self._person(participant_id, None)
+        return self.own(person, None)
+
     @staticmethod
     def own(person: _Person, raised: int | None) -> dict[str, Any]:
         effort = person.effort
@@ -237,7 +245,7 @@ class HeartKeeper:
                 "bpm": effort.bpm if person.show_bpm else None,
                 "percent": effort.percent,
                 "zone": effort.zone,
-                "points": int(effort.points),
+                "points": round(effort.points, 1),
                 "stale": stale,
             }
             public.append(tile)
@@ -261,7 +269,7 @@ class HeartKeeper:
                 "team": row.team_id,
                 "name": names.get(row.team_id, ""),
                 "members": row.members,
-                "points": int(row.points),
+                "points": round(row.points, 1),
                 "per_member": round(row.per_member, 1),
             }
             for row in heart.team_effort(team_points)

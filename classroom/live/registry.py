@@ -574,6 +574,10 @@ class ClassRegistry:
         """A person's age, max or bpm choice changed: the owner reads it again."""
         return await self._where_hearts_are(class_id, "heart_profile", participant_id)
 
+    async def heart_own(self, class_id: int, participant_id: int) -> dict[str, Any]:
+        """A person's own figures now (a strap the room's receiver hears for them)."""
+        return await self._where_hearts_are(class_id, "heart_own", participant_id)
+
     async def _where_hearts_are(self, class_id: int, op: str, args: Any) -> dict[str, Any]:
         place = await self.locate(class_id)
         if place is None:
@@ -594,6 +598,8 @@ class ClassRegistry:
             participant_id, bpm, at_ms = (int(arg) for arg in args)
             counting = actor.state.phase is Phase.RUNNING
             return await self.heart.take(class_id, participant_id, bpm, at_ms, counting=counting)
+        if op == "heart_own":
+            return await self.heart.now(class_id, int(args))
         return await self.heart.profile_changed(class_id, int(args))
 
     def serve_input(
@@ -623,7 +629,7 @@ class ClassRegistry:
             self._in_background(self._serve_call(work, answer), "dismiss")
         elif op == "roster":
             self._in_background(self._serve_call(self._roster_here(class_id), answer), "roster")
-        elif op in ("heart", "heart_profile"):
+        elif op in ("heart", "heart_profile", "heart_own"):
             taking = self._heart_here(class_id, actor, op, args)
             self._in_background(self._serve_call(taking, answer), op)
         elif op == "sound":

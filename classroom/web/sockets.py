@@ -520,7 +520,14 @@ async def _claim_strap(
     else:
         now = app.state.registry.clock.now_ms()
         await store.claim(screen.class_id, screen.identity, strap, now)
-    return {"type": "ack", "strap": strap, **_echo(reply.id)}
+    return {"type": "claimed", "strap": strap, **_echo(reply.id)}
+
+
+async def _my_heart(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> wire.Message:
+    """The person's own figures, for a phone whose strap the room's receiver hears."""
+    assert screen.identity is not None
+    own = await app.state.registry.heart_own(screen.class_id, screen.identity)
+    return {**own, **_echo(reply.id)}
 
 
 def _score_input(data: dict[str, Any], participant_id: int, client_id: str, now: int) -> ScoreInput:
@@ -578,6 +585,7 @@ HANDLERS: dict[str, Handler] = {  # and "score" (see _answer)
     "heart_profile": _heart_profile,
     "straps": _straps,
     "claim_strap": _claim_strap,
+    "my_heart": _my_heart,
 }
 EVERYONE = frozenset({"instructor", "participant", "display"})
 ROLES: dict[str, frozenset[str]] = {
@@ -591,6 +599,7 @@ ROLES: dict[str, frozenset[str]] = {
     "heart_profile": frozenset({"participant"}),
     "straps": frozenset({"participant"}),
     "claim_strap": frozenset({"participant"}),
+    "my_heart": frozenset({"participant"}),
 }
 FORBIDDEN = {
     "command": "Only the instructor can control the class.",
@@ -601,6 +610,7 @@ FORBIDDEN = {
     "heart_profile": "Only a participant has a heart profile.",
     "straps": "Only a participant claims a strap.",
     "claim_strap": "Only a participant claims a strap.",
+    "my_heart": "Only a participant has a heart rate of their own.",
 }
 RATE_LIMITED = "Too many messages; slow down. Messages over the limit are dropped."
 SOUND_NEEDS_ON = "a sound message needs on: true or false"

@@ -147,7 +147,7 @@ async def test_claimed_straps_reach_the_wall_and_an_unclaimed_one_never_does(
             assert (await ask(robin, {"type": "heart_profile", "id": "p", "age": 40}))["max_hr"]
             for ws, strap in ((robin, STRAPS[0]), (sam, STRAPS[1])):
                 answer = await ask(ws, {"type": "claim_strap", "id": "c", "strap": strap})
-                assert answer["type"] == "ack", answer
+                assert answer["type"] == "claimed", answer
             # Someone else's strap, a strap of another room, and nonsense: refused.
             for strap, sentence in (
                 (STRAPS[0], heart_store.STRAP_TAKEN),
