@@ -27,7 +27,7 @@ from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource, seed_builtin
 from classroom.hub.protocol import SERVER_OPTIONS
-from classroom.live.clock import Clock
+from classroom.live.clock import Clock, MonotonicClock
 from classroom.web.app import create_app
 from classroom.web.auth import create_instructor
 
@@ -138,3 +138,45 @@ def live_server(migrated_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 async def client(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live_server.base_url) as c:
         yield c
+
+
+class SkippingClock(MonotonicClock):
+    """The server's clock, which a test can move forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ahead_ms = 0
+        self._lock = threading.Lock()
+
+    def now_ms(self) -> int:
+        with self._lock:
+            return super().now_ms() + self.ahead_ms
+
+    def skip(self, ms: int) -> None:
+        with self._lock:
+            self.ahead_ms += ms
+
+
+@pytest.fixture
+def clock() -> SkippingClock:
+    """The server's clock, which a test moves forward (a second per strap sample, say)."""
+    return SkippingClock()
+
+
+@pytest.fixture
+def ride_server(migrated_url: str, tmp_path: Path, clock: SkippingClock) -> Iterator[LiveServer]:
+    """The heart-rate tests' server: a ten-minute climb, on a clock they move."""
+    from tests.heart import LONG
+
+    asyncio.run(seed(migrated_url, [RoutineSource("long", "Long ride", "yaml", LONG)]))
+    settings = settings_for(migrated_url, tmp_path, joins_per_minute=0)  # a class of 60
+    yield from run_server(settings, clock)
+
+
+@pytest.fixture
+async def ride(ride_server: LiveServer) -> AsyncIterator[Any]:
+    """A started class of the climb, with one phone (Robin) and a wall."""
+    from tests.heart import Ride
+
+    async with httpx.AsyncClient(base_url=ride_server.base_url) as console:
+        yield await Ride(ride_server, console).open()

@@ -70,9 +70,9 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'class="chart" aria-labelledby="{_esc(ident)}-title {_esc(ident)}-desc">',
-        f'<title id="{_esc(ident)}-title">{_esc(title)}</title>',
-        f'<desc id="{_esc(ident)}-desc">{_esc(desc)}</desc>',
+        f'class="chart" aria-labelledby="{escape(ident)}-title {escape(ident)}-desc">',
+        f'<title id="{escape(ident)}-title">{escape(title)}</title>',
+        f'<desc id="{escape(ident)}-desc">{escape(desc)}</desc>',
         '<g class="chart-axes" font-size="14" fill="currentColor">',
     ]
     for step in range(5):
@@ -81,23 +81,25 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'stroke="currentColor" stroke-opacity="0.2"/>'
             f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
-            f"{_esc(_tick(value))}</text>"
+            f"{escape(_tick(value))}</text>"
         )
-    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 18}" text-anchor="end">{_esc(chart.unit)}</text>')
+    parts.append(
+        f'<text x="{LEFT - 6}" y="{TOP - 18}" text-anchor="end">{escape(chart.unit)}</text>'
+    )
     every = max(1, -(-count // 8))  # at most 8 labels under the axis
     named = len(chart.names) == count and count <= NAMES_SHOWN
     for i, (label, tick) in enumerate(zip(chart.labels, chart.ticks, strict=True)):
         if i % every == 0 or i == count - 1:
             parts.append(
                 f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
-                f"<title>{_esc(label)}</title>{_esc(tick)}</text>"
+                f"<title>{escape(label)}</title>{escape(tick)}</text>"
             )
             if named:
                 name = chart.names[i]
                 short = name if len(name) <= NAME_LENGTH else name[: NAME_LENGTH - 1] + "…"
                 parts.append(
                     f'<text class="chart-name" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 44}" '
-                    f'text-anchor="middle" fill-opacity="0.8">{_esc(short)}</text>'
+                    f'text-anchor="middle" fill-opacity="0.8">{escape(short)}</text>'
                 )
     parts.append("</g>")
     ends: list[tuple[float, int]] = []
@@ -105,10 +107,9 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
         points = [(x(i), y(v)) for i, v in enumerate(line.values)]
         dash = DASHES[n % len(DASHES)]
         marker = MARKERS[n % len(MARKERS)]
-        colour = _esc(line.colour)
-        parts.append(
-            f'<g class="chart-line" data-key="{_esc(line.key)}" fill="{colour}" stroke="{colour}">'
-        )
+        colour = escape(line.colour)
+        key = escape(line.key)
+        parts.append(f'<g class="chart-line" data-key="{key}" fill="{colour}" stroke="{colour}">')
         if len(points) > 1:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
             dashed = f' stroke-dasharray="{dash}"' if dash else ""
@@ -122,7 +123,7 @@ def chart_svg(chart: Chart, *, title: str, desc: str = "", ident: str = "chart")
         end_x = x(len(line.values) - 1) + 10
         parts.append(
             f'<text class="chart-key" x="{end_x:.1f}" y="{label_y + 6:.1f}" font-size="16" '
-            f'font-weight="700" fill="{_esc(line.colour)}">{_esc(line.key)}</text>'
+            f'font-weight="700" fill="{escape(line.colour)}">{escape(line.key)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -191,7 +192,7 @@ def _tick(value: float) -> str:
     return f"{value:,.1f}".removesuffix(".0")
 
 
-def _esc(text: str) -> str:
+def escape(text: str) -> str:
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")

@@ -29,8 +29,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from classroom.db.models import Class, ClassTimeline, Correction, Participant, Score
+from classroom.db.heart import HeartStore
+from classroom.db.models import (
+    Class,
+    ClassTimeline,
+    Correction,
+    HeartProfile,
+    HeartSample,
+    HeartTotal,
+    Participant,
+    Score,
+    StrapClaim,
+)
 from classroom.db.scores import Roster, ScoreStore
+from classroom.domain import heart_results
 from classroom.domain import results as results_domain
 from classroom.domain.charts import chart_svg
 from classroom.domain.codec import from_plain
@@ -47,6 +59,14 @@ from classroom.web.templating import render
 from classroom.web.tokens import TokenError
 
 MY_CLASSES_LIMIT = 100
+ENDS = frozenset({Phase.FINISHED.value, Phase.CANCELLED.value})
+HEART_COLUMNS = (
+    "effort_points",
+    *(f"zone{zone}_seconds" for zone in range(1, 6)),
+    "mean_bpm",
+    "peak_bpm",
+    "max_hr",
+)
 PAST_CLASSES_LIMIT = 50
 """Past classes of the same routine read for the improvement board."""
 
@@ -67,6 +87,7 @@ class Loaded:
 
     results: Results
     roster: Roster
+    timeline: Timeline
 
 
 async def load_results(request: Request, row: Class, *, public: bool) -> Loaded:
@@ -92,7 +113,54 @@ async def load_results(request: Request, row: Class, *, public: bool) -> Loaded:
         best_n=row.best_n,
         public=public,
     )
-    return Loaded(results, roster)
+    return Loaded(results, roster, timeline)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartView:
+    """A person's heart in a class: their totals, and the chart of it (SVG)."""
+
+    row: heart_results.HeartRow
+    chart: str
+
+
+async def load_heart(
+    request: Request, row: Class, loaded: Loaded, *, public: bool, only: int | None = None
+) -> list[HeartView]:
+    """The heart rates of a class, as stored: everyone's (or ``only`` this person's),
+    best effort first; none if nobody wore a strap."""
+    store: HeartStore = request.app.state.heart_store
+    totals = await store.totals(row.id)
+    if only is not None:
+        totals = {pid: t for pid, t in totals.items() if pid == only}
+    people = loaded.roster.people
+    totals = {pid: t for pid, t in totals.items() if pid in people}  # removed: left out
+    if not totals:
+        return []
+    samples = await store.samples(row.id)
+    events = await request.app.state.registry.store.events_since(row.id, 0)
+    starts = [(e.at_ms, int(e.payload["index"])) for e in events if e.type == "segment"]
+    ends = [e.at_ms for e in events if e.type == "phase" and e.payload.get("phase") in ENDS]
+    last_sample = max((s[-1][0] + 5_000 for s in samples.values() if s), default=0)
+    end_ms = ends[-1] if ends else max(last_sample, starts[-1][0] if starts else 0)
+    segments = heart_results.bands(loaded.timeline, starts, end_ms)
+    views = []
+    for pid, total in totals.items():
+        heart_row = heart_results.HeartRow(
+            participant_id=pid,
+            name=people[pid].shown_name(public),
+            points=total.points,
+            zone_ms=tuple(total.zone_ms),
+            mean_bpm=total.mean_bpm,
+            peak_bpm=total.peak_bpm,
+            max_hr=total.max_hr,
+        )
+        chart = heart_results.heart_svg(
+            heart_row, samples.get(pid, []), segments, ident=f"heart-{pid}"
+        )
+        views.append(HeartView(heart_row, chart))
+    views.sort(key=lambda view: (-view.row.points, view.row.name.casefold()))
+    return views
 
 
 async def _class(request: Request) -> Class:
@@ -188,6 +256,10 @@ async def _page(
         "you": you,
         "live": Phase(row.phase) not in TERMINAL,
     }
+    if audience == "console":
+        context["hearts"] = await load_heart(request, row, loaded, public=False)
+    elif audience == "phone" and you is not None:  # their own heart only: health data
+        context["hearts"] = await load_heart(request, row, loaded, public=True, only=you)
     response = render(request, "pages/results.html", context)
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -246,9 +318,30 @@ async def results_csv(request: Request) -> Response:
     row = await _instructors_class(request)
     loaded = await load_results(request, row, public=False)
     rows = results_domain.export_rows(loaded.results, loaded.roster.people)
+    hearts = {
+        view.row.participant_id: view.row
+        for view in await load_heart(request, row, loaded, public=False)
+    }
+    numbers = {person.number: pid for pid, person in loaded.roster.people.items()}
+    for line in rows:  # each person's heart beside each of their results
+        line.update(_heart_cells(hearts.get(numbers.get(line["number"], -1))))
+    scored = {numbers.get(line["number"]) for line in rows}
+    for pid, heart_row in hearts.items():  # and those who wore a strap but scored nothing
+        if pid not in scored:
+            person = loaded.roster.people[pid]
+            blank = dict.fromkeys(results_domain.EXPORT_COLUMNS, "")
+            rows.append(
+                {
+                    **blank,
+                    "number": person.number,
+                    "nickname": person.name,
+                    **_heart_cells(heart_row),
+                }
+            )
     out = io.StringIO()
     out.write("\ufeff")  # spreadsheets then read the file as UTF-8: names in any script
-    writer = csv.DictWriter(out, fieldnames=results_domain.EXPORT_COLUMNS, lineterminator="\r\n")
+    columns = (*results_domain.EXPORT_COLUMNS, *HEART_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for line in rows:
         writer.writerow({key: results_domain.spreadsheet_safe(v) for key, v in line.items()})
@@ -274,6 +367,7 @@ async def results_json(request: Request) -> Response:
             "ended_at": _iso(row.ended_at),
         },
         **results_domain.export_data(loaded.results, loaded.roster.people),
+        "heart": await _heart_export(request, row, loaded),
     }
     return Response(
         json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False),
@@ -283,6 +377,48 @@ async def results_json(request: Request) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def _heart_cells(heart_row: heart_results.HeartRow | None) -> dict[str, Any]:
+    if heart_row is None:
+        return dict.fromkeys(HEART_COLUMNS, "")
+    zones = {f"zone{z}_seconds": heart_row.zone_ms[z] // 1000 for z in range(1, 6)}
+    return {
+        "effort_points": round(heart_row.points, 1),
+        **zones,
+        "mean_bpm": heart_row.mean_bpm,
+        "peak_bpm": heart_row.peak_bpm,
+        "max_hr": heart_row.max_hr,
+    }
+
+
+async def _heart_export(request: Request, row: Class, loaded: Loaded) -> list[dict[str, Any]]:
+    """Everyone's heart: totals, and the five-second samples (seconds from the first)."""
+    views = await load_heart(request, row, loaded, public=False)
+    if not views:
+        return []
+    samples = await request.app.state.heart_store.samples(row.id)
+    first = min((s[0][0] for s in samples.values() if s), default=0)
+    out = []
+    for view in views:
+        heart_row = view.row
+        person = loaded.roster.people[heart_row.participant_id]
+        out.append(
+            {
+                "number": person.number,
+                "nickname": person.name,
+                "effort_points": round(heart_row.points, 1),
+                "zone_seconds": [ms // 1000 for ms in heart_row.zone_ms],
+                "mean_bpm": heart_row.mean_bpm,
+                "peak_bpm": heart_row.peak_bpm,
+                "max_hr": heart_row.max_hr,
+                "samples": [
+                    [(at - first) // 1000, bpm]
+                    for at, bpm in samples.get(heart_row.participant_id, [])
+                ],
+            }
+        )
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -302,6 +438,7 @@ class PastClass:
     when: datetime
     nickname: str
     standing: Standing
+    effort_points: float | None = None  # with a strap on
 
 
 async def _past_classes(request: Request, device: str) -> list[PastClass]:
@@ -320,6 +457,15 @@ async def _past_classes(request: Request, device: str) -> list[PastClass]:
             .limit(MY_CLASSES_LIMIT)
         )
         pairs = list(rows)
+        efforts = dict(
+            (
+                await db.execute(
+                    select(HeartTotal.participant_id, HeartTotal.points).where(
+                        HeartTotal.participant_id.in_([p.id for _, p in pairs])
+                    )
+                )
+            ).all()
+        )
     out: list[PastClass] = []
     for row, participant in reversed(pairs):
         loaded = await load_results(request, row, public=True)
@@ -332,6 +478,7 @@ async def _past_classes(request: Request, device: str) -> list[PastClass]:
                 when=row.started_at or row.created_at,
                 nickname=participant.nickname,
                 standing=place,
+                effort_points=efforts.get(participant.id),
             )
         )
     return out
@@ -350,7 +497,10 @@ async def _my_classes_page(request: Request, error: str = "", status_code: int =
     svg = ""
     if chart.labels:
         svg = chart_svg(chart, title=f"Your total per class ({chart.unit})", ident="progress-chart")
+    efforts = [p.effort_points for p in past if p.effort_points is not None]
     context = {
+        "effort": round(sum(efforts), 1) if efforts else None,
+        "efforts": len(efforts),
         "past": list(reversed(past)),  # newest first
         "chart": svg,
         "charted": len(chart.labels),
@@ -386,6 +536,9 @@ async def _delete_history(request: Request, device: str) -> None:
         )
         if not ids:
             return
+        await db.execute(delete(HeartProfile).where(HeartProfile.device_id == device))
+        for table in (HeartSample, HeartTotal, StrapClaim):
+            await db.execute(delete(table).where(table.participant_id.in_(ids)))
         await db.execute(delete(Score).where(Score.participant_id.in_(ids)))
         await db.execute(delete(Correction).where(Correction.participant_id.in_(ids)))
         await db.execute(delete(Participant).where(Participant.id.in_(ids)))

@@ -17,8 +17,6 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from classroom.db.routines import RoutineSource
 from tests.conftest import IN_CI, LiveServer, run_server, seed, settings_for
-from tests.web.test_heart_socket import LONG
-from tests.web.test_late_scores import SkippingClock
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -97,17 +95,3 @@ async def live(page: Page) -> None:
     """Wait until ``page``'s socket is live and its screen has the class's state."""
     await expect(page.locator("[data-connection]")).to_have_attribute("data-connection", "live")
     await page.wait_for_function("() => window.classroomScreen && window.classroomScreen.view")
-
-
-@pytest.fixture
-def clock() -> SkippingClock:
-    """The server's clock, which a test moves forward (a second per strap sample)."""
-    return SkippingClock()
-
-
-@pytest.fixture
-def ride_server(migrated_url: str, tmp_path: Path, clock: SkippingClock) -> Iterator[LiveServer]:
-    """The heart-rate tests' server: a ten-minute climb, on a clock they move."""
-    asyncio.run(seed(migrated_url, [RoutineSource("long", "Long ride", "yaml", LONG)]))
-    settings = settings_for(migrated_url, tmp_path, joins_per_minute=0)  # a class of 60
-    yield from run_server(settings, clock)

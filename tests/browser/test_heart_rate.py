@@ -19,8 +19,7 @@ from playwright.async_api import Page, expect
 from classroom.domain.heart import max_from_age
 from tests.browser.conftest import PHONE, TABLET, WALL, NewPage, live
 from tests.browser.test_first_class import display_link, join, open_class, sign_in, start
-from tests.conftest import LiveServer
-from tests.web.test_late_scores import SkippingClock
+from tests.conftest import LiveServer, SkippingClock
 
 pytestmark = pytest.mark.browser
 

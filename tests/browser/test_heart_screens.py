@@ -20,9 +20,8 @@ from classroom.domain.heart import encode_measurement
 from tests.browser.conftest import NewPage
 from tests.browser.test_heart_rate import strapped_class, stream
 from tests.browser.test_screenshots import IMAGES, save
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, SkippingClock
 from tests.helpers import join as join_as
-from tests.web.test_late_scores import SkippingClock
 
 pytestmark = pytest.mark.browser
 

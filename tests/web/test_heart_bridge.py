@@ -25,6 +25,7 @@ from classroom.db.routines import RoutineSource
 from classroom.domain.heart import encode_measurement
 from classroom.web import bridge_socket
 from tests.conftest import LiveServer, run_server, seed, settings_for
+from tests.heart import LONG, ask, database
 from tests.helpers import (
     CSRF,
     Message,
@@ -36,7 +37,6 @@ from tests.helpers import (
     sign_in,
     until,
 )
-from tests.web.test_heart_socket import LONG, ask, database
 
 STRAPS = ["C4:11:22:33:44:01", "C4:11:22:33:44:02", "C4:11:22:33:44:03"]
 

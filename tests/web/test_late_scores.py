@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,27 +19,9 @@ import httpx
 import pytest
 
 from classroom.domain.scoring import LATE_INPUT_MS, NOT_REACHED, TOO_LATE
-from classroom.live.clock import MonotonicClock
-from tests.conftest import LiveServer, run_server, seed, settings_for
+from tests.conftest import LiveServer, SkippingClock, run_server, seed, settings_for
 from tests.helpers import command, until
 from tests.web.test_protocol import Class, score_rows, tap
-
-
-class SkippingClock(MonotonicClock):
-    """The server's clock, which a test can move forward."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ahead_ms = 0
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            return super().now_ms() + self.ahead_ms
-
-    def skip(self, ms: int) -> None:
-        with self._lock:
-            self.ahead_ms += ms
 
 
 @pytest.fixture
