@@ -172,8 +172,10 @@ def serve(settings: Settings, workers: int = 1) -> int:
     if settings.demo:
         from classroom.demo import prepare_demo
 
-        for line in asyncio.run(prepare_demo(settings)):
+        demo = asyncio.run(prepare_demo(settings))
+        for line in demo.lines:
             print(line, flush=True)
+        settings = dataclasses.replace(settings, demo_receiver_token=demo.receiver_token)
     options = {
         "host": settings.host,
         "port": settings.port,

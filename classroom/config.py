@@ -169,6 +169,8 @@ class Settings:
     metrics: MetricsAccess = field(default_factory=MetricsAccess)
     heart: HeartRules = field(default_factory=HeartRules)
     heart_retention_days: int = 180
+    #: ``serve --demo``: the token of the demo room's receiver of simulated straps.
+    demo_receiver_token: str = ""
 
     @property
     def is_sqlite(self) -> bool:

@@ -122,6 +122,19 @@ async def keep_heart_retention(store: HeartStore, days: int) -> None:
         await asyncio.sleep(HEART_RETENTION_EVERY_S)
 
 
+async def demo_straps(settings: Settings) -> None:
+    """``serve --demo``: the demo room's receiver, with simulated straps (classroom/demo.py)."""
+    from classroom.bridge import BridgeError, SimulatedStraps, run_bridge
+    from classroom.demo import DEMO_RIDERS
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    straps = SimulatedStraps(len(DEMO_RIDERS))
+    try:
+        await run_bridge(f"http://{host}:{settings.port}", settings.demo_receiver_token, straps)
+    except BridgeError as exc:
+        log.warning("the demo's simulated straps stopped: %s", exc)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     version = asset_version((STATIC, TEMPLATES), settings.asset_salt)
     # A registry per app, never the library's global one: several apps in one
@@ -203,6 +216,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 name="heart-retention",
             ),
         ]
+        if settings.demo_receiver_token:
+            background.append(asyncio.create_task(demo_straps(settings), name="demo-straps"))
         try:
             yield
         finally:

@@ -534,9 +534,9 @@ async def _delete_history(request: Request, device: str) -> None:
                 .where(Participant.device_id == device, Class.phase.in_(ended))
             )
         )
+        await db.execute(delete(HeartProfile).where(HeartProfile.device_id == device))
         if not ids:
             return
-        await db.execute(delete(HeartProfile).where(HeartProfile.device_id == device))
         for table in (HeartSample, HeartTotal, StrapClaim):
             await db.execute(delete(table).where(table.participant_id.in_(ids)))
         await db.execute(delete(Score).where(Score.participant_id.in_(ids)))
