@@ -1,4 +1,4 @@
-"""The instructor's score sheet on a node that doesn't run the class.
+"""The instructor's score sheet, and heart rates, on nodes that don't run the class.
 
 Only the class's owner keeps its score book current; a console on any other node
 reads what is stored, and its changes run at the owner. Whichever node the phone
@@ -14,7 +14,8 @@ import httpx
 from sqlalchemy import func, select
 
 from classroom.db.models import Participant, Score
-from tests.cluster.conftest import Cluster, Phone, phone_on, scalar
+from classroom.domain.heart import encode_measurement, max_from_age
+from tests.cluster.conftest import Cluster, Phone, Watch, phone_on, scalar
 from tests.cluster.test_cluster import owner_of
 from tests.helpers import command, csrf, join_code, open_class, sign_in
 
@@ -126,5 +127,40 @@ async def test_a_console_on_another_node_sees_flags_dismisses_and_corrects(
             # A new burst after the correction: the result is decided, nothing is listed.
             await burst(phone, "b")
             assert "Nothing flagged." in await flagged()
+        await watch.close()
+        await phone.client.aclose()
+
+
+async def test_heart_rates_from_a_phone_on_another_node_reach_a_wall_on_a_third(
+    cluster: Cluster, cluster_db: str
+) -> None:
+    """A strap's samples go to the class's owner, whichever node the phone is on; the
+    owner answers the phone, and the tiles reach walls on every node."""
+    first = cluster.nodes[0]
+    async with httpx.AsyncClient(base_url=first.base_url) as instructor:
+        await sign_in(instructor)
+        class_id = await open_class(instructor)
+        code = await join_code(instructor, class_id)
+        assert (await command(instructor, class_id, "start")).status_code == 200
+        owner = await owner_of(cluster_db, class_id)
+        phone_node, wall_node = (node for node in cluster.nodes if node.name != owner)
+        phone = await phone_on(phone_node, class_id, code, "Robin")
+        watch = await phone.connect(phone_node)
+        token = cluster.tokens.display(class_id)
+        wall = await Watch.open(f"{wall_node.ws_url}/ws/classes/{class_id}?token={token}")
+        await wall.next("snapshot")
+        await watch.send({"type": "heart_profile", "id": "p", "age": 40})
+        assert (await watch.next("heart_profile"))["max_hr"] == max_from_age(40)
+        await watch.send({"type": "hr", "id": "h1", "data": encode_measurement(150).hex()})
+        answer = await watch.next("hr", "error")
+        assert answer == {**answer, "type": "hr", "id": "h1", "bpm": 150, "zone": 4}
+        await watch.send({"type": "hr", "id": "h2", "data": "zz"})  # refused where it came
+        assert (await watch.next("error"))["code"] == "bad_hr"
+        while True:
+            tiles = await wall.next("heart")
+            if tiles["tiles"]:
+                break
+        assert [(t["name"], t["zone"], t["bpm"]) for t in tiles["tiles"]] == [("Robin", 4, None)]
+        await wall.close()
         await watch.close()
         await phone.client.aclose()
