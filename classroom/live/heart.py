@@ -171,11 +171,11 @@ class HeartKeeper:
         profiles = await self.store.profiles(class_id)
         for pid, total in (await self.store.totals(class_id)).items():
             person = self._new_person(profiles.get(pid, Profile()))
-            zone_ms = tuple(total.zone_ms) + (0,) * (6 - len(total.zone_ms))
+            z = [*total.zone_ms[:6], 0, 0, 0, 0, 0, 0]
             person.effort = Effort(
                 max_hr=max(total.max_hr, person.effort.max_hr),
                 points=total.points,
-                zone_ms=zone_ms[:6],  # type: ignore[arg-type]
+                zone_ms=(z[0], z[1], z[2], z[3], z[4], z[5]),
                 peak_bpm=total.peak_bpm,
             )
             held.people[pid] = person

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import websockets
@@ -14,9 +15,10 @@ import websockets
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.heart import HeartStore
 from classroom.db.models import utcnow
+from classroom.db.routines import RoutineSource
 from classroom.web.app import keep_heart_retention
-from tests.conftest import LiveServer, SkippingClock
-from tests.heart import ask, database, hr, rows
+from tests.conftest import LiveServer, SkippingClock, run_server, seed, settings_for
+from tests.heart import LONG, Ride, ask, database, hr, rows
 from tests.helpers import command, join, until
 from tests.web.test_joining import Room, join_as
 
@@ -150,3 +152,38 @@ async def test_old_samples_go_after_the_retention_period_and_totals_stay(
     kept = rows(ride_server, "SELECT at_ms FROM heart_samples ORDER BY at_ms")
     assert kept == samples[2:]
     assert len(rows(ride_server, "SELECT * FROM heart_totals")) == 1
+
+
+async def test_effort_carries_on_after_a_restart(
+    migrated_url: str, tmp_path: Path, clock: SkippingClock
+) -> None:
+    """The server stores each person's totals as it goes (and on its way down); the next
+    process to run the class carries on from them."""
+    routine = RoutineSource("long", "Long ride", "yaml", LONG)
+    await asyncio.to_thread(lambda: asyncio.run(seed(migrated_url, [routine])))
+    settings = settings_for(migrated_url, tmp_path)
+    first = run_server(settings, clock)
+    server = await asyncio.to_thread(next, first)
+    async with httpx.AsyncClient(base_url=server.base_url) as console:
+        ride = await Ride(server, console).open()
+        async with ride.phone() as ws:
+            await until(ws, "snapshot")
+            await ask(ws, {"type": "heart_profile", "id": "p", "age": 40})
+            for n in range(31):  # 30 s in zone 5: 2 points
+                before = await ask(ws, hr(n, 175))
+                clock.skip(1000)
+    await asyncio.to_thread(first.close)
+    assert 2.0 <= before["points"] <= 2.2
+
+    again = run_server(settings, clock)
+    server = await asyncio.to_thread(next, again)
+    try:
+        ride.server = server
+        async with ride.phone() as ws:
+            await until(ws, "snapshot")
+            for n in range(31, 62):  # 30 s more, from the stored 2 points
+                after = await ask(ws, hr(n, 175))
+                clock.skip(1000)
+        assert 4.0 <= after["points"] <= 4.4
+    finally:
+        await asyncio.to_thread(again.close)
