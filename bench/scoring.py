@@ -193,6 +193,8 @@ def _load_generator() -> Any:
                 self.joined.set_exception(ConnectionError("closed before its snapshot"))
 
     class ScoreGenerator:
+        max_frame_size = 1 << 20  # the largest message a socket takes (a subclass may raise it)
+
         def __init__(self, config: dict[str, Any]) -> None:
             self.config = config
             self.phones: list[Phone] = []
@@ -260,7 +262,7 @@ def _load_generator() -> Any:
                     lambda: Phone(self, index),
                     url,
                     websocket_handshake_timeout=JOIN_TIMEOUT_S,
-                    max_frame_size=1 << 20,
+                    max_frame_size=self.max_frame_size,
                 )
                 await asyncio.wait_for(phone.joined, JOIN_TIMEOUT_S)
             except Exception as exc:

@@ -163,22 +163,30 @@ class HeartStore:
                         for s in samples
                     ],
                 )
-            for total in totals:
-                values = {
-                    "class_id": class_id,
-                    "points": total.points,
-                    "zone_ms": list(total.zone_ms),
-                    "max_hr": total.max_hr,
-                    "peak_bpm": total.peak_bpm,
-                    "mean_bpm": total.mean_bpm,
-                    "updated_at": utcnow(),
-                }
-                upsert = (
-                    self._insert(HeartTotal)
-                    .values(participant_id=total.participant_id, **values)
-                    .on_conflict_do_update(index_elements=["participant_id"], set_=values)
+            if totals:  # one statement for every person, not one each
+                insert = self._insert(HeartTotal)
+                kept = ("class_id", "points", "zone_ms", "max_hr", "peak_bpm", "mean_bpm")
+                upsert = insert.on_conflict_do_update(
+                    index_elements=["participant_id"],
+                    set_={name: insert.excluded[name] for name in (*kept, "updated_at")},
                 )
-                await db.execute(upsert)
+                now = utcnow()
+                await db.execute(
+                    upsert,
+                    [
+                        {
+                            "participant_id": total.participant_id,
+                            "class_id": class_id,
+                            "points": total.points,
+                            "zone_ms": list(total.zone_ms),
+                            "max_hr": total.max_hr,
+                            "peak_bpm": total.peak_bpm,
+                            "mean_bpm": total.mean_bpm,
+                            "updated_at": now,
+                        }
+                        for total in totals
+                    ],
+                )
 
     async def totals(self, class_id: int) -> dict[int, HeartTotal]:
         async with self._sessions() as db:

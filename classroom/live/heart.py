@@ -58,6 +58,7 @@ class _Person:
 class _Class:
     people: dict[int, _Person] = field(default_factory=dict)
     roster: Roster | None = None
+    profiles: dict[int, Profile] = field(default_factory=dict)  # as read with the class
     rows: list[SampleRow] = field(default_factory=list)
 
 
@@ -100,9 +101,9 @@ class HeartKeeper:
     ) -> dict[str, Any]:
         """One validated sample of a person's heart; their own figures, for their phone."""
         held = await self._class(class_id)
-        person = held.people.get(participant_id)
-        if person is None:
-            person = held.people[participant_id] = await self._person(participant_id, None)
+        person = held.people.get(participant_id) or await self._newcomer(held, participant_id)
+        # Two samples handled within one millisecond (after a stall) are still two.
+        at_ms = max(at_ms, (person.effort.at_ms or at_ms) + 1)
         effort, raised = heart.take(person.effort, self.rules, bpm, at_ms, counting=counting)
         if effort is person.effort:
             return self.own(person, None)
@@ -120,9 +121,7 @@ class HeartKeeper:
     async def now(self, class_id: int, participant_id: int) -> dict[str, Any]:
         """A person's own figures as they stand (none yet: a blank)."""
         held = await self._class(class_id)
-        person = held.people.get(participant_id)
-        if person is None:
-            person = held.people[participant_id] = await self._person(participant_id, None)
+        person = held.people.get(participant_id) or await self._newcomer(held, participant_id)
         return self.own(person, None)
 
     @staticmethod
@@ -167,8 +166,8 @@ class HeartKeeper:
 
     async def _load(self, class_id: int) -> _Class:
         """A class's hearts as stored: each person's totals carry on (after a failover)."""
-        held = _Class(roster=await self._roster(class_id))
         profiles = await self.store.profiles(class_id)
+        held = _Class(roster=await self._roster(class_id), profiles=profiles)
         for pid, total in (await self.store.totals(class_id)).items():
             person = self._new_person(profiles.get(pid, Profile()))
             z = [*total.zone_ms[:6], 0, 0, 0, 0, 0, 0]
@@ -182,10 +181,15 @@ class HeartKeeper:
         self._classes[class_id] = held
         return held
 
-    async def _person(self, participant_id: int, profile: Profile | None) -> _Person:
+    async def _newcomer(self, held: _Class, participant_id: int) -> _Person:
+        """A person whose heart this class hasn't had yet: their profile was read with
+        the class's if they were in it then, else it is read now."""
+        profile = held.profiles.get(participant_id)
         if profile is None:
-            profile = await self.store.profile(participant_id)
-        return self._new_person(profile)
+            known = held.roster is not None and participant_id in held.roster.people
+            profile = Profile() if known else await self.store.profile(participant_id)
+        person = held.people[participant_id] = self._new_person(profile)
+        return person
 
     def _new_person(self, profile: Profile) -> _Person:
         max_hr, source = max_of(profile, self.rules)
