@@ -32,7 +32,10 @@ TILES_INTERVAL_S = 1.0
 """The wall's tiles change at most once a second, however many samples come."""
 WINDOW_MS = 5_000
 """Samples are stored as one row per person per five seconds (mean and peak)."""
-FLUSH_EVERY_S = 5.0
+FLUSH_EVERY_S = 1.0
+"""How often the windows that are over are written, with their people's totals. Each
+person's five seconds start at an offset of their own (:func:`window_start`), so each
+write holds a fifth of a class, not all of it at once every five seconds."""
 STALE_MS = 10_000
 """A tile whose strap has said nothing this long is shown as lost."""
 DEFAULT_AGE = 35
@@ -52,6 +55,7 @@ class _Person:
     beats: int = 0  # the sum and count of every sample, for the class's mean
     samples: int = 0
     dirty: bool = False  # totals changed since they were last written
+    due: bool = False  # a window closed since: the totals go with its row
 
 
 @dataclass(slots=True)
@@ -60,6 +64,13 @@ class _Class:
     roster: Roster | None = None
     profiles: dict[int, Profile] = field(default_factory=dict)  # as read with the class
     rows: list[SampleRow] = field(default_factory=list)
+
+
+def window_start(participant_id: int, at_ms: int) -> int:
+    """The start of the five seconds ``at_ms`` falls in, for this person: everyone's are
+    five seconds long, each at an offset of its own, so that they don't all end at once."""
+    offset = participant_id * 997 % WINDOW_MS
+    return at_ms - (at_ms - offset) % WINDOW_MS
 
 
 def max_of(profile: Profile, rules: HeartRules) -> tuple[int, str]:
@@ -139,7 +150,7 @@ class HeartKeeper:
         }
 
     def _gather(self, held: _Class, pid: int, person: _Person, bpm: int, at_ms: int) -> None:
-        window_at = at_ms - at_ms % WINDOW_MS
+        window_at = window_start(pid, at_ms)
         if window_at != person.window_at:
             self._close(held, pid, person)
             person.window_at = window_at
@@ -147,10 +158,12 @@ class HeartKeeper:
 
     @staticmethod
     def _close(held: _Class, pid: int, person: _Person) -> None:
+        """The person's five seconds are over: their row, and their totals, are due."""
         if person.window:
             mean = round(sum(person.window) / len(person.window))
             held.rows.append(SampleRow(pid, person.window_at, mean, max(person.window)))
             person.window = []
+            person.due = True
 
     # -- people ------------------------------------------------------------------------
 
@@ -314,8 +327,8 @@ class HeartKeeper:
         rows, held.rows = held.rows, []
         totals = []
         for pid, person in held.people.items():
-            if person.dirty:
-                person.dirty = False
+            if person.dirty and (person.due or closing or not person.window):
+                person.dirty = person.due = False
                 effort = person.effort
                 mean = round(person.beats / person.samples) if person.samples else 0
                 totals.append(
