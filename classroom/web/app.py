@@ -23,7 +23,7 @@ from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.heart import HeartStore
 from classroom.db.leases import LeaseStore
-from classroom.db.migrate import Waiting, head_revision
+from classroom.db.migrate import Waiting, database_problem, head_revision
 from classroom.db.models import utcnow
 from classroom.db.scores import SCORE_CACHE_MIB, ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
@@ -110,15 +110,23 @@ async def resume_when_ready(registry: ClassRegistry, retry_s: float = 2.0) -> No
         return
 
 
-async def keep_heart_retention(store: HeartStore, days: int) -> None:
-    """Remove heart-rate samples older than the retention period, hourly (totals stay)."""
+async def keep_heart_retention(
+    store: HeartStore, days: int, ready: asyncio.Future[None] | None = None
+) -> None:
+    """Remove heart-rate samples older than the retention period, hourly (totals stay).
+
+    ``ready``: the first pass waits for it (the database is ready once the live classes
+    have resumed; until then, the tasks that wait for it say why in the log).
+    """
+    if ready is not None:
+        await asyncio.shield(ready)
     while True:
         try:
             removed = await store.remove_samples_before(utcnow() - timedelta(days=days))
             if removed:
                 log.info("removed %d heart-rate samples older than %d days", removed, days)
         except Exception as exc:
-            log.warning("old heart-rate samples not removed yet: %s", exc)
+            log.warning("old heart-rate samples not removed yet: %s", database_problem(exc))
         await asyncio.sleep(HEART_RETENTION_EVERY_S)
 
 
@@ -204,15 +212,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         app.state.broker = broker
         app.state.registry = registry
         app.state.heart_store = heart_store
+        resuming = asyncio.create_task(resume_when_ready(registry), name="resume-classes")
         background = [
-            asyncio.create_task(resume_when_ready(registry), name="resume-classes"),
+            resuming,
             asyncio.create_task(registry.keep_heartbeat(), name="heartbeat"),
             asyncio.create_task(hub.keep_heartbeats(), name="screen-heartbeats"),
             asyncio.create_task(hub.keep_presence(), name="presence"),
             asyncio.create_task(hub.keep_listening(), name="revoked-screens"),
             asyncio.create_task(registry.keep_watch(), name="watch-owners"),
             asyncio.create_task(
-                keep_heart_retention(heart_store, settings.heart_retention_days),
+                keep_heart_retention(heart_store, settings.heart_retention_days, resuming),
                 name="heart-retention",
             ),
         ]
