@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,10 @@ async def open_class(request: Request) -> Response:
         row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms, policy=policy)
         row.room_id = None if room is None else room.id
         row.scheduled_at = None if scheduled is None else rooms_db.stamp(scheduled)
+    # This process runs the class: the console's socket comes here next. (Unclaimed, any
+    # process's watch would claim it within a second, whichever came first.)
+    with contextlib.suppress(Exception):  # then the watch claims it, a moment later
+        await request.app.state.registry.locate(row.id)
     return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
 
 

@@ -164,3 +164,13 @@ async def test_heart_rates_from_a_phone_on_another_node_reach_a_wall_on_a_third(
         await wall.close()
         await watch.close()
         await phone.client.aclose()
+
+
+async def test_the_process_that_opens_a_class_runs_it(cluster: Cluster, cluster_db: str) -> None:
+    """Opened through a node, a class is that node's at once (its console comes there
+    next), not whichever node's watch happens to claim it first."""
+    for node in cluster.nodes:
+        async with httpx.AsyncClient(base_url=node.base_url) as instructor:
+            await sign_in(instructor)
+            class_id = await open_class(instructor)
+            assert await owner_of(cluster_db, class_id) == node.name
