@@ -127,7 +127,6 @@ async def test_a_crashed_class_restarts_from_its_last_saved_state_and_says_so(
     live_server: LiveServer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await sign_in(client)
-    class_id = await open_class(client)
     registry = live_server.server.config.app.state.registry  # type: ignore[attr-defined]
     store: ClassStore = registry.store
     real_persist = store.persist
@@ -139,7 +138,9 @@ async def test_a_crashed_class_restarts_from_its_last_saved_state_and_says_so(
             raise RuntimeError("disk full")
         return await real_persist(*args)
 
+    # Before the class opens: its actor starts as it opens (its first write is Start's).
     monkeypatch.setattr(store, "persist", persist_failing_once)
+    class_id = await open_class(client)
     async with websockets.connect(
         f"{live_server.ws_url}/ws/classes/{class_id}", additional_headers=cookie_header(client)
     ) as ws:
