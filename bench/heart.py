@@ -43,8 +43,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import platform
 import sqlite3
 import sys
 import time
@@ -53,16 +51,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
-
 from bench import scoring
-from bench.fanout import Children, Generator, cpu_model, free_port, log_problems, pinning, sign_in
+from bench.fanout import Children, pinning
 from bench.peers.common import raise_nofile
 from bench.scoring import (
-    EMAIL,
-    PASSWORD,
-    SECRET,
     TARGET_ACK_P99_MS,
     add_load_options,
     board_rate,
@@ -70,23 +62,17 @@ from bench.scoring import (
     connected,
     entry,
     finite,
-    load_window,
+    machine,
     measure,
-    mint_tokens,
     percentile,
+    print_heading,
     print_problems,
     print_table,
     run_series,
     say,
-    seed,
-    server_env,
     settings,
-    start_class,
-    start_generator,
     stored_totals,
     summarize,
-    verify,
-    wait_ready,
 )
 
 TARGET_TILES_PER_S = (0.9, 1.1)  # "wall tiles update about once a second"
@@ -465,93 +451,32 @@ def check_hearts(
 async def run_once(
     args: argparse.Namespace, workdir: Path, children: Children, run: int
 ) -> dict[str, Any]:
-    from classroom.db.migrate import upgrade
-
-    await asyncio.to_thread(workdir.mkdir, parents=True)
-    database = workdir / "classroom.db"
-    url = f"sqlite+aiosqlite:///{database}"
-    await asyncio.to_thread(upgrade, url)
-    seeded = await seed(url, args.participants, args.teams, int(args.seconds) + 120)
-    class_id = seeded["class_id"]
-    tokens = mint_tokens(SECRET, seeded, workdir / "tokens.txt")
-    port = free_port()
-    env = server_env(
-        url,
-        SECRET,
-        CLASSROOM_PORT=str(port),
-        CLASSROOM_DATA_DIR=str(workdir),
-        CLASSROOM_NODE="heart-bench",
+    loaded = await scoring.load_run(
+        args,
+        workdir,
+        children,
+        run,
+        module="bench.heart",
+        tell=progress,
+        node="heart-bench",
+        hr_rate=args.hr_rate,
     )
-    ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
-    server_log = workdir / "server.log"
-    server = await children.spawn(
-        [sys.executable, "-m", "classroom.cli", "serve"], server_log, env, cpus=args.server_cpus
-    )
-    generator: Generator | None = None
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_ready(server, http, server_log)
-            proc = psutil.Process(server.pid)
-            csrf = await sign_in(http, EMAIL, PASSWORD)
-            generator = await start_generator(
-                "bench.heart",
-                args,
-                workdir,
-                children,
-                env,
-                url=ws,
-                display_url=ws + tokens.display(class_id),
-                hr_rate=args.hr_rate,
-            )
-            ready = await generator.hear("ready", args.timeout)
-            progress(
-                f"run {run}: {ready['phones']}/{args.participants} phones connected in"
-                f" {ready['connect_s']:.1f} s ({ready['connect_errors']} failed)"
-            )
-            if ready["connect_errors"] or not ready["display"]:
-                raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
-            await asyncio.sleep(1.0 + args.participants / 5000)  # let the server settle
-            rss_connected = proc.memory_info().rss
-            await start_class(http, class_id, csrf)
-            window = await load_window(generator, args, [proc], [rss_connected])
-            await generator.hear("result", 60 + args.participants / 100)
-            text = await asyncio.to_thread((workdir / "result.json").read_text)
-            result: dict[str, Any] = json.loads(text)
-    finally:
-        if generator is not None:
-            await children.stop(generator.process)
-        await children.stop(server)  # SIGINT: the server stores the heart rates it holds
-    stored = await asyncio.to_thread(stored_totals, database, class_id)
-    problems = verify(seeded, result, stored)
-    totals, rows = await asyncio.to_thread(stored_hearts, database, class_id)
+    class_id = loaded.seeded["class_id"]
+    stored = await asyncio.to_thread(stored_totals, loaded.database, class_id)
+    result = scoring.run_figures(args, run, loaded, stored)
+    totals, rows = await asyncio.to_thread(stored_hearts, loaded.database, class_id)
     per_phone = result.pop("hr_per_phone")
-    heart_problems = check_hearts(seeded, per_phone, totals, rows)
+    heart_problems = check_hearts(loaded.seeded, per_phone, totals, rows)
     hr_problems = hr_checks(result, per_phone)
-    window_s, (window_cpu_s,) = window["window_s"], window["cpu_s"]
-    gen_cpu = result["generator_cpu_percent"] * window_s / 100
+    (window_cpu_s,) = loaded.window["cpu_s"]
     messages = result["inputs"] + result["hr_sent"]
-    result |= {
-        "run": run,
-        "participants": args.participants,
-        "timed_out": window["finished"].get("timed_out", False) or result["timed_out"],
-        "stored_inputs": sum(n for n, _, _ in stored.values()),
-        "stored_reps": sum(total for _, total, _ in stored.values()),
-        "totals_exact": not problems,
-        "problems": [*problems[:20], *hr_problems, *heart_problems[:20]],
+    return result | {
+        "problems": [*result["problems"], *hr_problems, *heart_problems[:20]],
         "hearts_exact": not heart_problems and not hr_problems,
         "heart_totals_rows": len(totals),
         "heart_samples_rows": sum(n for n, _ in rows.values()),
-        "server_cpu_percent": round(100 * window_cpu_s / window_s, 1),
-        "server_cpu_us_per_input": round(1e6 * window_cpu_s / max(1, result["inputs"]), 1),
         "server_cpu_us_per_message": round(1e6 * window_cpu_s / max(1, messages), 1),
-        "server_rss_connected_mib": round(rss_connected / 2**20, 1),
-        "server_rss_max_mib": round(window["rss_max"][0] / 2**20, 1),
-        "other_cpu_percent": round(
-            100 * max(0.0, window["machine_s"] - window_cpu_s - gen_cpu) / window_s, 1
-        ),
-        "server_log_problems": log_problems(server_log)[:10],
     }
-    return result
 
 
 def hr_checks(result: dict[str, Any], per_phone: dict[str, list[int]]) -> list[str]:
@@ -673,28 +598,12 @@ def summarize_heart(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
-    box = {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "arch": platform.machine(),
-    }
-    print(
-        f"classroom heart-rate benchmark · Python {box['python']} · {box['arch']}"
-        f" · {box['cores']} CPUs · {box['cpu']}"
+    print_heading(
+        args,
+        "heart-rate",
+        f"each {args.rate:g} reps and {args.hr_rate:g} heart-rate samples a second for"
+        f" {args.seconds:g} s",
     )
-    print(
-        f"{args.participants} participants in one class, each {args.rate:g} reps and"
-        f" {args.hr_rate:g} heart-rate samples a second for {args.seconds:g} s, {args.teams}"
-        " teams; participants inserted in the database, their tokens minted with the server's"
-        " secret"
-    )
-    if args.server_cpus:
-        print(
-            f"server pinned to CPU {','.join(map(str, args.server_cpus))}, load generator to CPU"
-            f" {','.join(map(str, args.generator_cpus))}"
-        )
-    print()
     summary = summarize_heart(runs)
     print_table(runs, summary, ROWS, width=44)
     print()
@@ -721,7 +630,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
         "hr_rate": args.hr_rate,
         "participants_created": "rows inserted in the database; tokens minted with Tokens",
         **summary,
-        "machine": box,
+        "machine": machine(),
         "target_ack_p99_ms": TARGET_ACK_P99_MS,
         "target_tile_updates_per_s": list(TARGET_TILES_PER_S),
         "per_run": [

@@ -55,6 +55,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -755,9 +756,32 @@ def verify(
     return problems
 
 
-async def run_once(
-    args: argparse.Namespace, workdir: Path, children: Children, run: int
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """One run's load against a server of its own, over: what its figures come from."""
+
+    seeded: dict[str, Any]
+    database: Path
+    result: dict[str, Any]  # the generator's figures
+    window: dict[str, Any]  # the load window's (load_window)
+    rss_connected: int
+    server_log: Path
+
+
+async def load_run(
+    args: argparse.Namespace,
+    workdir: Path,
+    children: Children,
+    run: int,
+    *,
+    module: str,
+    node: str,
+    tell: Callable[[str], None] = progress,
+    **options: Any,
+) -> LoadRun:
+    """Seed a database, start the server and ``module``'s load generator (with
+    ``options``), connect every phone, start the class and run the load; the server is
+    stopped (it stores what it holds as it stops) before this returns."""
     from classroom.db.migrate import upgrade
 
     await asyncio.to_thread(workdir.mkdir, parents=True)
@@ -774,7 +798,7 @@ async def run_once(
         SECRET,
         CLASSROOM_PORT=str(port),
         CLASSROOM_DATA_DIR=str(workdir),
-        CLASSROOM_NODE="scoring-bench",
+        CLASSROOM_NODE=node,
     )
     ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
     server_log = workdir / "server.log"
@@ -788,16 +812,17 @@ async def run_once(
             proc = psutil.Process(server.pid)
             csrf = await sign_in(http, EMAIL, PASSWORD)
             generator = await start_generator(
-                "bench.scoring",
+                module,
                 args,
                 workdir,
                 children,
                 env,
                 url=ws,
                 display_url=ws + tokens.display(class_id),
+                **options,
             )
             ready = await generator.hear("ready", args.timeout)
-            progress(
+            tell(
                 f"run {run}: {ready['phones']}/{args.participants} phones connected in"
                 f" {ready['connect_s']:.1f} s ({ready['connect_errors']} failed)"
             )
@@ -813,11 +838,19 @@ async def run_once(
         if generator is not None:
             await children.stop(generator.process)
         await children.stop(server)
-    stored = await asyncio.to_thread(stored_totals, database, class_id)
-    problems = verify(seeded, result, stored)
+    return LoadRun(seeded, database, result, window, rss_connected, server_log)
+
+
+def run_figures(
+    args: argparse.Namespace, run: int, loaded: LoadRun, stored: dict[int, tuple[int, int, int]]
+) -> dict[str, Any]:
+    """A run's figures: the generator's, the stored inputs checked, and the server's CPU
+    and memory over the load window."""
+    problems = verify(loaded.seeded, loaded.result, stored)
+    result, window = loaded.result, loaded.window
     window_s, (window_cpu_s,) = window["window_s"], window["cpu_s"]
     gen_cpu = result["generator_cpu_percent"] * window_s / 100
-    result |= {
+    return result | {
         "run": run,
         "participants": args.participants,
         "timed_out": window["finished"].get("timed_out", False) or result["timed_out"],
@@ -827,14 +860,24 @@ async def run_once(
         "problems": problems[:20],
         "server_cpu_percent": round(100 * window_cpu_s / window_s, 1),
         "server_cpu_us_per_input": round(1e6 * window_cpu_s / max(1, result["inputs"]), 1),
-        "server_rss_connected_mib": round(rss_connected / 2**20, 1),
+        "server_rss_connected_mib": round(loaded.rss_connected / 2**20, 1),
         "server_rss_max_mib": round(window["rss_max"][0] / 2**20, 1),
         "other_cpu_percent": round(
             100 * max(0.0, window["machine_s"] - window_cpu_s - gen_cpu) / window_s, 1
         ),
-        "server_log_problems": log_problems(server_log)[:10],
+        "server_log_problems": log_problems(loaded.server_log)[:10],
     }
-    return result
+
+
+async def run_once(
+    args: argparse.Namespace, workdir: Path, children: Children, run: int
+) -> dict[str, Any]:
+    loaded = await load_run(
+        args, workdir, children, run, module="bench.scoring", node="scoring-bench"
+    )
+    class_id = loaded.seeded["class_id"]
+    stored = await asyncio.to_thread(stored_totals, loaded.database, class_id)
+    return run_figures(args, run, loaded, stored)
 
 
 # -- summary ------------------------------------------------------------------------------------
@@ -918,15 +961,25 @@ def summarize(
     return summary
 
 
-def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "arch": platform.machine(),
+    }
+
+
+def print_heading(args: argparse.Namespace, title: str, load: str) -> None:
+    """The report's first lines: the machine, the load, and the CPUs each side runs on."""
+    box = machine()
     print(
-        f"classroom scoring benchmark · Python {platform.python_version()} · {platform.machine()}"
-        f" · {os.cpu_count()} CPUs · {cpu_model()}"
+        f"classroom {title} benchmark · Python {box['python']} · {box['arch']}"
+        f" · {box['cores']} CPUs · {box['cpu']}"
     )
     print(
-        f"{args.participants} participants in one class, {args.rate:g} reps a second each for"
-        f" {args.seconds:g} s (one input per rep), {args.teams} teams; participants inserted in"
-        " the database, their tokens minted with the server's secret"
+        f"{args.participants} participants in one class, {load}, {args.teams} teams;"
+        " participants inserted in the database, their tokens minted with the server's secret"
     )
     if args.server_cpus:
         print(
@@ -934,6 +987,14 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
             f" {','.join(map(str, args.generator_cpus))}"
         )
     print()
+
+
+def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
+    print_heading(
+        args,
+        "scoring",
+        f"{args.rate:g} reps a second each for {args.seconds:g} s (one input per rep)",
+    )
     summary = summarize(runs)
     print_table(runs, summary, ROWS)
     print()

@@ -311,24 +311,22 @@ def _heart_rules(formula: str, points: str) -> HeartRules:
 
 
 def _days(raw: str) -> int:
-    name = "CLASSROOM_HEART_RATE_RETENTION_DAYS"
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of days, not {raw!r}") from None
-    if not 1 <= days <= 36500:
-        raise ConfigError(f"{name} must be between 1 and 36500 days, not {days}")
-    return days
+    return _whole(raw, "CLASSROOM_HEART_RATE_RETENTION_DAYS", "days", 36500, "1 and 36500 days")
 
 
 def _minutes(raw: str, name: str) -> int:
+    return _whole(raw, name, "minutes", 7 * 24 * 60, "1 minute and 7 days")
+
+
+def _whole(raw: str, name: str, unit: str, most: int, between: str) -> int:
+    """A whole number of ``unit`` from 1 to ``most`` (``between`` says the range)."""
     try:
-        minutes = int(raw)
+        number = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number of minutes, not {raw!r}") from None
-    if not 1 <= minutes <= 7 * 24 * 60:
-        raise ConfigError(f"{name} must be between 1 minute and 7 days, not {minutes}")
-    return minutes
+        raise ConfigError(f"{name} must be a whole number of {unit}, not {raw!r}") from None
+    if not 1 <= number <= most:
+        raise ConfigError(f"{name} must be between {between}, not {number}")
+    return number
 
 
 def _trusted_proxies(raw: str) -> tuple[str, ...]:

@@ -95,7 +95,7 @@ async def prepare_demo(settings: Settings) -> Demo:
     finally:
         await engine.dispose()
 
-    base = settings.public_url or f"http://{_host_for_links(settings.host)}:{settings.port}"
+    base = settings.public_url or f"http://{host_for_links(settings.host)}:{settings.port}"
     display_token = Tokens(settings.secret_key).display(class_id, link=link_id)
     lines = [
         "",
@@ -145,5 +145,6 @@ async def _receiver(db: AsyncSession, room: Room) -> str:
     return token
 
 
-def _host_for_links(host: str) -> str:
+def host_for_links(host: str) -> str:
+    """The address links to this server name: a loopback one when it listens on all."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

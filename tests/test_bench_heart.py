@@ -8,15 +8,10 @@ one per phone, and the last line is the JSON it promises.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 # The scoring benchmark's test skips without the bench extra (picows, uvloop); so does this.
 from tests.test_bench_scoring import KEYS as SCORING_KEYS
+from tests.test_bench_scoring import last_json, run_bench
 
-REPO = Path(__file__).resolve().parent.parent
 KEYS = SCORING_KEYS | {
     "hr_samples_per_s",
     "hr_ingest_p50_ms",
@@ -32,21 +27,8 @@ KEYS = SCORING_KEYS | {
 
 
 def test_the_heart_benchmark_answers_every_sample_and_ends_with_its_json() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.heart",
-            *("--participants", "20", "--seconds", "5", "--timeout", "90"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    args = ("--participants", "20", "--seconds", "5", "--timeout", "90")
+    result = last_json(run_bench("bench.heart", *args))
     assert result.keys() >= KEYS, sorted(KEYS - result.keys())
     assert result["participants"] == 20 and result["rate"] == result["hr_rate"] == 1
     assert result["inputs"] == result["acked"] == result["stored_inputs"] == 20 * 5
@@ -62,13 +44,6 @@ def test_the_heart_benchmark_answers_every_sample_and_ends_with_its_json() -> No
 
 
 def test_the_heart_benchmark_refuses_a_rate_over_the_servers_limit() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.heart", "--hr-rate", "3"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_bench("bench.heart", "--hr-rate", "3", timeout=60)
     assert done.returncode == 2
     assert "--hr-rate must be above 0 and at most 2" in done.stderr

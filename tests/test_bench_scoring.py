@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,22 +32,28 @@ KEYS = {
 }
 
 
-def test_the_scoring_benchmark_acknowledges_every_input_and_ends_with_its_json() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.scoring",
-            *("--participants", "20", "--seconds", "3", "--rate", "2", "--timeout", "90"),
-        ],
+def run_bench(module: str, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> <args>`` from the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=timeout,
         check=False,
     )
+
+
+def last_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """A benchmark's figures: the JSON object of its last line (it must have succeeded)."""
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_scoring_benchmark_acknowledges_every_input_and_ends_with_its_json() -> None:
+    args = ("--participants", "20", "--seconds", "3", "--rate", "2", "--timeout", "90")
+    result = last_json(run_bench("bench.scoring", *args))
     assert result.keys() >= KEYS, sorted(KEYS - result.keys())
     assert result["participants"] == 20
     assert result["inputs"] == 20 * 3 * 2

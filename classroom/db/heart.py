@@ -268,12 +268,10 @@ class HeartStore:
             return bridge, room
 
     async def bridge_live(self, bridge_id: int) -> bool:
+        """Whether the bridge still stands: not revoked, nor deleted with its room."""
         async with self._sessions() as db:
-            revoked = await db.scalar(
-                select(HeartBridge.revoked_at).where(HeartBridge.id == bridge_id)
-            )
-            exists = await db.scalar(select(HeartBridge.id).where(HeartBridge.id == bridge_id))
-            return exists is not None and revoked is None
+            bridge = await db.get(HeartBridge, bridge_id)
+            return bridge is not None and bridge.revoked_at is None
 
     async def room_class(self, room_id: int) -> int | None:
         """The class a room's straps count for: its open class (the newest, if several)."""

@@ -71,6 +71,7 @@ EMPTY_MEASUREMENT = "The strap sent an empty heart-rate measurement."
 LONG_MEASUREMENT = f"A heart-rate measurement is at most {MAX_MEASUREMENT_BYTES} bytes."
 NO_BPM = "The heart-rate measurement ends before its heart rate."
 NO_ENERGY = "The heart-rate measurement ends before the energy expended its flags announce."
+NOT_HEX = 'A heart-rate measurement is sent as hex, like "0048".'
 HALF_RR = "The heart-rate measurement's RR intervals end with half an interval (an odd byte)."
 
 NO_CONTACT = "no_contact"
@@ -162,6 +163,19 @@ def parse_measurement(data: bytes | bytearray | memoryview) -> Measurement:
             _ms(int.from_bytes(raw[at : at + 2], "little")) for at in range(end, len(raw), 2)
         )
     return Measurement(bpm=bpm, contact=contact, energy_kj=energy_kj, rr_ms=rr_ms)
+
+
+def measurement_from_hex(text: object) -> Measurement:
+    """A Heart Rate Measurement sent as hex text, as phones and receivers send it;
+    raises :class:`BadMeasurement` (:data:`NOT_HEX` for text that isn't a measurement's
+    worth of hex)."""
+    if not isinstance(text, str) or len(text) > 2 * MAX_MEASUREMENT_BYTES:
+        raise BadMeasurement(NOT_HEX)
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise BadMeasurement(NOT_HEX) from None
+    return parse_measurement(raw)
 
 
 def encode_measurement(

@@ -22,7 +22,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from classroom.broker import BrokerError
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
@@ -57,6 +57,7 @@ HEARTBEATS_KEPT_MS = 7 * 24 * 3_600_000
 WATCH_S = 1.0
 """How often a process of several looks for classes that nobody alive owns."""
 RESTART_DELAYS_S = (0.2, 1.0, 5.0)  # after the third failure in a row, keep trying every 5 s
+T = TypeVar("T")
 NO_HEART = "This server doesn't take heart rates."
 CLASS_RESTARTED = "The class hit a problem and was restarted from its last saved state."
 #: Where a class runs: here (its actor), in another process, or nowhere (None: ended).
@@ -517,31 +518,32 @@ class ClassRegistry:
         scores = self.scores
         assert scores is not None
         args = [to_plain(fix), kind.value, instructor_id]
-        await self._where_scores_are(
-            class_id, "correct", args, lambda: scores.correct(class_id, fix, kind, instructor_id)
+        await self._at_owner(
+            class_id, "correct", args, lambda _: scores.correct(class_id, fix, kind, instructor_id)
         )
 
     async def dismiss(self, class_id: int, participant_id: int, segment_index: int) -> None:
         """Clear a participant's flags in a segment, in the process that keeps its scores."""
         scores = self.scores
         assert scores is not None
-        await self._where_scores_are(
+        await self._at_owner(
             class_id,
             "dismiss",
             [participant_id, segment_index],
-            lambda: scores.dismiss(class_id, participant_id, segment_index),
+            lambda _: scores.dismiss(class_id, participant_id, segment_index),
         )
 
-    async def _where_scores_are(
-        self, class_id: int, op: str, args: Any, here: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Run a change of scores at the class's owner: ``here`` if this process owns it,
-        else ``op`` with ``args`` through the router (see :meth:`serve_input`)."""
+    async def _at_owner(
+        self, class_id: int, op: str, args: Any, here: Callable[[Place], Awaitable[T]]
+    ) -> T:
+        """Run ``op`` at the class's owner: ``here`` with where the class is, if another
+        process doesn't run it; else ``op`` with ``args`` through the router (see
+        :meth:`serve_input`), which answers with what ``here`` returns there."""
         place = await self.locate(class_id)
         if isinstance(place, Owned) and self.router is not None:
-            await self.router.call(class_id, op, args)
-            return
-        await here()
+            answer: T = await self.router.call(class_id, op, args)
+            return answer
+        return await here(place)
 
     async def roster_changed(self, class_id: int) -> None:
         """Who is in the class changed: its owner reloads the roster its boards show."""
@@ -568,32 +570,38 @@ class ClassRegistry:
         """A validated heart-rate sample, taken by the class's owner; the person's own
         figures (bpm, zone, % of max, effort points) as their phone shows them."""
         args = [participant_id, bpm, at_ms]
-        return await self._where_hearts_are(class_id, "heart", args)
+        return await self._at_owner(
+            class_id, "heart", args, lambda place: self._heart_here(class_id, place, "heart", args)
+        )
 
     async def heart_profile(self, class_id: int, participant_id: int) -> dict[str, Any]:
         """A person's age, max or bpm choice changed: the owner reads it again."""
-        return await self._where_hearts_are(class_id, "heart_profile", participant_id)
+        return await self._at_owner(
+            class_id,
+            "heart_profile",
+            participant_id,
+            lambda place: self._heart_here(class_id, place, "heart_profile", participant_id),
+        )
 
     async def heart_own(self, class_id: int, participant_id: int) -> dict[str, Any]:
         """A person's own figures now (a strap the room's receiver hears for them)."""
-        return await self._where_hearts_are(class_id, "heart_own", participant_id)
+        return await self._at_owner(
+            class_id,
+            "heart_own",
+            participant_id,
+            lambda place: self._heart_here(class_id, place, "heart_own", participant_id),
+        )
 
-    async def _where_hearts_are(self, class_id: int, op: str, args: Any) -> dict[str, Any]:
-        place = await self.locate(class_id)
+    async def _heart_here(self, class_id: int, place: Place, op: str, args: Any) -> dict[str, Any]:
+        """A heart-rate op in this process, which runs the class (or can't: it has ended,
+        or its owner can't be reached)."""
         if place is None:
             raise CommandRejected(ENDED)
-        if isinstance(place, ClassActor):
-            return await self._heart_here(class_id, place, op, args)
-        if self.router is None:
+        if not isinstance(place, ClassActor):
             raise Unavailable()
-        answer: dict[str, Any] = await self.router.call(class_id, op, args)
-        return answer
-
-    async def _heart_here(
-        self, class_id: int, actor: ClassActor, op: str, args: Any
-    ) -> dict[str, Any]:
         if self.heart is None:
             raise CommandRejected(NO_HEART)
+        actor = place
         if op == "heart":
             participant_id, bpm, at_ms = (int(arg) for arg in args)
             counting = actor.state.phase is Phase.RUNNING

@@ -133,9 +133,9 @@ async def keep_heart_retention(
 async def demo_straps(settings: Settings) -> None:
     """``serve --demo``: the demo room's receiver, with simulated straps (classroom/demo.py)."""
     from classroom.bridge import BridgeError, SimulatedStraps, run_bridge
-    from classroom.demo import DEMO_RIDERS
+    from classroom.demo import DEMO_RIDERS, host_for_links
 
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = host_for_links(settings.host)
     straps = SimulatedStraps(len(DEMO_RIDERS))
     try:
         await run_bridge(f"http://{host}:{settings.port}", settings.demo_receiver_token, straps)

@@ -28,6 +28,7 @@ from classroom.domain.errors import DomainError
 from classroom.hub import wire
 from classroom.hub.limits import TokenBucket
 from classroom.live.router import Unavailable
+from classroom.web.tokens import bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,6 @@ NOT_READINGS = 'Send {"type": "readings", "readings": [{"strap": ..., "data": ..
 TOO_FAST = "Readings come once a second; the extra messages were dropped."
 DROPPED = "{count} of {total} readings dropped: {why}"
 BAD_STRAP = "A strap's id is a string of 1 to 64 characters."
-
-
-def bearer(websocket: WebSocket) -> str:
-    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 class _Room:
@@ -77,7 +73,7 @@ class _Room:
 async def bridge_socket(websocket: WebSocket) -> None:
     app = websocket.app
     store: HeartStore = app.state.heart_store
-    token = bearer(websocket)
+    token = bearer_token(websocket.headers.get("authorization"))
     found = await store.bridge_by_token(token) if token else None
     if found is None:
         await websocket.close(POLICY_VIOLATION)  # before accept: an HTTP 403
@@ -171,15 +167,11 @@ def _reading(reading: object) -> tuple[tuple[str, str] | None, str | None, int |
     """A reading's strap and bpm, or why it can't be used (reason, sentence)."""
     if not isinstance(reading, dict):
         return ("garbled", NOT_READINGS), None, None
-    strap, raw = reading.get("strap"), reading.get("data")
+    strap = reading.get("strap")
     if not isinstance(strap, str) or not 0 < len(strap) <= 64:
         return ("garbled", BAD_STRAP), None, None
     try:
-        if not isinstance(raw, str) or len(raw) > 2 * heart.MAX_MEASUREMENT_BYTES:
-            raise heart.BadMeasurement(heart.LONG_MEASUREMENT)
-        measurement = heart.parse_measurement(bytes.fromhex(raw))
-    except ValueError as exc:  # not hex
-        return ("garbled", f"{strap}: not hex ({exc}).".replace("..", ".")), strap, None
+        measurement = heart.measurement_from_hex(reading.get("data"))
     except heart.BadMeasurement as exc:
         return ("garbled", f"{strap}: {exc}"), strap, None
     problem = heart.sample_problem(measurement)

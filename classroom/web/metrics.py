@@ -32,6 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from classroom.config import MetricsAccess
 from classroom.metrics import CONTENT_TYPE, Metrics
+from classroom.web.tokens import bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,8 @@ async def answer(figures: Figures, access: MetricsAccess, authorization: str | N
 
 def bearer_matches(authorization: str | None, token: str) -> bool:
     """Whether an ``Authorization`` header carries ``token`` as a bearer token."""
-    if authorization is None:
-        return False
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+    credentials = bearer_token(authorization)
+    return bool(credentials) and hmac.compare_digest(credentials.encode(), token.encode())
 
 
 async def metrics_page(request: Request) -> Response:

@@ -124,29 +124,16 @@ class HeartView:
     chart: str
 
 
-async def load_heart(
+async def heart_rows(
     request: Request, row: Class, loaded: Loaded, *, public: bool, only: int | None = None
-) -> list[HeartView]:
-    """The heart rates of a class, as stored: everyone's (or ``only`` this person's),
-    best effort first; none if nobody wore a strap."""
+) -> list[heart_results.HeartRow]:
+    """Each person's heart in a class, from the stored totals (or ``only`` this
+    person's), best effort first; none if nobody wore a strap. Removed people are
+    left out."""
     store: HeartStore = request.app.state.heart_store
-    totals = await store.totals(row.id)
-    if only is not None:
-        totals = {pid: t for pid, t in totals.items() if pid == only}
     people = loaded.roster.people
-    totals = {pid: t for pid, t in totals.items() if pid in people}  # removed: left out
-    if not totals:
-        return []
-    samples = await store.samples(row.id)
-    events = await request.app.state.registry.store.events_since(row.id, 0)
-    starts = [(e.at_ms, int(e.payload["index"])) for e in events if e.type == "segment"]
-    ends = [e.at_ms for e in events if e.type == "phase" and e.payload.get("phase") in ENDS]
-    last_sample = max((s[-1][0] + 5_000 for s in samples.values() if s), default=0)
-    end_ms = ends[-1] if ends else max(last_sample, starts[-1][0] if starts else 0)
-    segments = heart_results.bands(loaded.timeline, starts, end_ms)
-    views = []
-    for pid, total in totals.items():
-        heart_row = heart_results.HeartRow(
+    rows = [
+        heart_results.HeartRow(
             participant_id=pid,
             name=people[pid].shown_name(public),
             points=total.points,
@@ -155,12 +142,39 @@ async def load_heart(
             peak_bpm=total.peak_bpm,
             max_hr=total.max_hr,
         )
-        chart = heart_results.heart_svg(
-            heart_row, samples.get(pid, []), segments, ident=f"heart-{pid}"
+        for pid, total in (await store.totals(row.id)).items()
+        if pid in people and only in (None, pid)
+    ]
+    rows.sort(key=lambda heart_row: (-heart_row.points, heart_row.name.casefold()))
+    return rows
+
+
+async def load_heart(
+    request: Request, row: Class, loaded: Loaded, *, public: bool, only: int | None = None
+) -> list[HeartView]:
+    """:func:`heart_rows`, each with the chart of their heart over the class."""
+    rows = await heart_rows(request, row, loaded, public=public, only=only)
+    if not rows:
+        return []
+    samples = await request.app.state.heart_store.samples(row.id)
+    events = await request.app.state.registry.store.events_since(row.id, 0)
+    starts = [(e.at_ms, int(e.payload["index"])) for e in events if e.type == "segment"]
+    ends = [e.at_ms for e in events if e.type == "phase" and e.payload.get("phase") in ENDS]
+    last_sample = max((s[-1][0] + 5_000 for s in samples.values() if s), default=0)
+    end_ms = ends[-1] if ends else max(last_sample, starts[-1][0] if starts else 0)
+    segments = heart_results.bands(loaded.timeline, starts, end_ms)
+    return [
+        HeartView(
+            heart_row,
+            heart_results.heart_svg(
+                heart_row,
+                samples.get(heart_row.participant_id, []),
+                segments,
+                ident=f"heart-{heart_row.participant_id}",
+            ),
         )
-        views.append(HeartView(heart_row, chart))
-    views.sort(key=lambda view: (-view.row.points, view.row.name.casefold()))
-    return views
+        for heart_row in rows
+    ]
 
 
 async def _class(request: Request) -> Class:
@@ -319,8 +333,8 @@ async def results_csv(request: Request) -> Response:
     loaded = await load_results(request, row, public=False)
     rows = results_domain.export_rows(loaded.results, loaded.roster.people)
     hearts = {
-        view.row.participant_id: view.row
-        for view in await load_heart(request, row, loaded, public=False)
+        heart_row.participant_id: heart_row
+        for heart_row in await heart_rows(request, row, loaded, public=False)
     }
     numbers = {person.number: pid for pid, person in loaded.roster.people.items()}
     for line in rows:  # each person's heart beside each of their results
@@ -394,14 +408,13 @@ def _heart_cells(heart_row: heart_results.HeartRow | None) -> dict[str, Any]:
 
 async def _heart_export(request: Request, row: Class, loaded: Loaded) -> list[dict[str, Any]]:
     """Everyone's heart: totals, and the five-second samples (seconds from the first)."""
-    views = await load_heart(request, row, loaded, public=False)
-    if not views:
+    rows = await heart_rows(request, row, loaded, public=False)
+    if not rows:
         return []
     samples = await request.app.state.heart_store.samples(row.id)
     first = min((s[0][0] for s in samples.values() if s), default=0)
     out = []
-    for view in views:
-        heart_row = view.row
+    for heart_row in rows:
         person = loaded.roster.people[heart_row.participant_id]
         out.append(
             {

@@ -446,7 +446,7 @@ async def _hr(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> 
         counter.labels("flood").inc()
         return wire.error("rate_limited", HR_TOO_FAST, **_echo(reply.id))
     try:
-        measurement = heart.parse_measurement(_hex(data.get("data")))
+        measurement = heart.measurement_from_hex(data.get("data"))
     except ValidationError as exc:
         counter.labels("garbled").inc()
         return wire.error("bad_hr", str(exc), **_echo(reply.id))
@@ -460,16 +460,6 @@ async def _hr(app: Any, screen: Screen, data: dict[str, Any], reply: _Reply) -> 
     )
     counter.labels("taken").inc()
     return {**own, **_echo(reply.id)}
-
-
-def _hex(value: object) -> bytes:
-    """The bytes a hex string gives (at most a measurement's worth)."""
-    if not isinstance(value, str) or len(value) > 2 * heart.MAX_MEASUREMENT_BYTES:
-        raise heart.BadMeasurement(HR_NEEDS_DATA)
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise heart.BadMeasurement(HR_NEEDS_DATA) from None
 
 
 async def _heart_profile(
@@ -617,7 +607,7 @@ SOUND_NEEDS_ON = "a sound message needs on: true or false"
 INPUTS_TOO_FAST = "Too many scores at once; the rest will be sent again in a moment."
 PING_NEEDS_ID = "a ping needs an id: a string or a number"
 HR_TOO_FAST = "Heart-rate samples come once a second; the extra ones were dropped."
-HR_NEEDS_DATA = 'An hr message needs data: the strap\'s measurement as hex, like "0048".'
+HR_NEEDS_DATA = heart.NOT_HEX
 SHOW_BPM_BOOL = "show_bpm is true or false."
 AGE_OR_MAX = "Give your age or your max heart rate."
 PING_NEEDS_T = "a ping needs t: the client's clock, in milliseconds"

@@ -86,3 +86,9 @@ class Tokens:
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token an ``Authorization: Bearer <token>`` header carries ("" if none)."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""

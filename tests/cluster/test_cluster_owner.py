@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from classroom.db.models import Participant, Score
 from classroom.domain.heart import encode_measurement, max_from_age
-from tests.cluster.conftest import Cluster, Phone, Watch, phone_on, scalar
+from tests.cluster.conftest import Cluster, Node, Phone, Watch, phone_on, scalar
 from tests.cluster.test_cluster import owner_of
 from tests.helpers import command, csrf, join_code, open_class, sign_in
 
@@ -56,17 +56,26 @@ def shown_result(sheet: str, pid: int) -> str | None:
     return None if cell is None else cell.group(1)
 
 
+async def started(
+    cluster: Cluster, cluster_db: str, instructor: httpx.AsyncClient
+) -> tuple[int, str, list[Node]]:
+    """A class opened and started by ``instructor``: its id, its join code, and the
+    nodes that don't run it."""
+    await sign_in(instructor)
+    class_id = await open_class(instructor)
+    code = await join_code(instructor, class_id)
+    assert (await command(instructor, class_id, "start")).status_code == 200
+    owner = await owner_of(cluster_db, class_id)
+    return class_id, code, [node for node in cluster.nodes if node.name != owner]
+
+
 async def test_a_console_on_another_node_sees_flags_dismisses_and_corrects(
     cluster: Cluster, cluster_db: str
 ) -> None:
     first = cluster.nodes[0]
     async with httpx.AsyncClient(base_url=first.base_url) as instructor:
-        await sign_in(instructor)
-        class_id = await open_class(instructor)
-        code = await join_code(instructor, class_id)
-        assert (await command(instructor, class_id, "start")).status_code == 200
+        class_id, code, (elsewhere, *_) = await started(cluster, cluster_db, instructor)
         owner = await owner_of(cluster_db, class_id)
-        elsewhere = next(node for node in cluster.nodes if node.name != owner)
 
         # The phone and the console are both on a node that doesn't run the class.
         phone = await phone_on(elsewhere, class_id, code, "Robin")
@@ -138,12 +147,7 @@ async def test_heart_rates_from_a_phone_on_another_node_reach_a_wall_on_a_third(
     owner answers the phone, and the tiles reach walls on every node."""
     first = cluster.nodes[0]
     async with httpx.AsyncClient(base_url=first.base_url) as instructor:
-        await sign_in(instructor)
-        class_id = await open_class(instructor)
-        code = await join_code(instructor, class_id)
-        assert (await command(instructor, class_id, "start")).status_code == 200
-        owner = await owner_of(cluster_db, class_id)
-        phone_node, wall_node = (node for node in cluster.nodes if node.name != owner)
+        class_id, code, (phone_node, wall_node) = await started(cluster, cluster_db, instructor)
         phone = await phone_on(phone_node, class_id, code, "Robin")
         watch = await phone.connect(phone_node)
         token = cluster.tokens.display(class_id)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from classroom.db.migrate import upgrade
 from tests.conftest import need_service
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -81,3 +82,13 @@ def postgres_url(postgres_server: tuple[URL, int]) -> Iterator[str]:
                 f'DROP DATABASE IF EXISTS "{name}"{force}',
             )
         )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, migrated_url: str) -> str:
+    """A migrated database, once SQLite and once PostgreSQL."""
+    if request.param == "sqlite":
+        return migrated_url
+    url: str = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    return url

@@ -10,21 +10,11 @@ from sqlalchemy import update
 
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.heart import NO_SUCH_STRAP, STRAP_TAKEN, HeartStore, SampleRow, TotalRow
-from classroom.db.migrate import upgrade
 from classroom.db.models import Class, Participant, Room
 from classroom.domain.errors import ValidationError
 from tests.db.test_score_store import a_class
 
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, migrated_url: str) -> str:
-    if request.param == "sqlite":
-        return migrated_url
-    url: str = request.getfixturevalue("postgres_url")
-    upgrade(url)
-    return url
 
 
 @pytest.fixture

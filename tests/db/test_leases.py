@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.leases import LEASE_MS, Deposed, Lease, LeaseStore, Owned
-from classroom.db.migrate import upgrade
 from classroom.db.models import Class, Score
 from classroom.db.scores import ScoreStore
 from classroom.db.writer import SqliteWriter, sqlite_path, writer_for
@@ -23,15 +22,6 @@ from classroom.domain.session import open_class
 from tests.db.test_score_store import a_class, entry, write
 
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, migrated_url: str) -> str:
-    if request.param == "sqlite":
-        return migrated_url
-    url: str = request.getfixturevalue("postgres_url")
-    upgrade(url)
-    return url
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from classroom.web.app import keep_heart_retention
 from tests.conftest import LiveServer, SkippingClock, run_server, seed, settings_for
 from tests.heart import LONG, Ride, ask, database, hr, rows
 from tests.helpers import command, join, until
-from tests.web.test_joining import Room, join_as
+from tests.web.test_joining import Room, cookie_header, join_as
 
 
 async def phones(room: Room, people: list[tuple[str, int]]) -> list[str]:
@@ -32,6 +32,18 @@ async def phones(room: Room, people: list[tuple[str, int]]) -> list[str]:
             assert answer.status_code == 303, answer.text
             cookies.append("; ".join(f"{k}={v}" for k, v in phone.cookies.items()))
     return cookies
+
+
+async def robin_started(
+    server: LiveServer, console: httpx.AsyncClient, phone: httpx.AsyncClient
+) -> tuple[int, websockets.connect]:
+    """A class opened and started, Robin joined on ``phone``: the class, and how
+    Robin's phone connects to it."""
+    room = await Room(server, console).open()
+    assert (await join(phone, room.code, "Robin")).status_code == 303
+    assert (await command(console, room.id, "start")).status_code == 200
+    url = f"{server.ws_url}/ws/classes/{room.id}"
+    return room.id, websockets.connect(url, additional_headers={"Cookie": cookie_header(phone)})
 
 
 async def test_team_effort_is_summed_and_averaged_per_member(
@@ -76,56 +88,46 @@ async def test_team_effort_is_summed_and_averaged_per_member(
 async def test_a_raised_max_is_said_on_the_phone_and_kept_for_the_next_class(
     ride_server: LiveServer, clock: SkippingClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=ride_server.base_url) as console:
-        room = await Room(ride_server, console).open()
-        async with httpx.AsyncClient(base_url=ride_server.base_url) as phone:
-            assert (await join(phone, room.code, "Robin")).status_code == 303
-            assert (await command(console, room.id, "start")).status_code == 200
-            cookie = "; ".join(f"{k}={v}" for k, v in phone.cookies.items())
-            url = f"{ride_server.ws_url}/ws/classes/{room.id}"
-            async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
-                await until(ws, "snapshot")
-                await ask(ws, {"type": "heart_profile", "id": "p", "max_hr": 160})
-                raised = []
-                for n in range(32):  # held at 172 for over 30 s: the max goes up by 10
-                    answer = await ask(ws, hr(n, 172))
-                    raised.append(answer["raised"])
-                    clock.skip(1000)
-                    await asyncio.sleep(0.02)
-            assert [r for r in raised if r is not None] == [170]
-            assert answer["max_hr"] == 170 and answer["max_from"] == "raised"
-            assert rows(ride_server, "SELECT max_hr, raised_max_hr FROM heart_profiles") == [
-                (160, 170)
-            ]
-            # The next class, from the same phone: the raised max carries on.
-            later = await Room(ride_server, console).open()
-            phone.cookies.delete(f"classroom_p{room.id}")
-            assert (await join(phone, later.code, "Robin")).status_code == 303
-            assert (await command(console, later.id, "start")).status_code == 200
-            cookie = "; ".join(f"{k}={v}" for k, v in phone.cookies.items())
-            url = f"{ride_server.ws_url}/ws/classes/{later.id}"
-            async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
-                await until(ws, "snapshot")
-                answer = await ask(ws, hr(0, 150))
-            assert (answer["max_hr"], answer["max_from"]) == (170, "raised")
+    async with (
+        httpx.AsyncClient(base_url=ride_server.base_url) as console,
+        httpx.AsyncClient(base_url=ride_server.base_url) as phone,
+    ):
+        class_id, connect = await robin_started(ride_server, console, phone)
+        async with connect as ws:
+            await until(ws, "snapshot")
+            await ask(ws, {"type": "heart_profile", "id": "p", "max_hr": 160})
+            raised = []
+            for n in range(32):  # held at 172 for over 30 s: the max goes up by 10
+                answer = await ask(ws, hr(n, 172))
+                raised.append(answer["raised"])
+                clock.skip(1000)
+                await asyncio.sleep(0.02)
+        assert [r for r in raised if r is not None] == [170]
+        assert answer["max_hr"] == 170 and answer["max_from"] == "raised"
+        assert rows(ride_server, "SELECT max_hr, raised_max_hr FROM heart_profiles") == [(160, 170)]
+        # The next class, from the same phone: the raised max carries on.
+        phone.cookies.delete(f"classroom_p{class_id}")
+        _, connect = await robin_started(ride_server, console, phone)
+        async with connect as ws:
+            await until(ws, "snapshot")
+            answer = await ask(ws, hr(0, 150))
+        assert (answer["max_hr"], answer["max_from"]) == (170, "raised")
 
 
 async def test_old_samples_go_after_the_retention_period_and_totals_stay(
     ride_server: LiveServer, clock: SkippingClock
 ) -> None:
-    async with httpx.AsyncClient(base_url=ride_server.base_url) as console:
-        room = await Room(ride_server, console).open()
-        async with httpx.AsyncClient(base_url=ride_server.base_url) as phone:
-            assert (await join(phone, room.code, "Robin")).status_code == 303
-            assert (await command(console, room.id, "start")).status_code == 200
-            cookie = "; ".join(f"{k}={v}" for k, v in phone.cookies.items())
-        url = f"{ride_server.ws_url}/ws/classes/{room.id}"
-        async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+    async with (
+        httpx.AsyncClient(base_url=ride_server.base_url) as console,
+        httpx.AsyncClient(base_url=ride_server.base_url) as phone,
+    ):
+        class_id, connect = await robin_started(ride_server, console, phone)
+        async with connect as ws:
             await until(ws, "snapshot")
             for n in range(21):
                 await ask(ws, hr(n, 140))
                 clock.skip(1000)
-        assert (await command(console, room.id, "finish")).status_code == 200
+        assert (await command(console, class_id, "finish")).status_code == 200
     for _ in range(50):
         if rows(ride_server, "SELECT * FROM heart_totals"):
             break
