@@ -47,7 +47,6 @@ import contextlib
 import functools
 import json
 import os
-import platform
 import secrets
 import shutil
 import sys
@@ -62,7 +61,6 @@ from bench import scoring
 from bench.fanout import (
     Children,
     Generator,
-    cpu_model,
     cpu_seconds,
     free_port,
     log_problems,
@@ -83,6 +81,7 @@ from bench.scoring import (
     failed,
     finite,
     load_window,
+    machine,
     measure,
     mint_tokens,
     percentile,
@@ -706,15 +705,6 @@ ROWS = (
 )
 KEPT = ("totals_exact", "timed_out", "owner", "owner_held", "per_worker", "clocks")
 KEPT_TOO = ("failover_event", "new_owner", "events_missed_after", "close_codes")
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "arch": platform.machine(),
-    }
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
