@@ -7,8 +7,11 @@ server's deadline. These tests check that the screens agree with each other.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +25,9 @@ pytestmark = pytest.mark.browser
 
 COUNTDOWN = '[data-field="countdown"]'
 SEGMENT = '[data-field="segment"]'
+
+OpenPage = Callable[[dict[str, Any]], Awaitable[Page]]
+"""Opens a page on the server under test, on a device (TABLET, PHONE, WALL) of its own."""
 
 
 def seconds(text: str) -> int:
@@ -115,15 +121,26 @@ async def countdown_changes(page: Page) -> tuple[str, str]:
     return first, await page.locator(COUNTDOWN).inner_text()
 
 
-async def test_console_phone_and_display_show_the_same_running_class(
-    live_server: LiveServer, new_page: NewPage
-) -> None:
-    console = await new_page(live_server, TABLET)
+@dataclass(frozen=True)
+class FirstClass:
+    """The screens of a first class, running, and its join code."""
+
+    console: Page
+    phone: Page
+    display: Page
+    code: str
+
+
+async def first_class(open_page: OpenPage) -> FirstClass:
+    """Sign in on a tablet, open a class, join it on a phone, show it on a wall, and start
+    it; check that the three screens agree. ``open_page`` opens a page on the server
+    under test (directly, or through a proxy) as on a device of its own."""
+    console = await open_page(TABLET)
     await sign_in(console)
     code = await open_class(console)
     await live(console)
 
-    phone = await new_page(live_server, PHONE)
+    phone = await open_page(PHONE)
     await join(phone, code, "Alex")
     await live(phone)
     # The console counts participants when the page loads (joins aren't pushed live yet).
@@ -131,7 +148,7 @@ async def test_console_phone_and_display_show_the_same_running_class(
     await expect(console.locator("[data-participant-count]")).to_have_text("1")
     await live(console)
 
-    display = await new_page(live_server, WALL)
+    display = await open_page(WALL)
     await display.goto(await display_link(console))
     await live(display)
     lobby = display.locator("[data-lobby]")
@@ -166,3 +183,10 @@ async def test_console_phone_and_display_show_the_same_running_class(
     await expect(phone.locator('[data-field="cue"]')).to_have_text(re.compile(r"one|two|three"))
     await expect(lobby).to_be_hidden()
     await expect(display.locator(".timer")).to_have_attribute("data-kind", "work")
+    return FirstClass(console, phone, display, code)
+
+
+async def test_console_phone_and_display_show_the_same_running_class(
+    live_server: LiveServer, new_page: NewPage
+) -> None:
+    await first_class(functools.partial(new_page, live_server))
