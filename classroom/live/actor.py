@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from classroom import logs
 from classroom.db.scores import Reply
 from classroom.domain import session
 from classroom.domain.commands import Command
@@ -142,6 +143,10 @@ class ClassActor:
         could only send later (see :data:`~classroom.domain.scoring.LATE_INPUT_MS`);
         commands are refused as for any class that has ended.
         """
+        # What this task logs is the class's, not the request's that happened to start it
+        # (the registry starts it in a context of its own; this holds wherever it runs).
+        logs.current_class.set(self.class_id)
+        logs.current_request.set(None)
         while self.state.phase not in session.TERMINAL or self._takes_late_scores():
             request = await self._next_request()
             if self._stopping:

@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from classroom import logs
 from classroom.broker import BrokerError
 from classroom.db import heart as heart_store
 from classroom.db.leases import Deposed
@@ -105,6 +106,7 @@ async def class_socket(websocket: WebSocket) -> None:
     except ValueError:
         await websocket.close(POLICY_VIOLATION)
         return
+    logs.current_class.set(class_id)  # for what this socket's task logs from now on
     identity = await _identify(websocket, class_id)
     if identity is None or not _origin_allowed(websocket):
         await websocket.close(POLICY_VIOLATION)  # before accept: an HTTP 403
@@ -152,6 +154,10 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
         await websocket.close(POLICY_VIOLATION, "no such class")
         writer.cancel()
         return
+    # Walls, a few a class, are logged coming and going; phones (thousands) are not.
+    logged = identity.role == "display"
+    if logged:
+        log.info("%s connected", identity.role)
     inbound = _Inbound(screen, app.state.metrics)
     screen.read_with(functools.partial(_read_now, app, screen, inbound))
     try:
@@ -167,6 +173,8 @@ async def _serve(websocket: WebSocket, class_id: int, identity: Identity) -> Non
     except WebSocketDisconnect:
         pass
     finally:
+        if logged:
+            log.info("%s disconnected", identity.role)
         app.state.hub.remove(screen)
         screen.stop()
         with contextlib.suppress(Exception):
