@@ -57,17 +57,32 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import scoring
-from bench.fanout import (
+from bench import scoring, seed
+from bench.client import clock_offset, mint_tokens, readyz, sign_in, start_class
+from bench.launch import (
+    SERVE,
     Children,
     Generator,
+    Server,
+    classroom_env,
     cpu_seconds,
     free_port,
+    listen,
     log_problems,
+    say,
     settle,
-    sign_in,
+    start_server,
 )
 from bench.peers.common import raise_nofile
+from bench.report import (
+    emit,
+    finite,
+    machine,
+    percentile,
+    print_table,
+    print_title,
+    progress_to,
+)
 from bench.scoring import (
     EMAIL,
     PASSWORD,
@@ -79,24 +94,16 @@ from bench.scoring import (
     connected,
     entry,
     failed,
-    finite,
+    instructor,
     load_window,
-    machine,
     measure,
-    mint_tokens,
-    percentile,
     print_problems,
-    print_table,
     run_series,
-    say,
-    seed,
-    server_env,
     settings,
-    start_class,
     start_generator,
     summarize,
+    verdict_ack_p99,
     verify,
-    wait_ready,
 )
 
 SECRET = "cluster-benchmark-secret-key-not-for-production"
@@ -109,8 +116,7 @@ IN_FLIGHT_S = 0.05  # an event the dead owner sent just before it died may arriv
 CLOCK_PINGS = 20
 
 
-def progress(message: str) -> None:
-    print(f"[cluster {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = progress_to("cluster")
 
 
 # -- the load generator (a process of its own) ------------------------------------------------
@@ -125,12 +131,8 @@ def progress(message: str) -> None:
 
 
 def _cluster_generator() -> Any:
-    from picows import WSMsgType
-
-    from bench.loadgen import clock_offset
     from bench.scoring import _load_generator
 
-    text_frame = WSMsgType.TEXT
     # A receipt on the generator's perf_counter, as wall-clock time: add this.
     to_wall = time.time() - time.perf_counter()
 
@@ -194,8 +196,7 @@ def _cluster_generator() -> Any:
             ident = f"sync-{i}"
             self.pong = (ident, waiter)
             sent = time.time()
-            text = json.dumps({"type": "ping", "id": ident, "t": sent * 1000})
-            phone.transport.send(text_frame, text.encode())
+            phone.send_text(json.dumps({"type": "ping", "id": ident, "t": sent * 1000}))
             server_now, received = await asyncio.wait_for(waiter, 10)
             self.pong = None
             return sent, server_now, received + to_wall
@@ -326,12 +327,6 @@ def _cluster_generator() -> Any:
     return ClusterGenerator
 
 
-async def listen(timeout_s: float) -> list[str]:
-    """The parent's next line, as words."""
-    line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), timeout_s)
-    return line.split()
-
-
 async def generate(config: dict[str, Any]) -> None:
     raise_nofile(max(65_536, 2 * config["participants"] + 1_024))
     gen = _cluster_generator()(config)
@@ -455,11 +450,6 @@ def redis_pids() -> set[int]:
 # -- one run ------------------------------------------------------------------------------------
 
 
-async def readyz(http: httpx.AsyncClient) -> dict[str, Any]:
-    response = await http.get("/readyz", timeout=5)
-    return dict(response.json())
-
-
 async def claimed(http: httpx.AsyncClient, class_id: int, limit_s: float = 20.0) -> None:
     """Wait (bounded) until the worker behind ``http`` names the class in ``owns``."""
     deadline = time.monotonic() + limit_s
@@ -475,28 +465,23 @@ async def start_worker(
     env: dict[str, str],
     workdir: Path,
     children: Children,
-) -> tuple[asyncio.subprocess.Process, httpx.AsyncClient, Path]:
+) -> Server:
+    """Worker ``worker``: ``classroom serve`` as a node of its own, with a data dir of its own."""
     port = free_port()
-    log = workdir / f"worker-{worker}.log"
     data = workdir / f"worker-{worker}"
     data.mkdir()
-    process = await children.spawn(
-        [sys.executable, "-m", "classroom.cli", "serve", "--port", str(port)],
-        log,
+    return await start_server(
+        children,
         env
         | {
             "CLASSROOM_NODE": f"{env['CLASSROOM_REDIS_PREFIX']}-w{worker}",
             "CLASSROOM_DATA_DIR": str(data),
         },
+        workdir / f"worker-{worker}.log",
+        port=port,
+        command=[*SERVE, "--port", str(port)],
         cpus=args.worker_cpus[worker % len(args.worker_cpus)] if args.worker_cpus else (),
     )
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        await wait_ready(process, http, log)
-    except BaseException:
-        await http.aclose()
-        raise
-    return process, http, log
 
 
 def keep_logs(workdir: Path, kept: Path) -> None:
@@ -540,30 +525,29 @@ async def _run_on(
     from classroom.db.migrate import upgrade
 
     await asyncio.to_thread(upgrade, url)
-    cues = min(MAX_CUES, int(args.seconds) + 120)
-    seeded = await seed(url, args.participants, args.teams, int(args.seconds) + 600, cues)
-    class_id = seeded["class_id"]
-    tokens = mint_tokens(SECRET, seeded, workdir / "tokens.txt")
-    env = server_env(url, SECRET, CLASSROOM_REDIS_URL=args.redis, CLASSROOM_REDIS_PREFIX=prefix)
-    workers: list[tuple[asyncio.subprocess.Process, httpx.AsyncClient, Path]] = []
+    who = instructor(int(args.seconds) + 600, cues=min(MAX_CUES, int(args.seconds) + 120))
+    seeded = await seed.seed(url, who, participants=args.participants, teams=args.teams)
+    class_id = seeded.class_id
+    tokens = mint_tokens(SECRET, class_id, seeded.participants, workdir / "tokens.txt")
+    env = classroom_env(url, SECRET, CLASSROOM_REDIS_URL=args.redis, CLASSROOM_REDIS_PREFIX=prefix)
+    workers: list[Server] = []
     generator: Generator | None = None
     try:
         # Worker 0 starts alone and claims the open class that nobody owns (as it starts,
         # or within a second): it owns the class before any other worker is there.
         workers.append(await start_worker(0, args, env, workdir, children))
-        await claimed(workers[0][1], class_id)
+        await claimed(workers[0].http, class_id)
         for worker in range(1, args.workers):
             workers.append(await start_worker(worker, args, env, workdir, children))
-        nodes = [await readyz(http) for _, http, _ in workers]
+        nodes = [await readyz(worker.http) for worker in workers]
         owners = [w for w, node in enumerate(nodes) if class_id in node.get("owns", [])]
         if owners != [0]:
             raise RuntimeError(f"the class is owned by workers {owners}, not worker 0: {nodes}")
         owner = nodes[0]["node"]
         progress(f"run {run}: {args.workers} worker(s) ready; {owner} (worker 0) owns the class")
-        ports = [http.base_url.port for _, http, _ in workers]
-        ws = [f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token=" for port in ports]
+        ws = [worker.ws_url(class_id) for worker in workers]
         checked = 1 if args.workers > 1 else 0  # a display of a worker that does not own it
-        http = workers[0][1]
+        http = workers[0].http
         csrf = await sign_in(http, EMAIL, PASSWORD)
         generator = await start_generator(
             "bench.cluster",
@@ -586,7 +570,7 @@ async def _run_on(
         if ready["connect_errors"] or ready["displays"] != args.workers:
             raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
         await asyncio.sleep(1.0 + args.participants / 5000)  # let the servers settle
-        procs = [psutil.Process(p.pid) for p, _, _ in workers]
+        procs = [worker.proc for worker in workers]
         rss_connected = [p.memory_info().rss for p in procs]
         await start_class(http, class_id, csrf)
         pg_before = await postgres_pids(args.postgres, name)
@@ -600,7 +584,7 @@ async def _run_on(
         failover: dict[str, Any] = {"failover_s": None}
         if args.failover:
             killed_at = time.time()
-            workers[0][0].kill()  # SIGKILL
+            workers[0].process.kill()  # SIGKILL
             await generator.say(f"failover {killed_at!r} 0")
             failover = await generator.hear("failover", FAILOVER_WAIT_S + 30)
             failover["new_owner"] = await owner_node(url, class_id)
@@ -611,9 +595,7 @@ async def _run_on(
     finally:
         if generator is not None:
             await children.stop(generator.process)
-        await asyncio.gather(*(children.stop(p) for p, _, _ in workers))
-        for _, http, _ in workers:
-            await http.aclose()
+        await asyncio.gather(*(worker.close(children) for worker in workers))
     stored = await stored_totals(url, class_id)
     problems = verify(seeded, result, stored)
     if held_by != owner:
@@ -625,7 +607,7 @@ async def _run_on(
         figures["rss_connected_mib"] = round(rss_connected[int(w)] / 2**20, 1)
         figures["rss_max_mib"] = round(window["rss_max"][int(w)] / 2**20, 1)
     known = sum(worker_cpu) + pg_cpu + redis_cpu + result["generator_cpu_percent"] * window_s / 100
-    logs = [problem for _, _, log in workers for problem in log_problems(log)]
+    logs = [problem for worker in workers for problem in log_problems(worker.log)]
     result |= {
         "run": run,
         "workers": args.workers,
@@ -708,11 +690,7 @@ KEPT_TOO = ("failover_event", "new_owner", "events_missed_after", "close_codes")
 
 
 def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[str]) -> int:
-    box = machine()
-    print(
-        f"classroom cluster benchmark · Python {box['python']} · {box['arch']}"
-        f" · {box['cores']} CPUs · {box['cpu']}"
-    )
+    print_title("cluster")
     print(
         f"{args.workers} worker process(es) on PostgreSQL and Redis, one class owned by worker 0;"
         f" {args.participants} participants (phone i on worker i % {args.workers}), {args.rate:g}"
@@ -731,14 +709,12 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
     summary["per_worker"] = runs[-1]["per_worker"] if runs else {}
     print_table(runs, summary, ROWS, width=46)
     print()
-    p99 = summary["ack_p99_ms"]
-    if p99 is not None:
-        verdict = "met" if p99 < TARGET_ACK_P99_MS else "MISSED"
-        print(f"target ack p99 < {TARGET_ACK_P99_MS:g} ms: {verdict} ({p99} ms)")
+    verdict_ack_p99(summary["ack_p99_ms"], "ack p99")
     failover_s = summary["failover_s"]
     if args.failover:
-        verdict = "met" if failover_s is not None and failover_s <= FAILOVER_TARGET_S else "MISSED"
-        print(f"target failover <= {FAILOVER_TARGET_S:g} s: {verdict} ({failover_s} s)")
+        met = failover_s is not None and failover_s <= FAILOVER_TARGET_S
+        word = "met" if met else "MISSED"
+        print(f"target failover <= {FAILOVER_TARGET_S:g} s: {word} ({failover_s} s)")
     print_problems(runs, errors)
     del summary["per_worker"]
     result: dict[str, Any] = {
@@ -748,14 +724,14 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
         **summary,
         "owner_worker": 0,
         "owner_held": bool(runs) and all(run["owner_held"] for run in runs),
-        "machine": box,
+        "machine": machine(),
         "target_ack_p99_ms": TARGET_ACK_P99_MS,
         "per_run": [
             {key: run.get(key) for key in ("run", *MEDIANS, *SUMS, *KEPT, *KEPT_TOO)}
             for run in runs
         ],
     }
-    print(json.dumps(result))
+    emit(result)
     return 1 if failed(summary, errors) or (args.failover and failover_s is None) else 0
 
 

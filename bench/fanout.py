@@ -47,36 +47,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import math
 import os
-import platform
-import re
-import shutil
-import signal
-import socket
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
+from bench import seed
+from bench.client import mint_tokens, sign_in, start_class
+from bench.launch import (
+    Children,
+    Generator,
+    Server,
+    classroom_env,
+    cpu_seconds,
+    free_port,
+    log_problems,
+    machine_busy_s,
+    pinning,
+    run_benchmark,
+    settle,
+    start_server,
+)
+from bench.peers.common import PERIOD_MS, cue_text
+from bench.report import cell, emit, median_of, print_title, progress_to
 
-from bench.peers.common import PERIOD_MS, cue_text, raise_nofile
-
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "fanout-benchmark-secret-key-not-for-production"
 EMAIL = "fanout@example.com"
 PASSWORD = "fan-out benchmark password"
-SLUG = "fanout-bench"
 TITLE = "Fan-out benchmark"
 MAX_CUES = 200  # authored cues on one segment
 IDLE_S = 2.0  # how long the server's idle CPU is measured, every phone connected
@@ -104,241 +105,18 @@ SERVERS = {
 PEERS = ("starlette", "socketio", "websockets")
 
 
-def progress(message: str) -> None:
-    print(f"[fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = progress_to("fanout")
 
 
-def routine_yaml(cues: int) -> str:
+def instructor(cues: int) -> seed.Instructor:
     """One work segment with an authored cue every 2 s and nothing generated."""
     period_s = PERIOD_MS // 1000
-    lines = [
-        f"title: {TITLE}",
-        "lead_in: 0",
-        "auto_cues: {countdown: false, halfway: false, next: false, last_round: false,"
-        " lead_in: false}",
-        "blocks:",
-        "  - type: work",
-        "    name: Steady work",
-        f"    duration: {(cues + 1) * period_s}s",
-        "    cues:",
-    ]
-    for k in range(1, cues + 1):
-        seconds = k * period_s
-        lines += [
-            f'      - at: "{seconds // 60}:{seconds % 60:02d}"',
-            f'        text: "{cue_text(k)}"',
-        ]
-    return "\n".join(lines) + "\n"
-
-
-# -- children ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Children:
-    """Every process this benchmark started, so that each is stopped whatever happens."""
-
-    def __init__(self) -> None:
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def spawn(
-        self,
-        command: Sequence[str],
-        log: Path,
-        env: dict[str, str],
-        *,
-        pipes: bool = False,
-        cpus: Sequence[int] = (),
-    ) -> asyncio.subprocess.Process:
-        # bench.peers.launch raises the open-file limit, makes the child die with us and
-        # pins it (and every thread it will start) to ``cpus``.
-        pin = ["--cpus", ",".join(map(str, cpus))] if cpus else []
-        with log.open("ab") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.peers.launch",
-                *pin,
-                *command,
-                cwd=REPO,
-                env=env,
-                stdin=asyncio.subprocess.PIPE if pipes else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if pipes else out,
-                stderr=out,
-            )
-        self.processes.append(process)
-        return process
-
-    @staticmethod
-    async def stop(process: asyncio.subprocess.Process, grace_s: float = 15.0) -> None:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), grace_s)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await asyncio.wait_for(process.wait(), 10)
-
-    def kill_all(self) -> None:
-        for process in self.processes:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-
-
-class Generator:
-    """The load generator process and its line protocol (see bench.loadgen)."""
-
-    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
-        self.process = process
-        self.log = log
-
-    async def hear(self, word: str, timeout_s: float) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
-        except TimeoutError:
-            raise RuntimeError(
-                f"the load generator did not say {word!r} within {timeout_s:.0f} s"
-            ) from None
-        text = line.decode().strip()
-        if not text:
-            raise RuntimeError(f"the load generator exited:\n{tail(self.log)}")
-        head, _, payload = text.partition(" ")
-        if head != word:
-            raise RuntimeError(f"the load generator said {text[:300]!r}, not {word!r}")
-        return json.loads(payload) if payload else {}
-
-    async def say(self, word: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"{word}\n".encode())
-        await self.process.stdin.drain()
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-def log_problems(path: Path) -> list[str]:
-    """Lines of a server's log that report an error or a traceback."""
-    problems = []
-    with contextlib.suppress(OSError):
-        for line in path.read_text(errors="replace").splitlines():
-            if line.startswith(("ERROR", "CRITICAL")) or "Traceback" in line:
-                problems.append(line[:300])
-    return problems
-
-
-# -- classroom's database, before its server starts -------------------------------------------
-
-
-async def seed(url: str, clients: int, cues: int) -> tuple[int, list[int]]:
-    """An instructor, the routine, a class in the lobby and ``clients`` participants."""
-    from sqlalchemy import insert, select
-
-    from classroom.db.classes import open_class
-    from classroom.db.engine import make_engine, make_sessionmaker
-    from classroom.db.models import Participant, Routine
-    from classroom.db.routines import RoutineSource, seed_builtin
-    from classroom.web.auth import create_instructor
-
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine).begin() as db:
-            instructor = await create_instructor(db, EMAIL, PASSWORD, "Bench")
-            await seed_builtin(db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml(cues))])
-            routine = await db.scalar(select(Routine).where(Routine.slug == SLUG))
-            assert routine is not None
-            row = await open_class(db, instructor.id, routine, now_ms=int(time.time() * 1000))
-            class_id = row.id
-            await db.execute(
-                insert(Participant),
-                [
-                    {"class_id": class_id, "nickname": f"phone-{i}", "level": "standard"}
-                    for i in range(clients)
-                ],
-            )
-            ids = list(
-                await db.scalars(
-                    select(Participant.id)
-                    .where(Participant.class_id == class_id)
-                    .order_by(Participant.id)
-                )
-            )
-        return class_id, ids
-    finally:
-        await engine.dispose()
-
-
-async def form_token(http: httpx.AsyncClient, path: str) -> str:
-    """The CSRF token in the forms of the page at ``path``."""
-    match = CSRF_FIELD.search((await http.get(path)).text)
-    if match is None:
-        raise RuntimeError(f"no CSRF token on {path}")
-    return match.group(1)
-
-
-async def sign_in(http: httpx.AsyncClient, email: str = EMAIL, password: str = PASSWORD) -> str:
-    """Sign the instructor in on ``http``; returns the CSRF token for later forms.
-
-    The token is bound to the session, so it is read again once signed in.
-    """
-    response = await http.post(
-        "/login",
-        data={
-            "csrf_token": await form_token(http, "/login"),
-            "email": email,
-            "password": password,
-            "next": "/console",
-        },
-    )
-    if response.status_code != 303:
-        raise RuntimeError(f"sign-in failed: HTTP {response.status_code}")
-    return await form_token(http, "/console")
-
-
-async def wait_ready(
-    process: asyncio.subprocess.Process, http: httpx.AsyncClient, path: str, log: Path
-) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"the server exited early:\n{tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get(path, timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within 30 s:\n{tail(log)}")
+    marks = [(k * period_s, cue_text(k)) for k in range(1, cues + 1)]
+    yaml = seed.routine_yaml(TITLE, "Steady work", (cues + 1) * period_s, marks)
+    return seed.Instructor(EMAIL, PASSWORD, "fanout-bench", TITLE, yaml)
 
 
 # -- one server, one run ----------------------------------------------------------------------
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has spent busy, all cores together.
-
-    Soft interrupts (where loopback TCP is processed) are left out: they are
-    this benchmark's own traffic more than anyone else's.
-    """
-    times = psutil.cpu_times()
-    counted = sum(times) - times.idle - getattr(times, "iowait", 0.0)
-    counted -= getattr(times, "softirq", 0.0)
-    # Linux counts guest time inside user time too; steal (the hypervisor's) stays in.
-    return float(counted - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
 
 
 async def run_case(
@@ -346,102 +124,102 @@ async def run_case(
 ) -> dict[str, Any]:
     await asyncio.to_thread(workdir.mkdir, parents=True)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    server_log, gen_log = workdir / "server.log", workdir / "loadgen.log"
+    server_log = workdir / "server.log"
     gen_args = ["--clients", str(args.clients), "--cues", str(args.cues)]
     gen_args += ["--concurrency", str(args.concurrency), "--timeout", str(args.timeout)]
     class_id = 0
     if kind.name == "classroom":
-        from classroom.db.migrate import upgrade
-        from classroom.web.tokens import Tokens
-
-        url = f"sqlite+aiosqlite:///{workdir / 'classroom.db'}"
-        await asyncio.to_thread(upgrade, url)
-        class_id, participants = await seed(url, args.clients, args.cues)
-        tokens = Tokens(SECRET)
-        tokens_path = workdir / "tokens.txt"
-        tokens_path.write_text("\n".join(tokens.participant(class_id, p) for p in participants))
-        env |= {
-            "CLASSROOM_DATABASE_URL": url,
-            "CLASSROOM_SECRET_KEY": SECRET,
-            "CLASSROOM_HOST": "127.0.0.1",
-            "CLASSROOM_PORT": str(port),
-            "CLASSROOM_DATA_DIR": str(workdir),
-            # Every simulated phone comes from 127.0.0.1: no per-address limit.
-            "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
-            "CLASSROOM_NODE": "fanout-bench",
-        }
-        command = [sys.executable, "-m", "classroom.cli", "serve"]
-        ready_path = "/readyz"
-        gen_args += ["--url", f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="]
-        gen_args += ["--tokens", str(tokens_path)]
+        who = instructor(args.cues)
+        url = await asyncio.to_thread(seed.migrated_sqlite, workdir / "classroom.db")
+        seeded = await seed.seed(url, who, participants=args.clients)
+        class_id, tokens_path = seeded.class_id, workdir / "tokens.txt"
+        mint_tokens(SECRET, class_id, seeded.participants, tokens_path)
+        env = classroom_env(url, SECRET, port=port, data_dir=workdir, CLASSROOM_NODE="fanout-bench")
+        server = await start_server(children, env, server_log, port=port, cpus=args.server_cpus)
+        gen_args += ["--url", server.ws_url(class_id), "--tokens", str(tokens_path)]
     else:
         assert kind.module is not None
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-m", kind.module, "--port", str(port)]
-        ready_path = "/health"
+        server = await start_server(
+            children,
+            env,
+            server_log,
+            port=port,
+            command=command,
+            cpus=args.server_cpus,
+            ready_path="/health",
+        )
         gen_args += ["--url", f"ws://127.0.0.1:{port}{kind.path}"]
+    try:
+        return await measure_case(kind, args, server, children, env, gen_args, class_id)
+    finally:
+        await server.close(children)
 
-    server = await children.spawn(command, server_log, env, cpus=args.server_cpus)
+
+async def measure_case(
+    kind: Kind,
+    args: argparse.Namespace,
+    server: Server,
+    children: Children,
+    env: dict[str, str],
+    gen_args: list[str],
+    class_id: int,
+) -> dict[str, Any]:
+    """The run itself, once the server is ready: warm-up, connect, idle, the cues."""
+    http, proc, gen_log = server.http, server.proc, server.log.with_name("loadgen.log")
     generator: Generator | None = None
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            await wait_ready(server, http, ready_path, server_log)
-            proc = psutil.Process(server.pid)
-            csrf = await sign_in(http) if kind.name == "classroom" else ""
-            gen_process = await children.spawn(
-                [sys.executable, "-m", "bench.loadgen", "--protocol", kind.protocol, *gen_args],
-                gen_log,
-                env,
-                pipes=True,
-                cpus=args.generator_cpus,
-            )
-            generator = Generator(gen_process, gen_log)
-            await generator.hear("warm", 60)
-            await asyncio.sleep(0.5)
-            rss_idle = proc.memory_info().rss
-            cpu_before = cpu_seconds(proc)
-            await generator.say("connect")
-            ready = await generator.hear("ready", args.timeout)
-            connect_cpu_s = cpu_seconds(proc) - cpu_before
-            await asyncio.sleep(1.0 + args.clients / 5000)  # let the server settle
-            rss_loaded = proc.memory_info().rss
-            progress(
-                f"{kind.name}: {ready['phones']}/{args.clients} phones in"
-                f" {ready['connect_s']:.2f} s ({ready['connect_errors']} failed);"
-                f" RSS {rss_idle / 2**20:.1f} -> {rss_loaded / 2**20:.1f} MiB"
-            )
-            # The server's CPU with every phone connected and nothing to send: heartbeats,
-            # timers, the event loop. Subtracted from the cue window's to leave the cues'.
-            idle_cpu, idle_wall = cpu_seconds(proc), time.perf_counter()
-            await asyncio.sleep(IDLE_S)
-            idle_rate = (cpu_seconds(proc) - idle_cpu) / (time.perf_counter() - idle_wall)
-            await generator.say("go")
-            if kind.name == "classroom":
-                response = await http.post(
-                    f"/console/classes/{class_id}/commands",
-                    data={"csrf_token": csrf, "command": "start"},
-                    headers={"HX-Request": "true"},
-                )
-                started: dict[str, Any] = {"status": response.status_code}
-            else:
-                response = await http.get(f"/start?cues={args.cues}")
-                started = {"status": response.status_code, **response.json()}
+        csrf = await sign_in(http, EMAIL, PASSWORD) if kind.name == "classroom" else ""
+        gen_process = await children.spawn(
+            [sys.executable, "-m", "bench.loadgen", "--protocol", kind.protocol, *gen_args],
+            gen_log,
+            env,
+            pipes=True,
+            cpus=args.generator_cpus,
+        )
+        generator = Generator(gen_process, gen_log)
+        await generator.hear("warm", 60)
+        await asyncio.sleep(0.5)
+        rss_idle = proc.memory_info().rss
+        cpu_before = cpu_seconds(proc)
+        await generator.say("connect")
+        ready = await generator.hear("ready", args.timeout)
+        connect_cpu_s = cpu_seconds(proc) - cpu_before
+        await asyncio.sleep(1.0 + args.clients / 5000)  # let the server settle
+        rss_loaded = proc.memory_info().rss
+        progress(
+            f"{kind.name}: {ready['phones']}/{args.clients} phones in"
+            f" {ready['connect_s']:.2f} s ({ready['connect_errors']} failed);"
+            f" RSS {rss_idle / 2**20:.1f} -> {rss_loaded / 2**20:.1f} MiB"
+        )
+        # The server's CPU with every phone connected and nothing to send: heartbeats,
+        # timers, the event loop. Subtracted from the cue window's to leave the cues'.
+        idle_cpu, idle_wall = cpu_seconds(proc), time.perf_counter()
+        await asyncio.sleep(IDLE_S)
+        idle_rate = (cpu_seconds(proc) - idle_cpu) / (time.perf_counter() - idle_wall)
+        await generator.say("go")
+        started: dict[str, Any] = {}
+        if kind.name == "classroom":
+            await start_class(http, class_id, csrf)
+        else:
+            response = await http.get(f"/start?cues={args.cues}")
             if response.status_code != 200:
                 raise RuntimeError(f"the cues did not start: HTTP {response.status_code}")
-            # From here on, the first cue is due in 2 s: the window holds the cues alone.
-            cpu_before, wall_before = cpu_seconds(proc), time.perf_counter()
-            machine_before = machine_busy_s()
-            cue_budget = (args.cues + 1) * PERIOD_MS / 1000 + 30
-            await generator.hear("done", cue_budget)
-            window_cpu_s = cpu_seconds(proc) - cpu_before
-            window_wall_s = time.perf_counter() - wall_before
-            machine_s = machine_busy_s() - machine_before
-            result = await generator.hear("result", 60 + args.clients / 100)
+            started = response.json()
+        # From here on, the first cue is due in 2 s: the window holds the cues alone.
+        cpu_before, wall_before = cpu_seconds(proc), time.perf_counter()
+        machine_before = machine_busy_s()
+        cue_budget = (args.cues + 1) * PERIOD_MS / 1000 + 30
+        await generator.hear("done", cue_budget)
+        window_cpu_s = cpu_seconds(proc) - cpu_before
+        window_wall_s = time.perf_counter() - wall_before
+        machine_s = machine_busy_s() - machine_before
+        result = await generator.hear("result", 60 + args.clients / 100)
     finally:
         if generator is not None:
             await children.stop(generator.process)
-        await children.stop(server)
+        await children.stop(server.process)
     phones = result["phones"]
     result |= {
         "server": kind.name,
@@ -476,7 +254,7 @@ async def run_case(
         "cues_slowed_by_heartbeats": sum(
             1 for cue in result["per_cue"] if cue.get("heartbeats_meanwhile")
         ),
-        "server_log_problems": log_problems(server_log),
+        "server_log_problems": log_problems(server.log),
     }
     return result
 
@@ -514,11 +292,6 @@ SUMS = (
 )
 
 
-def median_of(values: Sequence[Any]) -> float | None:
-    figures = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
-    return round(statistics.median(figures), 3) if figures else None
-
-
 def summarize(runs: Sequence[dict[str, Any]], failures: int) -> dict[str, Any]:
     summary: dict[str, Any] = {"runs": len(runs), "failed_runs": failures}
     for key in MEDIANS:
@@ -539,32 +312,13 @@ def ratio(ours: float | None, theirs: float | None) -> float | None:
     return round(ours / theirs, 3)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def cell(value: Any, width: int, digits: int = 1) -> str:
-    if value is None:
-        return f"{'-':>{width}}"
-    if isinstance(value, float):
-        return f"{value:>{width}.{digits}f}"
-    return f"{value:>{width}}"
-
-
 def report(
     args: argparse.Namespace,
     summaries: dict[str, dict[str, Any]],
     errors: list[str],
     load: tuple[float, float, float],
 ) -> dict[str, Any]:
-    print(
-        f"classroom fan-out benchmark · Python {platform.python_version()} · {platform.machine()}"
-        f" · {os.cpu_count()} CPUs · {cpu_model()}"
-    )
+    print_title("fan-out")
     print(
         f"{args.clients} phones on one class (classroom: participant tokens), {args.cues} cues"
         f" {PERIOD_MS // 1000} s apart, {args.runs} run(s); medians across runs, lost/dup summed;"
@@ -652,17 +406,6 @@ def report(
     return result
 
 
-async def settle(limit_s: float, busy_percent: float = 50.0) -> float:
-    """Wait (at most ``limit_s``) until the rest of the machine uses under half a core."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit_s:
-        before = machine_busy_s()
-        await asyncio.sleep(1.0)
-        if 100 * (machine_busy_s() - before) < busy_percent:
-            break
-    return time.monotonic() - started
-
-
 async def run_disturbed_again(
     name: str,
     run: int,
@@ -718,11 +461,10 @@ async def run_disturbed_again(
 async def run_all(
     args: argparse.Namespace, workdir: Path
 ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    children = Children()
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in args.servers}
     failures: dict[str, int] = dict.fromkeys(args.servers, 0)
     errors: list[str] = []
-    try:
+    async with Children() as children:
         for run in range(args.runs):
             # Rotate the order, so no server always goes first (or after the slowest).
             order = (
@@ -734,8 +476,6 @@ async def run_all(
                     failures[name] += 1
                 else:
                     results[name].append(kept)
-    finally:
-        children.kill_all()
     summaries = {name: summarize(results[name], failures[name]) for name in args.servers}
     return summaries, errors, [run for name in args.servers for run in results[name]]
 
@@ -804,41 +544,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def pinning(spec: str) -> tuple[list[int], list[int]]:
-    """The server's and the generator's CPUs from ``--pin`` (empty: not pinned)."""
-    if spec == "none":
-        return [], []
-    if spec == "auto":
-        usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        return ([usable[0]], [usable[1]]) if len(usable) >= 2 else ([], [])
-    try:
-        server, generator = (
-            [int(cpu) for cpu in part.split(",") if cpu] for part in spec.split(":")
-        )
-    except ValueError:
-        message = f"--pin: expected SERVER:GENERATOR CPUs, 'auto' or 'none', not {spec!r}"
-        raise SystemExit(message) from None
-    return server, generator
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the clean-up below, unlike the default
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    raise_nofile(max(65_536, 2 * args.clients + 1_024))
     load = os.getloadavg()
-    workdir = Path(tempfile.mkdtemp(prefix="classroom-fanout-"))
-    try:
-        summaries, errors, runs = asyncio.run(run_all(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    summaries, errors, runs = run_benchmark(
+        "fanout", lambda workdir: run_all(args, workdir), sockets=args.clients
+    )
     if args.save:
         Path(args.save).write_text(json.dumps(runs, indent=1) + "\n")
-    result = report(args, summaries, errors, load)
-    print(json.dumps(result))
+    emit(report(args, summaries, errors, load))
     return 1 if errors else 0
 
 

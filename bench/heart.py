@@ -52,28 +52,26 @@ from pathlib import Path
 from typing import Any
 
 from bench import scoring
-from bench.fanout import Children, pinning
+from bench.launch import Children, say
 from bench.peers.common import raise_nofile
+from bench.report import emit, finite, machine, percentile, print_table, progress_to, verdict
 from bench.scoring import (
     TARGET_ACK_P99_MS,
     add_load_options,
     board_rate,
-    check_load_options,
     connected,
     entry,
-    finite,
-    machine,
     measure,
-    percentile,
+    parse_load_args,
     print_heading,
     print_problems,
-    print_table,
     run_series,
-    say,
     settings,
     stored_totals,
     summarize,
+    verdict_ack_p99,
 )
+from bench.seed import Seeded
 
 TARGET_TILES_PER_S = (0.9, 1.1)  # "wall tiles update about once a second"
 HR_MAX_RATE = 2.0  # the server's limit per socket (bursts of 4)
@@ -81,8 +79,7 @@ HEART_QUIET_S = 2.0  # after the last answer, the final tiles are the ones after
 LOW_BPM, BPM_SPAN = 90, 91  # samples of 90 to 180 bpm
 
 
-def progress(message: str) -> None:
-    print(f"[heart {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = progress_to("heart")
 
 
 def bpm_of(index: int, m: int) -> int:
@@ -417,14 +414,14 @@ def stored_hearts(
 
 
 def check_hearts(
-    seeded: dict[str, Any],
+    seeded: Seeded,
     per_phone: dict[str, list[int]],
     totals: dict[int, tuple[int, int]],
     rows: dict[int, tuple[int, int]],
 ) -> list[str]:
     """Every way the stored heart rates differ from the samples taken."""
     problems: list[str] = []
-    for index, pid in enumerate(seeded["participants"]):
+    for index, pid in enumerate(seeded.participants):
         taken, beats, peak = per_phone.get(str(index), [0, 0, 0])
         if not taken:
             if pid in totals or pid in rows:
@@ -461,7 +458,7 @@ async def run_once(
         node="heart-bench",
         hr_rate=args.hr_rate,
     )
-    class_id = loaded.seeded["class_id"]
+    class_id = loaded.seeded.class_id
     stored = await asyncio.to_thread(stored_totals, loaded.database, class_id)
     result = scoring.run_figures(args, run, loaded, stored)
     totals, rows = await asyncio.to_thread(stored_hearts, loaded.database, class_id)
@@ -607,14 +604,13 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
     summary = summarize_heart(runs)
     print_table(runs, summary, ROWS, width=44)
     print()
-    p99, tiles = summary["ack_p99_ms"], summary["tile_updates_per_s"]
     low, high = TARGET_TILES_PER_S
-    if p99 is not None:
-        verdict = "met" if p99 < TARGET_ACK_P99_MS else "MISSED"
-        print(f"target rep ack p99 < {TARGET_ACK_P99_MS:g} ms: {verdict} ({p99} ms)")
-    if tiles is not None:
-        verdict = "met" if low <= tiles <= high else "MISSED"
-        print(f"target tile updates about 1 a second ({low:g}-{high:g}): {verdict} ({tiles})")
+    verdict_ack_p99(summary["ack_p99_ms"], "rep ack p99")
+    verdict(
+        f"tile updates about 1 a second ({low:g}-{high:g})",
+        summary["tile_updates_per_s"],
+        lambda tiles: low <= tiles <= high,
+    )
     print_problems(runs, errors)
     for run in runs:
         if args.by_second:
@@ -638,7 +634,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
             for run in runs
         ],
     }
-    print(json.dumps(result))
+    emit(result)
     return 1 if failed(summary, errors) else 0
 
 
@@ -688,22 +684,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="print each second's rep and sample latency p99, by when they were sent",
     )
-    parser.add_argument(
-        "--pin",
-        default="auto",
-        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1),"
-        " or 'none'; 'auto' gives each its own one of the first two CPUs (the default)",
-    )
-    args = parser.parse_args(argv)
-    if args.generate:
-        return args
-    check_load_options(parser, args, 600)
-    if not 0 < args.hr_rate <= HR_MAX_RATE:
-        parser.error(f"--hr-rate must be above 0 and at most {HR_MAX_RATE:g}")
-    args.server_cpus, args.generator_cpus = pinning(args.pin)
-    if args.timeout <= 0:
-        args.timeout = 120 + args.seconds + args.ack_wait + args.participants / 50
-    return args
+
+    def check(args: argparse.Namespace) -> None:
+        if not 0 < args.hr_rate <= HR_MAX_RATE:
+            parser.error(f"--hr-rate must be above 0 and at most {HR_MAX_RATE:g}")
+
+    return parse_load_args(parser, argv, check)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,86 +43,32 @@ import argparse
 import asyncio
 import gc
 import json
-import math
 import os
 import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvloop
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from bench.client import clock_offset
+from bench.crowd import Crowd, Socket
+from bench.launch import hear, say
 from bench.peers.common import PERIOD_MS, raise_nofile
+from bench.report import finite, percentile
 
-TEXT = WSMsgType.TEXT
-CLOSE = WSMsgType.CLOSE
-JOIN_TIMEOUT_S = 30.0
 GRACE_S = 10.0  # after the last cue's instant, how long the cues may still take
 loads = json.loads
 now = time.time
 
 
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile of already sorted figures (NaN if there are none)."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+class Phone(Socket):
+    """One simulated phone, with the ``seq`` of its snapshot."""
 
-
-class Phone(WSListener):  # type: ignore[misc]
-    """One simulated phone: its socket, whether it has joined, the ``seq`` of its snapshot."""
-
-    def __init__(self, gen: Generator, index: int) -> None:
-        super().__init__()
-        self.gen = gen
-        self.index = index
-        self.transport: WSTransport | None = None
-        self.joined: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.snapshot_seq: int | None = None
-        self.cue_prefix = gen.cue_prefix
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-        if self.gen.protocol == "plain":
-            self.joined.set_result(now())
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        received = now()
-        if frame.msg_type is TEXT:
-            payload = frame.get_payload_as_bytes()
-            # The hot path, run once per phone and cue: a cue is recognised by its first
-            # bytes and logged as it came (payload and receipt), with no parsing and no
-            # other allocation; every logged cue is parsed in full and checked (seq, at,
-            # losses, duplicates) after the cues, off the clock.
-            if payload.startswith(self.cue_prefix):
-                gen = self.gen
-                gen.log.append((self, payload, received))
-                gen.pending -= 1
-                if not gen.pending:
-                    gen.all_in.set()
-            else:
-                self.gen.handle(self, payload, received)
-        elif frame.msg_type is CLOSE:
-            self.gen.server_closed(self, int(frame.get_close_code().value))
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.gen.disconnected(self)
-        if not self.gone.done():
-            self.gone.set_result(None)
-        if not self.joined.done():
-            self.joined.set_exception(ConnectionError("closed before joining"))
-
-    def send_text(self, text: str | bytes) -> None:
-        assert self.transport is not None
-        self.transport.send(TEXT, text.encode() if isinstance(text, str) else text)
+    snapshot_seq: int | None = None
 
 
 # How a cue starts, for the hot path; the whole message is parsed after the cues.
@@ -133,27 +79,25 @@ CUE_PREFIX = {
 }
 
 
-class Generator:
+class Generator(Crowd):
+    clock = staticmethod(time.time)  # the peers stamp ``at`` with time.time() too
+    socket_class = Phone
+
     def __init__(self, protocol: str, cues: int) -> None:
+        super().__init__()
         self.protocol = protocol
+        self.joined_on_connect = protocol == "plain"
         self.expect = cues
         self.cue_prefix = CUE_PREFIX[protocol]
         self.handle: Callable[[Phone, bytes, float], None] = getattr(self, f"_on_{protocol}")
-        self.phones: list[Phone] = []
         # Every numbered message as it came, in order: a cue from the hot path as
         # (phone, payload, receipt); anything else as (phone, seq, None, receipt).
         self.log: list[tuple[Any, ...]] = []
         self.pending = -1  # cue receipts still due; set when the cues start
         self.all_in = asyncio.Event()
         self.messages = 0  # text frames off the hot path (everything but cues)
-        self.dropped = 0
-        self.closing = False
-        self.close_codes: Counter[int] = Counter()
         self.heartbeats: list[float] = []  # receipts of classroom's heartbeats
         self.other: Counter[str] = Counter()  # messages other than cues, by type
-        self.errors: list[str] = []
-        self.connect_errors = 0
-        self.connect_ms: list[float] = []
         self._pong: tuple[str, asyncio.Future[tuple[float, float]]] | None = None
 
     def expect_cues(self) -> None:
@@ -161,7 +105,20 @@ class Generator:
         if self.pending <= 0:
             self.all_in.set()
 
-    # -- receiving, off the hot path ----------------------------------------------------
+    # -- receiving ------------------------------------------------------------------------
+
+    def receive(self, phone: Phone, payload: bytes, received: float) -> None:
+        # The hot path, run once per phone and cue: a cue is recognised by its first
+        # bytes and logged as it came (payload and receipt), with no parsing and no
+        # other allocation; every logged cue is parsed in full and checked (seq, at,
+        # losses, duplicates) after the cues, off the clock.
+        if payload.startswith(self.cue_prefix):
+            self.log.append((phone, payload, received))
+            self.pending -= 1
+            if not self.pending:
+                self.all_in.set()
+        else:
+            self.handle(phone, payload, received)
 
     def _cue(self, phone: Phone, seq: int, at_ms: int, received: float) -> None:
         """A cue the hot path's pattern did not recognise (its fields in another order)."""
@@ -177,8 +134,7 @@ class Generator:
         seq = message.get("seq")
         if kind == "snapshot":
             phone.snapshot_seq = seq
-            if not phone.joined.done():
-                phone.joined.set_result(received)
+            phone.join(received)
             return
         if kind == "cue":
             self._cue(phone, seq, message["at"], received)
@@ -192,8 +148,8 @@ class Generator:
             waiting = self._pong
             if waiting is not None and message.get("id") == waiting[0]:
                 waiting[1].set_result((float(message["server_now"]), received))
-        elif kind in ("error", "notice") and len(self.errors) < 10:
-            self.errors.append(f"phone {phone.index}: {payload[:200]!r}")
+        elif kind in ("error", "notice"):
+            self.note(f"phone {phone.index}: {payload[:200]!r}")
 
     def _on_plain(self, phone: Phone, payload: bytes, received: float) -> None:
         self.messages += 1
@@ -217,63 +173,21 @@ class Generator:
         elif payload[:1] == b"0":  # Engine.IO open: connect to the default namespace
             phone.send_text(b"40")
         elif payload[:2] == b"40":  # Socket.IO connected
-            if not phone.joined.done():
-                phone.joined.set_result(received)
+            phone.join(received)
         else:
             self.other[payload[:2].decode(errors="replace")] += 1
-            if len(self.errors) < 10:
-                self.errors.append(f"phone {phone.index}: {payload[:200]!r}")
-
-    def server_closed(self, phone: Phone, code: int) -> None:
-        self.close_codes[code] += 1
-
-    def disconnected(self, phone: Phone) -> None:
-        joined = phone.joined
-        if not self.closing and joined.done() and not joined.cancelled() and not joined.exception():
-            self.dropped += 1
+            self.note(f"phone {phone.index}: {payload[:200]!r}")
 
     # -- connecting ---------------------------------------------------------------------
-
-    async def connect_one(self, index: int, url: str) -> Phone | None:
-        started = time.perf_counter()
-        try:
-            _, phone = await ws_connect(
-                lambda: Phone(self, index),
-                url,
-                websocket_handshake_timeout=JOIN_TIMEOUT_S,
-                max_frame_size=1 << 20,
-            )
-            await asyncio.wait_for(phone.joined, JOIN_TIMEOUT_S)
-        except Exception as exc:
-            self.connect_errors += 1
-            if len(self.errors) < 10:
-                self.errors.append(f"phone {index}: {type(exc).__name__}: {exc}"[:300])
-            return None
-        self.connect_ms.append((time.perf_counter() - started) * 1000)
-        return phone
-
-    async def connect_all(self, urls: Sequence[str], concurrency: int) -> float:
-        """Connect every phone, ``concurrency`` handshakes at a time; returns the wall time."""
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(index: int) -> None:
-            async with gate:
-                phone = await self.connect_one(index, urls[index])
-            if phone is not None:
-                self.phones.append(phone)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(len(urls))))
-        return time.perf_counter() - started
 
     async def warm_up(self, url: str) -> None:
         """One phone joins and leaves, so the server's first-connection costs come first."""
         phone = await self.connect_one(-1, url)
         if phone is None:
-            raise RuntimeError(f"the warm-up phone could not join: {self.errors[-1:]}")
+            raise RuntimeError(f"the warm-up phone could not join: {self.problems[-1:]}")
         self.connect_ms.clear()
         self.closing = True
-        await close_phones([phone])
+        await self.close([phone])
         self.closing = False
         self.log.clear()
         self.other.clear()
@@ -329,8 +243,7 @@ class Generator:
                 phone, raw_seq, raw_at, received = self.parse(entry)
             except (ValueError, KeyError, TypeError) as exc:  # counted, shown, never a receipt
                 malformed += 1
-                if len(self.errors) < 10:
-                    self.errors.append(f"malformed cue: {exc}"[:300])
+                self.note(f"malformed cue: {exc}")
                 continue
             seq = int(raw_seq)
             numbered.setdefault(phone, []).append(seq)
@@ -382,59 +295,6 @@ class Generator:
         }
 
 
-async def clock_offset(
-    ping: Callable[[int], Awaitable[tuple[float, float, float]]], pings: int = 40
-) -> dict[str, float]:
-    """A server's clock minus ours (ms), bounded from both sides over ``pings`` pings.
-
-    ``ping(i)`` sends ping ``i`` and returns when we sent it and received its
-    ``pong`` (our clock, s) and the pong's ``server_now`` (ms). The server reads
-    its clock (whole ms, rounded down) between our send and our receipt:
-    server_now - received <= offset < server_now + 1 - sent.
-    """
-    low, high, rtts = -math.inf, math.inf, []
-    for i in range(pings):
-        sent, server_now, received = await ping(i)
-        low = max(low, server_now - received * 1000)
-        high = min(high, server_now + 1 - sent * 1000)
-        rtts.append((received - sent) * 1000)
-        await asyncio.sleep(0.005)
-    if low > high:  # impossible on one machine's clock; keep the midpoint, say so
-        return {"offset_ms": (low + high) / 2, "uncertainty_ms": math.inf, "rtt_ms": min(rtts)}
-    return {
-        "offset_ms": (low + high) / 2,
-        "uncertainty_ms": (high - low) / 2,
-        "rtt_ms": min(rtts),
-    }
-
-
-async def close_phones(phones: Sequence[Phone], timeout_s: float = 10.0) -> None:
-    for phone in phones:
-        transport = phone.transport
-        if transport is not None and not transport.is_disconnected:
-            transport.send_close(WSCloseCode.OK)
-            transport.disconnect()
-    waiting = [phone.gone for phone in phones if not phone.gone.done()]
-    if waiting:
-        await asyncio.wait(waiting, timeout=timeout_s)
-
-
-def say(word: str, payload: dict[str, Any] | None = None) -> None:
-    line = word if payload is None else f"{word} {json.dumps(payload, allow_nan=False)}"
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-async def hear(expected: str, timeout_s: float) -> None:
-    line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), timeout_s)
-    if line.strip() != expected:
-        raise SystemExit(f"loadgen: expected {expected!r} on stdin, got {line.strip()!r}")
-
-
-def finite(value: float) -> float | None:
-    return None if math.isnan(value) or math.isinf(value) else round(value, 3)
-
-
 async def run(args: argparse.Namespace, urls: Sequence[str]) -> None:
     nofile = raise_nofile(max(65_536, args.clients * 2 + 1_024))
     gen = Generator(args.protocol, args.cues)
@@ -442,8 +302,9 @@ async def run(args: argparse.Namespace, urls: Sequence[str]) -> None:
     await gen.warm_up(urls[0])
     say("warm")
     await hear("connect", args.timeout)
-    cpu_before = time.process_time()
-    wall_s = await gen.connect_all(urls, args.concurrency)
+    cpu_before, wall_before = time.process_time(), time.perf_counter()
+    await gen.connect(urls, args.concurrency)
+    wall_s = time.perf_counter() - wall_before
     connect_cpu_s = time.process_time() - cpu_before
     sync = {"offset_ms": 0.0, "uncertainty_ms": 0.0, "rtt_ms": 0.0}
     if args.protocol == "classroom" and gen.phones:
@@ -515,7 +376,7 @@ async def run(args: argparse.Namespace, urls: Sequence[str]) -> None:
         "timed_out": timed_out,
         "close_codes": {str(k): v for k, v in gen.close_codes.items()},
         "other_messages": dict(gen.other),
-        "errors": gen.errors,
+        "errors": gen.problems,
         "clock_offset_ms": finite(sync["offset_ms"]),
         "clock_uncertainty_ms": finite(sync["uncertainty_ms"]),
         "clock_rtt_ms": finite(sync["rtt_ms"]),
@@ -532,7 +393,7 @@ async def run(args: argparse.Namespace, urls: Sequence[str]) -> None:
         "per_cue": [{k: finite(v) for k, v in c.items()} for c in cues],
     }
     gen.closing = True
-    await close_phones(gen.phones)
+    await gen.close(gen.phones)
     say("result", result)
 
 

@@ -44,90 +44,68 @@ import contextlib
 import gc
 import itertools
 import json
-import math
 import os
-import platform
-import shutil
-import signal
 import sqlite3
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
-from bench.fanout import (
+from bench import seed
+from bench.client import mint_tokens, sign_in, start_class
+from bench.launch import (
+    PIN_HELP,
     Children,
     Generator,
-    cpu_model,
+    classroom_env,
     cpu_seconds,
     free_port,
+    hear,
     log_problems,
     machine_busy_s,
-    median_of,
     pinning,
-    sign_in,
-    tail,
+    run_benchmark,
+    say,
+    start_server,
 )
 from bench.peers.common import raise_nofile
+from bench.report import (
+    emit,
+    finite,
+    median_of,
+    percentile,
+    print_table,
+    print_title,
+    progress_to,
+    verdict,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "scoring-benchmark-secret-key-not-for-production"
 EMAIL = "scoring@example.com"
 PASSWORD = "scoring benchmark password"
-SLUG = "scoring-bench"
 TITLE = "Scoring benchmark"
 TARGET_ACK_P99_MS = 100.0
 TARGET_BOARDS_PER_S = (2.0, 4.0)
-JOIN_TIMEOUT_S = 30.0
 ACK_QUIET_S = 20.0  # acks still due but none for this long: the rest are not coming
 BOARD_QUIET_S = 1.0  # after the last ack, the final board is the one after this long quiet
 
-
-def progress(message: str) -> None:
-    print(f"[scoring {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+progress = progress_to("scoring")
 
 
-def routine_yaml(segment_s: int, cues: int = 0) -> str:
+def instructor(segment_s: int, cues: int = 0) -> seed.Instructor:
     """One work segment scored in reps, long enough for the run; nothing generated.
 
     With ``cues``, the segment has an authored cue every second from its first
     second on (``cues`` of them): class events that every screen gets.
     """
-    text = (
-        f"title: {TITLE}\n"
-        "lead_in: 0\n"
-        "auto_cues: {countdown: false, halfway: false, next: false, last_round: false,"
-        " lead_in: false}\n"
-        "blocks:\n"
-        "  - type: work\n"
-        "    name: Burpees\n"
-        f"    duration: {segment_s}s\n"
-        "    score: reps\n"
-    )
-    if cues:
-        marks = ", ".join(f'"at {k // 60}:{k % 60:02d}: Cue {k}"' for k in range(1, cues + 1))
-        text += f"    cues: [{marks}]\n"
-    return text
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile of already sorted figures (NaN if there are none)."""
-    if not ordered:
-        return math.nan
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
-
-
-def finite(value: float | None, digits: int = 3) -> float | None:
-    if value is None or math.isnan(value) or math.isinf(value):
-        return None
-    return round(value, digits)
+    marks = [(k, f"Cue {k}") for k in range(1, cues + 1)]
+    yaml = seed.routine_yaml(TITLE, "Burpees", segment_s, marks, score="reps")
+    return seed.Instructor(EMAIL, PASSWORD, "scoring-bench", TITLE, yaml)
 
 
 # -- the load generator (a process of its own) ------------------------------------------------
@@ -145,60 +123,25 @@ SCORE = '{"type":"score","id":"p%d-%d","segment":0,"kind":"reps","value":1}'
 
 def _load_generator() -> Any:
     """The generator's classes, built on picows (imported here: only the child needs it)."""
-    from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+    from bench.crowd import TEXT, Crowd, Socket
 
-    text_frame, close_frame = WSMsgType.TEXT, WSMsgType.CLOSE
     now = time.perf_counter
 
-    class Phone(WSListener):  # type: ignore[misc]
+    class Phone(Socket):
         """A participant's socket (``index`` >= 0) or the display's (``index`` -1)."""
 
         def __init__(self, gen: ScoreGenerator, index: int) -> None:
-            super().__init__()
-            self.gen = gen
-            self.index = index
-            self.transport: WSTransport | None = None
-            loop = asyncio.get_running_loop()
-            self.joined: asyncio.Future[None] = loop.create_future()
-            self.gone: asyncio.Future[None] = loop.create_future()
+            super().__init__(gen, index)
             self.sent_at: list[float] = []  # by input number k
             self.acked: list[bool] = []
             self.acks = 0
 
-        def on_ws_connected(self, transport: WSTransport) -> None:
-            self.transport = transport
-
-        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-            received = now()
-            if frame.msg_type is text_frame:
-                payload = frame.get_payload_as_bytes()
-                # The hot path: acks (parsed: they carry the id) and the phones' copies of
-                # the leaderboard (only counted); everything else goes the slow way.
-                if payload.startswith(ACK):
-                    self.gen.ack(self, payload, received)
-                elif payload.startswith(LEADERBOARD) and self.index >= 0:
-                    self.gen.phone_boards += 1
-                else:
-                    self.gen.other(self, payload, received)
-            elif frame.msg_type is close_frame:
-                self.gen.close_codes[int(frame.get_close_code().value)] += 1
-                transport.send_close(frame.get_close_code())
-                transport.disconnect()
-
-        def on_ws_disconnected(self, transport: WSTransport) -> None:
-            if not self.gen.closing and self.joined.done():
-                self.gen.dropped += 1
-            if not self.gone.done():
-                self.gone.set_result(None)
-            if not self.joined.done():
-                self.joined.set_exception(ConnectionError("closed before its snapshot"))
-
-    class ScoreGenerator:
-        max_frame_size = 1 << 20  # the largest message a socket takes (a subclass may raise it)
+    class ScoreGenerator(Crowd):
+        socket_class = Phone
 
         def __init__(self, config: dict[str, Any]) -> None:
+            super().__init__()
             self.config = config
-            self.phones: list[Phone] = []
             self.display: Phone | None = None
             self.latencies: list[float] = []
             self.pending = 0
@@ -209,16 +152,21 @@ def _load_generator() -> Any:
             self.acked_twice = 0
             self.unknown_acks = 0
             self.errors: Counter[str] = Counter()
-            self.error_samples: list[str] = []
             self.boards: list[tuple[float, bytes]] = []  # the display's, as received
             self.phone_boards = 0
             self.other_types: Counter[str] = Counter()
-            self.close_codes: Counter[int] = Counter()
-            self.dropped = 0
-            self.closing = False
-            self.connect_errors = 0
 
         # -- receiving ---------------------------------------------------------------------
+
+        def receive(self, phone: Phone, payload: bytes, received: float) -> None:
+            # The hot path: acks (parsed: they carry the id) and the phones' copies of
+            # the leaderboard (only counted); everything else goes the slow way.
+            if payload.startswith(ACK):
+                self.ack(phone, payload, received)
+            elif payload.startswith(LEADERBOARD) and phone.index >= 0:
+                self.phone_boards += 1
+            else:
+                self.other(phone, payload, received)
 
         def ack(self, phone: Phone, payload: bytes, received: float) -> None:
             message = json.loads(payload)
@@ -246,32 +194,14 @@ def _load_generator() -> Any:
             kind = str(message.get("type"))
             self.other_types[kind] += 1
             if kind == "snapshot":
-                if not phone.joined.done():
-                    phone.joined.set_result(None)
+                phone.join(received)
             elif kind == "leaderboard":  # the display's
                 self.boards.append((received, payload))
             elif kind in ("error", "notice"):
                 self.errors[str(message.get("code"))] += 1
-                if len(self.error_samples) < 10:
-                    self.error_samples.append(f"socket {phone.index}: {payload[:200]!r}")
+                self.note(f"socket {phone.index}: {payload[:200]!r}")
 
         # -- connecting ----------------------------------------------------------------------
-
-        async def connect_one(self, index: int, url: str) -> Phone | None:
-            try:
-                _, phone = await ws_connect(
-                    lambda: Phone(self, index),
-                    url,
-                    websocket_handshake_timeout=JOIN_TIMEOUT_S,
-                    max_frame_size=self.max_frame_size,
-                )
-                await asyncio.wait_for(phone.joined, JOIN_TIMEOUT_S)
-            except Exception as exc:
-                self.connect_errors += 1
-                if len(self.error_samples) < 10:
-                    self.error_samples.append(f"socket {index}: {type(exc).__name__}: {exc}"[:300])
-                return None
-            return phone  # type: ignore[no-any-return]
 
         def phone_url(self, index: int) -> str:
             return str(self.config["url"] + self.config["token_list"][index])
@@ -283,19 +213,11 @@ def _load_generator() -> Any:
             return [*self.phones, *([self.display] if self.display else [])]
 
         async def connect_all(self) -> float:
-            config = self.config
-            tokens = config["token_list"]
-            gate = asyncio.Semaphore(config["concurrency"])
-            slots: list[Phone | None] = [None] * len(tokens)
-
-            async def one(index: int) -> None:
-                async with gate:
-                    slots[index] = await self.connect_one(index, self.phone_url(index))
-
+            """The displays, then every phone; the wall time it took."""
             started = time.perf_counter()
             await self.connect_displays()
-            await asyncio.gather(*(one(i) for i in range(len(tokens))))
-            self.phones = [phone for phone in slots if phone is not None]
+            urls = [self.phone_url(i) for i in range(len(self.config["token_list"]))]
+            await self.connect(urls, self.config["concurrency"])
             return time.perf_counter() - started
 
         # -- sending -------------------------------------------------------------------------
@@ -331,7 +253,7 @@ def _load_generator() -> Any:
                     transport = phone.transport
                     assert transport is not None
                     phone.sent_at.append(now())
-                    transport.send(text_frame, encode(SCORE % (phone.index, k)))
+                    transport.send(TEXT, encode(SCORE % (phone.index, k)))
                     j += 1
                 last = now()
                 await asyncio.sleep(0)  # let the acks in
@@ -341,29 +263,9 @@ def _load_generator() -> Any:
 
         async def close_all(self) -> None:
             self.closing = True
-            sockets = self.sockets()
-            for phone in sockets:
-                transport = phone.transport
-                if transport is not None and not transport.is_disconnected:
-                    transport.send_close(WSCloseCode.OK)
-                    transport.disconnect()
-            waiting = [phone.gone for phone in sockets if not phone.gone.done()]
-            if waiting:
-                await asyncio.wait(waiting, timeout=10)
+            await self.close(self.sockets())
 
     return ScoreGenerator
-
-
-def say(word: str, payload: dict[str, Any] | None = None) -> None:
-    line = word if payload is None else f"{word} {json.dumps(payload, allow_nan=False)}"
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-async def hear(expected: str, timeout_s: float) -> None:
-    line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), timeout_s)
-    if line.strip() != expected:
-        raise SystemExit(f"generator: expected {expected!r} on stdin, got {line.strip()!r}")
 
 
 async def wait_for_acks(gen: Any, limit_s: float, quiet_s: float = ACK_QUIET_S) -> bool:
@@ -401,7 +303,7 @@ def connected(gen: Any, connect_s: float) -> dict[str, Any]:
         "display": gen.display is not None,
         "connect_errors": gen.connect_errors,
         "connect_s": round(connect_s, 3),
-        "errors": gen.error_samples,
+        "errors": gen.problems,
     }
 
 
@@ -469,7 +371,7 @@ async def measure(gen: Any, config: dict[str, Any]) -> dict[str, Any]:
         "leaderboards_at_phones": gen.phone_boards,
         "final_board": final,
         "errors": dict(gen.errors),
-        "error_samples": gen.error_samples,
+        "error_samples": gen.problems,
         "other_messages": dict(gen.other_types),
         "close_codes": {str(k): v for k, v in gen.close_codes.items()},
         "dropped": gen.dropped,
@@ -482,80 +384,6 @@ async def measure(gen: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the database, before the server starts and after it has stopped --------------------------
-
-
-async def seed(
-    url: str, participants: int, teams: int, segment_s: int, cues: int = 0
-) -> dict[str, Any]:
-    """An instructor, the routine, a class in the lobby with its teams and participants."""
-    from sqlalchemy import insert, select
-
-    from classroom.db.classes import open_class
-    from classroom.db.engine import make_engine, make_sessionmaker
-    from classroom.db.models import Participant, Routine, Team
-    from classroom.db.routines import RoutineSource, seed_builtin
-    from classroom.domain.teams import default_team_names, team_specs
-    from classroom.web.auth import create_instructor
-
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine).begin() as db:
-            instructor = await create_instructor(db, EMAIL, PASSWORD, "Bench")
-            await seed_builtin(
-                db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml(segment_s, cues))]
-            )
-            routine = await db.scalar(select(Routine).where(Routine.slug == SLUG))
-            assert routine is not None
-            row = await open_class(db, instructor.id, routine, now_ms=int(time.time() * 1000))
-            class_id = row.id
-            specs = team_specs(default_team_names(teams))
-            await db.execute(
-                insert(Team),
-                [
-                    {
-                        "class_id": class_id,
-                        "name": spec.name,
-                        "colour": spec.look.colour,
-                        "letter": spec.look.letter,
-                        "pattern": spec.look.pattern,
-                        "position": position,
-                    }
-                    for position, spec in enumerate(specs)
-                ],
-            )
-            team_ids = list(
-                await db.scalars(
-                    select(Team.id).where(Team.class_id == class_id).order_by(Team.position)
-                )
-            )
-            await db.execute(
-                insert(Participant),
-                [
-                    {
-                        "class_id": class_id,
-                        "nickname": f"athlete-{i + 1}",
-                        "level": "standard",
-                        "number": i + 1,
-                        "team_id": team_ids[i % len(team_ids)],
-                    }
-                    for i in range(participants)
-                ],
-            )
-            rows = (
-                await db.execute(
-                    select(Participant.id, Participant.team_id)
-                    .where(Participant.class_id == class_id)
-                    .order_by(Participant.number)
-                )
-            ).all()
-        return {
-            "class_id": class_id,
-            "participants": [pid for pid, _ in rows],
-            "team_of": {pid: team for pid, team in rows},
-            "teams": team_ids,
-        }
-    finally:
-        await engine.dispose()
 
 
 # Per participant: stored inputs, the reps they add up to, and how many were withdrawn.
@@ -574,14 +402,14 @@ def stored_totals(path: Path, class_id: int) -> dict[int, tuple[int, int, int]]:
 
 
 def check_totals(
-    seeded: dict[str, Any],
+    seeded: seed.Seeded,
     sent: dict[int, int],
     stored: dict[int, tuple[int, int, int]],
     board: dict[str, Any] | None,
 ) -> list[str]:
     """Every way the stored inputs and the final board differ from what was sent."""
     problems: list[str] = []
-    for pid in seeded["participants"]:
+    for pid in seeded.participants:
         expected = sent.get(pid, 0)
         count, total, withdrawn = stored.get(pid, (0, 0, 0))
         if (count, total, withdrawn) != (expected, expected, 0):
@@ -589,17 +417,18 @@ def check_totals(
                 f"participant {pid}: sent {expected}, stored {count} inputs"
                 f" ({withdrawn} withdrawn) adding up to {total}"
             )
-    for pid in stored.keys() - set(seeded["participants"]):
+    for pid in stored.keys() - set(seeded.participants):
         problems.append(f"stored inputs of participant {pid}, who is not in the class")
     if board is None or not isinstance(board.get("class"), dict):
         return [*problems, "the display got no leaderboard of the class"]
     whole = board["class"]
-    members: dict[int, list[int]] = {team: [] for team in seeded["teams"]}
-    for pid, team in seeded["team_of"].items():
-        members[team].append(pid)
+    members: dict[int, list[int]] = {team: [] for team in seeded.teams}
+    for pid, team in seeded.team_of.items():
+        if team is not None:
+            members[team].append(pid)
     teams = {row["id"]: row for row in whole.get("teams", [])}
-    if set(teams) != set(seeded["teams"]):
-        problems.append(f"the board's teams {sorted(teams)} are not {seeded['teams']}")
+    if set(teams) != set(seeded.teams):
+        problems.append(f"the board's teams {sorted(teams)} are not {seeded.teams}")
     for team, pids in members.items():
         row = teams.get(team)
         expected_total = sum(sent.get(pid, 0) for pid in pids)
@@ -622,44 +451,6 @@ def check_totals(
 
 
 # -- one run ------------------------------------------------------------------------------------
-
-
-async def wait_ready(
-    process: asyncio.subprocess.Process, http: httpx.AsyncClient, log: Path
-) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"the server exited early:\n{tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get("/readyz", timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within 30 s:\n{tail(log)}")
-
-
-def mint_tokens(secret: str, seeded: dict[str, Any], path: Path) -> Any:
-    """Every participant's token, one a line in ``path``; the :class:`Tokens` that made them."""
-    from classroom.web.tokens import Tokens
-
-    tokens = Tokens(secret)
-    class_id = seeded["class_id"]
-    path.write_text("\n".join(tokens.participant(class_id, pid) for pid in seeded["participants"]))
-    return tokens
-
-
-def server_env(url: str, secret: str, **extra: str) -> dict[str, str]:
-    """The environment of a ``classroom serve`` on ``url`` (and of the load generator)."""
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CLASSROOM_DATABASE_URL": url,
-        "CLASSROOM_SECRET_KEY": secret,
-        "CLASSROOM_HOST": "127.0.0.1",
-        # Every simulated phone comes from 127.0.0.1: no per-address limit.
-        "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
-        **extra,
-    }
 
 
 async def start_generator(
@@ -695,17 +486,6 @@ async def start_generator(
     return Generator(process, log)
 
 
-async def start_class(http: httpx.AsyncClient, class_id: int, csrf: str) -> None:
-    """The console's start control, as the instructor's page sends it."""
-    response = await http.post(
-        f"/console/classes/{class_id}/commands",
-        data={"csrf_token": csrf, "command": "start"},
-        headers={"HX-Request": "true"},
-    )
-    if response.status_code != 200:
-        raise RuntimeError(f"the class did not start: HTTP {response.status_code}")
-
-
 async def load_window(
     generator: Generator,
     args: argparse.Namespace,
@@ -737,11 +517,11 @@ async def load_window(
 
 
 def verify(
-    seeded: dict[str, Any], result: dict[str, Any], stored: dict[int, tuple[int, int, int]]
+    seeded: seed.Seeded, result: dict[str, Any], stored: dict[int, tuple[int, int, int]]
 ) -> list[str]:
     """What the stored inputs, the final board and the acks got wrong (popped from ``result``)."""
     sent = {
-        seeded["participants"][int(index)]: count
+        seeded.participants[int(index)]: count
         for index, count in result.pop("sent_per_phone").items()
     }
     acked_per_phone = result.pop("acked_per_phone")
@@ -749,7 +529,7 @@ def verify(
     problems = check_totals(seeded, sent, stored, board)
     unacked = sum(
         count - acked_per_phone.get(str(i), 0)
-        for i, count in enumerate(sent[pid] for pid in seeded["participants"])
+        for i, count in enumerate(sent[pid] for pid in seeded.participants)
     )
     if unacked:
         problems.append(f"{unacked} inputs never acknowledged")
@@ -760,7 +540,7 @@ def verify(
 class LoadRun:
     """One run's load against a server of its own, over: what its figures come from."""
 
-    seeded: dict[str, Any]
+    seeded: seed.Seeded
     database: Path
     result: dict[str, Any]  # the generator's figures
     window: dict[str, Any]  # the load window's (load_window)
@@ -782,63 +562,50 @@ async def load_run(
     """Seed a database, start the server and ``module``'s load generator (with
     ``options``), connect every phone, start the class and run the load; the server is
     stopped (it stores what it holds as it stops) before this returns."""
-    from classroom.db.migrate import upgrade
-
     await asyncio.to_thread(workdir.mkdir, parents=True)
     database = workdir / "classroom.db"
-    url = f"sqlite+aiosqlite:///{database}"
-    await asyncio.to_thread(upgrade, url)
-    segment_s = int(args.seconds) + 120
-    seeded = await seed(url, args.participants, args.teams, segment_s)
-    class_id = seeded["class_id"]
-    tokens = mint_tokens(SECRET, seeded, workdir / "tokens.txt")
+    url = await asyncio.to_thread(seed.migrated_sqlite, database)
+    who = instructor(int(args.seconds) + 120)
+    seeded = await seed.seed(url, who, participants=args.participants, teams=args.teams)
+    class_id = seeded.class_id
+    tokens = mint_tokens(SECRET, class_id, seeded.participants, workdir / "tokens.txt")
     port = free_port()
-    env = server_env(
-        url,
-        SECRET,
-        CLASSROOM_PORT=str(port),
-        CLASSROOM_DATA_DIR=str(workdir),
-        CLASSROOM_NODE=node,
-    )
-    ws = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token="
-    server_log = workdir / "server.log"
-    server = await children.spawn(
-        [sys.executable, "-m", "classroom.cli", "serve"], server_log, env, cpus=args.server_cpus
-    )
+    env = classroom_env(url, SECRET, port=port, data_dir=workdir, CLASSROOM_NODE=node)
+    log = workdir / "server.log"
+    server = await start_server(children, env, log, port=port, cpus=args.server_cpus)
     generator: Generator | None = None
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            await wait_ready(server, http, server_log)
-            proc = psutil.Process(server.pid)
-            csrf = await sign_in(http, EMAIL, PASSWORD)
-            generator = await start_generator(
-                module,
-                args,
-                workdir,
-                children,
-                env,
-                url=ws,
-                display_url=ws + tokens.display(class_id),
-                **options,
-            )
-            ready = await generator.hear("ready", args.timeout)
-            tell(
-                f"run {run}: {ready['phones']}/{args.participants} phones connected in"
-                f" {ready['connect_s']:.1f} s ({ready['connect_errors']} failed)"
-            )
-            if ready["connect_errors"] or not ready["display"]:
-                raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
-            await asyncio.sleep(1.0 + args.participants / 5000)  # let the server settle
-            rss_connected = proc.memory_info().rss
-            await start_class(http, class_id, csrf)
-            window = await load_window(generator, args, [proc], [rss_connected])
-            await generator.hear("result", 60 + args.participants / 100)
-            result = json.loads(await asyncio.to_thread((workdir / "result.json").read_text))
+        proc = server.proc
+        csrf = await sign_in(server.http, EMAIL, PASSWORD)
+        ws = server.ws_url(class_id)
+        generator = await start_generator(
+            module,
+            args,
+            workdir,
+            children,
+            env,
+            url=ws,
+            display_url=ws + tokens.display(class_id),
+            **options,
+        )
+        ready = await generator.hear("ready", args.timeout)
+        tell(
+            f"run {run}: {ready['phones']}/{args.participants} phones connected in"
+            f" {ready['connect_s']:.1f} s ({ready['connect_errors']} failed)"
+        )
+        if ready["connect_errors"] or not ready["display"]:
+            raise RuntimeError(f"sockets failed to connect: {ready['errors']}")
+        await asyncio.sleep(1.0 + args.participants / 5000)  # let the server settle
+        rss_connected = proc.memory_info().rss
+        await start_class(server.http, class_id, csrf)
+        window = await load_window(generator, args, [proc], [rss_connected])
+        await generator.hear("result", 60 + args.participants / 100)
+        result = json.loads(await asyncio.to_thread((workdir / "result.json").read_text))
     finally:
         if generator is not None:
             await children.stop(generator.process)
-        await children.stop(server)
-    return LoadRun(seeded, database, result, window, rss_connected, server_log)
+        await server.close(children)
+    return LoadRun(seeded, database, result, window, rss_connected, server.log)
 
 
 def run_figures(
@@ -875,8 +642,7 @@ async def run_once(
     loaded = await load_run(
         args, workdir, children, run, module="bench.scoring", node="scoring-bench"
     )
-    class_id = loaded.seeded["class_id"]
-    stored = await asyncio.to_thread(stored_totals, loaded.database, class_id)
+    stored = await asyncio.to_thread(stored_totals, loaded.database, loaded.seeded.class_id)
     return run_figures(args, run, loaded, stored)
 
 
@@ -926,26 +692,6 @@ ROWS = (
 )
 
 
-def print_table(
-    runs: Sequence[dict[str, Any]],
-    summary: dict[str, Any],
-    rows: Sequence[tuple[str, Any]],
-    width: int = 42,
-) -> None:
-    """One row a figure, one column a run, and the medians when there are several runs."""
-    header = f"{'figure':<{width}}" + "".join(f" {'run ' + str(r['run']):>15}" for r in runs)
-    print(header + (f" {'median':>15}" if len(runs) > 1 else ""))
-    for label, show in rows:
-        cells = "".join(f" {show(r)!s:>15}" for r in runs)
-        median = ""
-        if len(runs) > 1:
-            try:
-                median = f" {show(summary)!s:>15}"
-            except (KeyError, TypeError, ValueError):
-                median = f" {'':>15}"
-        print(f"{label:<{width}}{cells}{median}")
-
-
 def summarize(
     runs: Sequence[dict[str, Any]],
     medians: Sequence[str] = MEDIANS,
@@ -961,22 +707,9 @@ def summarize(
     return summary
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "arch": platform.machine(),
-    }
-
-
 def print_heading(args: argparse.Namespace, title: str, load: str) -> None:
     """The report's first lines: the machine, the load, and the CPUs each side runs on."""
-    box = machine()
-    print(
-        f"classroom {title} benchmark · Python {box['python']} · {box['arch']}"
-        f" · {box['cores']} CPUs · {box['cpu']}"
-    )
+    print_title(title)
     print(
         f"{args.participants} participants in one class, {load}, {args.teams} teams;"
         " participants inserted in the database, their tokens minted with the server's secret"
@@ -998,15 +731,13 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
     summary = summarize(runs)
     print_table(runs, summary, ROWS)
     print()
-    p99 = summary["ack_p99_ms"]
-    rate = summary["leaderboard_updates_per_s"]
     low, high = TARGET_BOARDS_PER_S
-    if p99 is not None:
-        verdict = "met" if p99 < TARGET_ACK_P99_MS else "MISSED"
-        print(f"target ack p99 < {TARGET_ACK_P99_MS:g} ms: {verdict} ({p99} ms)")
-    if rate is not None:
-        verdict = "met" if low <= rate <= high else "MISSED"
-        print(f"target leaderboard updates {low:g}-{high:g} a second: {verdict} ({rate})")
+    verdict_ack_p99(summary["ack_p99_ms"], "ack p99")
+    verdict(
+        f"leaderboard updates {low:g}-{high:g} a second",
+        summary["leaderboard_updates_per_s"],
+        lambda rate: low <= rate <= high,
+    )
     print_problems(runs, errors)
     result: dict[str, Any] = {
         **settings(args, runs, errors),
@@ -1022,8 +753,13 @@ def report(args: argparse.Namespace, runs: list[dict[str, Any]], errors: list[st
             for run in runs
         ],
     }
-    print(json.dumps(result))
+    emit(result)
     return 1 if failed(summary, errors) else 0
+
+
+def verdict_ack_p99(p99: float | None, what: str) -> None:
+    """The ack latency target: ``target <what> < 100 ms: met (<p99> ms)``."""
+    verdict(f"{what} < {TARGET_ACK_P99_MS:g} ms", p99, lambda v: v < TARGET_ACK_P99_MS, " ms")
 
 
 def print_problems(runs: Sequence[dict[str, Any]], errors: Sequence[str]) -> None:
@@ -1076,10 +812,9 @@ async def run_series(
     outcome: Callable[[dict[str, Any]], str],
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """``--runs`` runs one after the other, each within ``--timeout``; the runs and errors."""
-    children = Children()
     runs: list[dict[str, Any]] = []
     errors: list[str] = []
-    try:
+    async with Children() as children:
         for run in range(1, args.runs + 1):
             tell(heading(run))
             try:
@@ -1097,8 +832,6 @@ async def run_series(
                 f" {'exact' if result['totals_exact'] else 'WRONG'}, ack p50"
                 f" {result['ack_p50_ms']} ms p99 {result['ack_p99_ms']} ms, {outcome(result)}"
             )
-    finally:
-        children.kill_all()
     return runs, errors
 
 
@@ -1162,31 +895,35 @@ def check_load_options(
         args.ack_wait = 30 + 4 * args.seconds
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_load_options(parser, (5000, "5000"), (60, "60"))
-    parser.add_argument(
-        "--pin",
-        default="auto",
-        help="CPUs of the server and of the load generator, as SERVER:GENERATOR (e.g. 0:1),"
-        " or 'none'; 'auto' gives each its own one of the first two CPUs (the default)",
-    )
+def parse_load_args(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    check: Callable[[argparse.Namespace], None] = lambda args: None,
+) -> argparse.Namespace:
+    """The options of a load on one server (with ``--pin``), checked; ``check`` refuses
+    what else is wrong with them (with ``parser.error``)."""
+    parser.add_argument("--pin", default="auto", help=PIN_HELP)
     args = parser.parse_args(argv)
     if args.generate:
         return args
     check_load_options(parser, args, 600)
+    check(args)
     args.server_cpus, args.generator_cpus = pinning(args.pin)
     if args.timeout <= 0:
         args.timeout = 120 + args.seconds + args.ack_wait + args.participants / 50
     return args
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the clean-up below, unlike the default
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_options(parser, (5000, "5000"), (60, "60"))
+    return parse_load_args(parser, argv)
 
 
-Generate = Callable[[dict[str, Any]], Awaitable[None]]
-RunAll = Callable[[argparse.Namespace, Path], Awaitable[tuple[list[dict[str, Any]], list[str]]]]
+Generate = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+RunAll = Callable[
+    [argparse.Namespace, Path], Coroutine[Any, Any, tuple[list[dict[str, Any]], list[str]]]
+]
 Report = Callable[[argparse.Namespace, list[dict[str, Any]], list[str]], int]
 
 
@@ -1201,13 +938,9 @@ def entry(
         config["token_list"] = Path(config["tokens"]).read_text().split()
         uvloop.run(generate(config))
         return 0
-    signal.signal(signal.SIGTERM, _terminated)
-    raise_nofile(max(65_536, 2 * args.participants + 1_024))
-    workdir = Path(tempfile.mkdtemp(prefix=f"classroom-{name}-"))
-    try:
-        runs, errors = asyncio.run(run_all(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    runs, errors = run_benchmark(
+        name, lambda workdir: run_all(args, workdir), sockets=args.participants
+    )
     return report(args, runs, errors)
 
 

@@ -38,16 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
-import os
-import platform
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,13 +50,22 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench import fanout
+from bench import seed
+from bench.client import clock_offset, sign_in, start_class
+from bench.launch import (
+    SERVE,
+    Children,
+    Server,
+    classroom_env,
+    cpu_seconds,
+    free_port,
+    run_benchmark,
+    start_server,
+    tail,
+)
+from bench.report import emit, print_title, progress_to, spread
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "timer-benchmark-secret-key-not-for-production"
-EMAIL = "bench@example.com"
-PASSWORD = "timer benchmark password"
-SLUG = "timer-bench"
 TITLE = "Timer benchmark"
 PERIOD_MS = 5_000
 CUES = 199  # authored cues at 0:05, 0:10, ... 16:35 (at most 200 per segment)
@@ -73,22 +73,18 @@ SEGMENT_S = (CUES + 1) * PERIOD_MS // 1000
 GRACE_S = 5.0  # after the window, how long a cue due inside it may take to arrive (else lost)
 TARGET_P99_MS = 10.0
 TARGET_CPU_PER_100 = 2.0
+INSTRUCTOR = seed.Instructor(
+    "bench@example.com",
+    "timer benchmark password",
+    "timer-bench",
+    TITLE,
+    # One long work segment with an authored cue every 5 s; no generated cues.
+    seed.routine_yaml(
+        TITLE, "Steady work", SEGMENT_S, [(k * 5, f"cue {k}") for k in range(1, CUES + 1)]
+    ),
+)
 
-
-def routine_yaml() -> str:
-    """One long work segment with an authored cue every 5 s; no generated cues."""
-    cues = ", ".join(f'"at {k * 5 // 60}:{k * 5 % 60:02d}: cue {k}"' for k in range(1, CUES + 1))
-    return (
-        f"title: {TITLE}\n"
-        "lead_in: 0\n"
-        "auto_cues: {countdown: false, halfway: false, next: false, last_round: false,"
-        " lead_in: false}\n"
-        "blocks:\n"
-        "  - type: work\n"
-        "    name: Steady work\n"
-        f"    duration: {SEGMENT_S}s\n"
-        f"    cues: [{cues}]\n"
-    )
+progress = progress_to("timers")
 
 
 # -- the server process ------------------------------------------------------------------
@@ -140,116 +136,14 @@ def serve_with_probe(probe_path: str) -> int:
     return 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    probe_path: Path | None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
-def start_server(workdir: Path, url: str, *, plain: bool, name: str) -> Server:
+async def start(children: Children, workdir: Path, url: str, *, plain: bool, name: str) -> Server:
+    """The server on ``url``: ``classroom serve``, or (unless ``plain``) with the probe."""
     port = free_port()
-    env = {
-        **os.environ,
-        "CLASSROOM_DATABASE_URL": url,
-        "CLASSROOM_SECRET_KEY": SECRET,
-        "CLASSROOM_HOST": "127.0.0.1",
-        "CLASSROOM_PORT": str(port),
-        "CLASSROOM_DATA_DIR": str(workdir),
-        # Every simulated phone comes from 127.0.0.1: no per-address limit.
-        "CLASSROOM_MAX_SOCKETS_PER_ADDRESS": "0",
-        "CLASSROOM_NODE": "bench",
-    }
-    probe = None if plain else workdir / f"{name}-probe.json"
-    if plain:
-        command = [sys.executable, "-m", "classroom.cli", "serve"]
-    else:
-        command = [sys.executable, "-m", "bench.timers", "_serve", str(probe)]
-    log_path = workdir / f"{name}-server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=None
-        )
-    return Server(process, port, log_path, probe)
-
-
-def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
-        try:
-            server.process.wait(15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(5)
-
-
-async def wait_ready(server: Server, http: httpx.AsyncClient, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited early:\n{server.log_tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get("/readyz", timeout=2)).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the server was not ready within {timeout_s:.0f} s:\n{server.log_tail()}")
-
-
-# -- the database, before the server starts ---------------------------------------------------
-
-
-async def seed(url: str, classes: int, started_at_ms: int | None) -> list[int]:
-    """An instructor, the routine and ``classes`` classes, in the lobby or started."""
-    from sqlalchemy import select
-
-    from classroom.db.classes import ClassStore, open_class
-    from classroom.db.engine import make_engine, make_sessionmaker
-    from classroom.db.models import Routine
-    from classroom.db.routines import RoutineSource, seed_builtin
-    from classroom.domain import commands, session
-    from classroom.web.auth import create_instructor
-
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    try:
-        async with sessions.begin() as db:
-            instructor = await create_instructor(db, EMAIL, PASSWORD, "Bench")
-            await seed_builtin(db, [RoutineSource(SLUG, TITLE, "yaml", routine_yaml())])
-            routine = await db.scalar(select(Routine).where(Routine.slug == SLUG))
-            assert routine is not None
-            now = int(time.time() * 1000)
-            ids = []
-            for _ in range(classes):
-                row = await open_class(db, instructor.id, routine, now_ms=now)
-                ids.append(row.id)
-        if started_at_ms is not None:
-            store = ClassStore(sessions)
-            for class_id in ids:
-                loaded = await store.load(class_id)
-                assert loaded is not None
-                outcome = session.handle(
-                    loaded.timeline, loaded.state, commands.Start(), started_at_ms
-                )
-                await store.persist(class_id, loaded.last_seq, outcome.state, outcome.events)
-        return ids
-    finally:
-        await engine.dispose()
+    env = classroom_env(url, SECRET, port=port, data_dir=workdir, CLASSROOM_NODE="bench")
+    probe = workdir / f"{name}-probe.json"
+    command = SERVE if plain else (sys.executable, "-m", "bench.timers", "_serve", str(probe))
+    log = workdir / f"{name}-server.log"
+    return await start_server(children, env, log, port=port, command=command)
 
 
 # -- the screens ------------------------------------------------------------------------------
@@ -267,16 +161,12 @@ class Screens:
     sockets: list[ClientConnection] = field(default_factory=list)
     readers: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def open(self, port: int, class_ids: Sequence[int]) -> None:
-        from classroom.web.tokens import Tokens
-
-        tokens = Tokens(SECRET)
+    async def open(self, server: Server, class_ids: Sequence[int]) -> None:
         gate = asyncio.Semaphore(20)
 
         async def one(class_id: int) -> None:
-            url = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token={tokens.display(class_id)}"
             async with gate:
-                ws = await connect(url, compression=None, ping_interval=None, open_timeout=20)
+                ws = await open_display(server, class_id)
                 first = json.loads(await asyncio.wait_for(ws.recv(), 20))
             if first.get("type") != "snapshot":
                 raise RuntimeError(f"class {class_id}: expected a snapshot, got {first!r:.200}")
@@ -316,6 +206,14 @@ class Screens:
         )
 
 
+async def open_display(server: Server, class_id: int) -> ClientConnection:
+    """A display's socket on ``class_id`` (a display link's token)."""
+    from classroom.web.tokens import Tokens
+
+    url = server.ws_url(class_id) + Tokens(SECRET).display(class_id)
+    return await connect(url, compression=None, ping_interval=None, open_timeout=20)
+
+
 @dataclass(frozen=True)
 class ClockSync:
     """The server's clock minus this process's monotonic clock, in ms."""
@@ -328,50 +226,29 @@ class ClockSync:
         return time.monotonic() * 1000 + self.offset_ms
 
 
-async def sync_clock(port: int, class_id: int, pings: int = 30) -> ClockSync:
-    """Bound the offset from both sides over many pings.
-
-    The server reads its clock (whole ms, rounded down) somewhere between our
-    send and our receipt, so each ping says: server_now - recv <= offset <
-    server_now + 1 - send. The tightest bounds of all pings win. Pings are paced
-    under the server's per-socket rate limit; one that gets no pong is skipped.
-    """
-    from classroom.web.tokens import Tokens
-
-    token = Tokens(SECRET).display(class_id)
-    url = f"ws://127.0.0.1:{port}/ws/classes/{class_id}?token={token}"
-    low, high, rtts = -math.inf, math.inf, []
-    async with connect(url, compression=None, ping_interval=None, open_timeout=20) as ws:
+async def sync_clock(server: Server, class_id: int, pings: int = 30) -> ClockSync:
+    """The offset over many pings, paced under the server's per-socket rate limit; a
+    ping that gets no pong within 2 s is skipped."""
+    async with await open_display(server, class_id) as ws:
         await asyncio.wait_for(ws.recv(), 10)  # the snapshot
-        for i in range(pings):
-            await asyncio.sleep(0.08)
-            sent = time.monotonic() * 1000
-            await ws.send(json.dumps({"type": "ping", "id": i, "t": sent}))
+
+        async def ping(i: int) -> tuple[float, float, float] | None:
+            sent = time.monotonic()
+            await ws.send(json.dumps({"type": "ping", "id": i, "t": sent * 1000}))
             message: dict[str, Any] = {}
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
                     while message.get("type") != "pong" or message.get("id") != i:
                         message = json.loads(await ws.recv())
-            received = time.monotonic() * 1000
             if message.get("type") != "pong":
-                continue
-            server_now = message["server_now"]
-            low = max(low, server_now - received)
-            high = min(high, server_now + 1 - sent)
-            rtts.append(received - sent)
-    if not rtts:
-        raise RuntimeError("the server answered no ping")
-    if low > high:  # cannot happen on one machine's monotonic clock; fall back to the midpoint
-        return ClockSync((low + high) / 2, min(rtts) / 2 + 0.5, min(rtts))
-    return ClockSync((low + high) / 2, (high - low) / 2, min(rtts))
+                return None
+            return sent, float(message["server_now"]), time.monotonic()
+
+        found = await clock_offset(ping, pings, pause_s=0.08)
+    return ClockSync(found["offset_ms"], found["uncertainty_ms"], found["rtt_ms"])
 
 
 # -- the measurement ----------------------------------------------------------------------------
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 @dataclass
@@ -393,25 +270,6 @@ async def measure_cpu(server: psutil.Process, seconds: float) -> Window:
         100 * (cpu_seconds(me) - own_cpu) / wall_s,
         wall_s,
     )
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile of already sorted figures."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def spread(figures: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(figures)
-    return {
-        "n": len(ordered),
-        "p50": percentile(ordered, 50),
-        "p99": percentile(ordered, 99),
-        "max": ordered[-1] if ordered else math.nan,
-        "mean": statistics.fmean(ordered) if ordered else math.nan,
-    }
 
 
 def expected_cues(start_ms: int, window: tuple[float, float]) -> int:
@@ -467,86 +325,71 @@ async def start_classes(
         if delay > 0:
             await asyncio.sleep(delay)
         began = time.monotonic()
-        response = await http.post(
-            f"/console/classes/{class_id}/commands",
-            data={"csrf_token": csrf, "command": "start"},
-            headers={"HX-Request": "true"},
-            timeout=30,
-        )
+        await start_class(http, class_id, csrf)
         took.append((time.monotonic() - began) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"class {class_id} did not start: {response.status_code}")
     return spread(took)
 
 
-async def sign_in(http: httpx.AsyncClient) -> str:
-    """Sign the instructor in; returns the CSRF token of the console's forms."""
-    return await fanout.sign_in(http, EMAIL, PASSWORD)
-
-
 async def run_variant(
-    variant: str, workdir: Path, args: argparse.Namespace, progress: Any
+    variant: str, workdir: Path, args: argparse.Namespace, children: Children
 ) -> Result:
-    from classroom.db.migrate import upgrade
-
     aligned = variant == "aligned"
-    url = f"sqlite+aiosqlite:///{workdir / f'{variant}.db'}"
-    await asyncio.to_thread(upgrade, url)
+    url = await asyncio.to_thread(seed.migrated_sqlite, workdir / f"{variant}.db")
     # Aligned: every class started at one instant, a little after the server will be up.
     aligned_at = int(time.time() * 1000) + 8_000 if aligned else None
-    class_ids = await seed(url, args.classes, aligned_at)
-    server = start_server(workdir, url, plain=args.plain, name=variant)
+    seeded = await seed.seed(url, INSTRUCTOR, classes=args.classes, started_at_ms=aligned_at)
+    class_ids = seeded.class_ids
+    server = await start(children, workdir, url, plain=args.plain, name=variant)
+    probe = None if args.plain else workdir / f"{variant}-probe.json"
     screens = Screens()
     try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            await wait_ready(server, http)
-            proc = psutil.Process(server.process.pid)
-            idle_bare = None
-            if not aligned:
-                await asyncio.sleep(5.0)  # let start-up (resuming 200 classes) settle
-                idle_bare = await measure_cpu(proc, args.idle)
-                progress(f"{variant}: idle, no screens {idle_bare.server_cpu_percent:.2f} % CPU")
-            await asyncio.wait_for(screens.open(server.port, class_ids), 120)
-            sync = await sync_clock(server.port, class_ids[0])
-            progress(
-                f"{variant}: server up on port {server.port}, {len(class_ids)} screens connected,"
-                f" clock offset known to ±{sync.uncertainty_ms:.2f} ms"
-            )
-            idle = None
-            start_http = None
-            if aligned:
-                assert aligned_at is not None
-                screens.starts = dict.fromkeys(class_ids, aligned_at)
-                wait = (aligned_at - sync.server_now()) / 1000 + args.warmup
-                await asyncio.sleep(max(0.0, wait))
-            else:
-                await asyncio.sleep(1.0)
-                idle = await measure_cpu(proc, args.idle)
-                progress(f"{variant}: idle (lobby) {idle.server_cpu_percent:.2f} % CPU")
-                csrf = await sign_in(http)
-                start_http = await start_classes(http, csrf, class_ids)
-                await asyncio.sleep(args.warmup)
-                missing = set(class_ids) - set(screens.starts)
-                if missing:
-                    raise RuntimeError(f"{len(missing)} classes never reported their start")
-            progress(f"{variant}: measuring for {args.seconds} s")
-            low = sync.server_now()
-            running = await measure_cpu(proc, args.seconds)
-            high = low + running.wall_s * 1000
-            rss_mb = proc.memory_info().rss / 2**20
-            await asyncio.sleep(GRACE_S)
-            await screens.close()
-            unwatched = None
-            if not aligned and args.unwatched > 0:
-                await asyncio.sleep(2.0)
-                unwatched = await measure_cpu(proc, args.unwatched)
-                progress(f"{variant}: running, no screens {unwatched.server_cpu_percent:.2f} % CPU")
+        http, proc = server.http, server.proc
+        idle_bare = None
+        if not aligned:
+            await asyncio.sleep(5.0)  # let start-up (resuming 200 classes) settle
+            idle_bare = await measure_cpu(proc, args.idle)
+            progress(f"{variant}: idle, no screens {idle_bare.server_cpu_percent:.2f} % CPU")
+        await asyncio.wait_for(screens.open(server, class_ids), 120)
+        sync = await sync_clock(server, class_ids[0])
+        progress(
+            f"{variant}: server up on port {server.port}, {len(class_ids)} screens connected,"
+            f" clock offset known to ±{sync.uncertainty_ms:.2f} ms"
+        )
+        idle = None
+        start_http = None
+        if aligned:
+            assert aligned_at is not None
+            screens.starts = dict.fromkeys(class_ids, aligned_at)
+            wait = (aligned_at - sync.server_now()) / 1000 + args.warmup
+            await asyncio.sleep(max(0.0, wait))
+        else:
+            await asyncio.sleep(1.0)
+            idle = await measure_cpu(proc, args.idle)
+            progress(f"{variant}: idle (lobby) {idle.server_cpu_percent:.2f} % CPU")
+            csrf = await sign_in(http, INSTRUCTOR.email, INSTRUCTOR.password)
+            start_http = await start_classes(http, csrf, class_ids)
+            await asyncio.sleep(args.warmup)
+            missing = set(class_ids) - set(screens.starts)
+            if missing:
+                raise RuntimeError(f"{len(missing)} classes never reported their start")
+        progress(f"{variant}: measuring for {args.seconds} s")
+        low = sync.server_now()
+        running = await measure_cpu(proc, args.seconds)
+        high = low + running.wall_s * 1000
+        rss_mb = proc.memory_info().rss / 2**20
+        await asyncio.sleep(GRACE_S)
+        await screens.close()
+        unwatched = None
+        if not aligned and args.unwatched > 0:
+            await asyncio.sleep(2.0)
+            unwatched = await measure_cpu(proc, args.unwatched)
+            progress(f"{variant}: running, no screens {unwatched.server_cpu_percent:.2f} % CPU")
     except BaseException:
-        print(f"the server's log ends:\n{server.log_tail()}", file=sys.stderr)
+        print(f"the server's log ends:\n{tail(server.log, 20)}", file=sys.stderr)
         raise
     finally:
         await screens.close()
-        stop_server(server)
+        await server.close(children)
 
     window = (low, high)
     inside = [c for c in screens.cues if low <= c[1] < high]
@@ -557,8 +400,8 @@ async def run_variant(
     expected = {cid: expected_cues(screens.starts[cid], window) for cid in class_ids}
     lost = sum(max(0, n - per_class.get(cid, 0)) for cid, n in expected.items())
     woke = written = persist = None
-    if server.probe_path is not None and server.probe_path.exists():
-        records = [r for r in json.loads(server.probe_path.read_text()) if low <= r[1] < high]
+    if probe is not None and probe.exists():
+        records = [r for r in json.loads(probe.read_text()) if low <= r[1] < high]
         woke = spread([before - at for _, at, before, _ in records])
         written = spread([after - at for _, at, _, after in records])
         persist = spread([after - before for _, _, before, after in records])
@@ -596,14 +439,7 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     main = results[0]
     assert main.idle is not None
     idle_percent = main.idle.server_cpu_percent
-    cpu_model = next(
-        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    )
-    print(
-        f"classroom timer benchmark · Python {platform.python_version()} · {platform.machine()}"
-        f" · {os.cpu_count()} CPUs · {cpu_model}"
-    )
+    print_title("timer")
     print(
         f"{main.classes} classes, a cue every {PERIOD_MS // 1000} s each, one display socket"
         f" each; {args.seconds} s measured after {args.warmup} s warm-up;"
@@ -724,24 +560,12 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def _cpuinfo() -> list[str]:
-    with contextlib.suppress(OSError):
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    return []
-
-
-async def run(args: argparse.Namespace) -> list[Result]:
-    def progress(text: str) -> None:
-        print(f"· {text}", file=sys.stderr, flush=True)
-
-    workdir = Path(tempfile.mkdtemp(prefix="classroom-timers-"))
-    try:
-        results = [await run_variant("staggered", workdir, args, progress)]
+async def run(args: argparse.Namespace, workdir: Path) -> list[Result]:
+    async with Children() as children:
+        results = [await run_variant("staggered", workdir, args, children)]
         if args.aligned:
-            results.append(await run_variant("aligned", workdir, args, progress))
+            results.append(await run_variant("aligned", workdir, args, children))
         return results
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -773,8 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     args.idle = max(2.0, min(args.idle, 120.0))
     # The classes' timeline runs out of cues after 16:35; leave room for start and warm-up.
     args.seconds = max(5.0, min(args.seconds, SEGMENT_S - args.warmup - 30))
-    results = asyncio.run(run(args))
-    print(json.dumps(report(results, args)))
+    results = run_benchmark("timers", lambda workdir: run(args, workdir), sockets=args.classes)
+    emit(report(results, args))
     return 0
 
 
