@@ -24,11 +24,13 @@ CLASSROOM_MAX_SOCKETS_PER_ADDRESS      sockets one client address may hold open 
 CLASSROOM_TRUSTED_PROXIES  proxies whose X-Forwarded-For is believed (127.0.0.1,::1)
 CLASSROOM_JOINS_PER_MINUTE joins a minute from one address; 0 for no limit (120)
 CLASSROOM_MAX_PARTICIPANTS participants a class may have; 0 for no cap (0)
+CLASSROOM_API_REQUESTS_PER_MINUTE  API requests a minute per token; 0: no limit (600)
 CLASSROOM_METRICS          /metrics: off, token, or an address of its own (off; token if one is set)
 CLASSROOM_METRICS_TOKEN    the bearer token /metrics asks for (none)
 CLASSROOM_HEART_RATE_FORMULA         max heart rate from age: hunt, tanaka or fox (hunt)
 CLASSROOM_HEART_RATE_POINTS          effort points a minute in zones 1 to 5 (1,2,3,4,4)
 CLASSROOM_HEART_RATE_RETENTION_DAYS  days heart-rate samples are kept; totals stay (180)
+CLASSROOM_LOG_FORMAT       the log's lines: text or json (text)
 =========================  ==================================================
 """
 
@@ -48,6 +50,7 @@ from classroom.broker.redis import PREFIX_RULE, SCHEMES, check_prefix, check_url
 from classroom.domain.errors import ValidationError
 from classroom.domain.heart import FORMULAS, HeartRules, parse_points
 from classroom.hub.admission import SocketLimits
+from classroom.logs import FORMATS as LOG_FORMATS
 
 PREFIX = "CLASSROOM_"
 MISSING_SECRET = (
@@ -166,9 +169,12 @@ class Settings:
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     joins_per_minute: int = 120
     max_participants: int = 0
+    api_requests_per_minute: int = 600
     metrics: MetricsAccess = field(default_factory=MetricsAccess)
     heart: HeartRules = field(default_factory=HeartRules)
     heart_retention_days: int = 180
+    #: How log lines are written: ``text`` or ``json`` (classroom/logs.py).
+    log_format: str = "text"
     #: ``serve --demo``: the token of the demo room's receiver of simulated straps.
     demo_receiver_token: str = ""
 
@@ -242,6 +248,7 @@ class Settings:
             ),
             joins_per_minute=_count(get, "JOINS_PER_MINUTE", 120),
             max_participants=_count(get, "MAX_PARTICIPANTS", 0),
+            api_requests_per_minute=_count(get, "API_REQUESTS_PER_MINUTE", 600),
             metrics=_metrics_access(
                 get("METRICS"),
                 get("METRICS_TOKEN"),
@@ -249,6 +256,7 @@ class Settings:
             ),
             heart=_heart_rules(get("HEART_RATE_FORMULA", "hunt"), get("HEART_RATE_POINTS")),
             heart_retention_days=_days(get("HEART_RATE_RETENTION_DAYS", "180")),
+            log_format=_log_format(get("LOG_FORMAT", "text")),
         )
 
 
@@ -308,6 +316,12 @@ def _heart_rules(formula: str, points: str) -> HeartRules:
         return HeartRules(formula=formula, points_per_minute=parse_points(points))
     except ValidationError as exc:
         raise ConfigError(f"CLASSROOM_HEART_RATE_POINTS: {exc}") from None
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in LOG_FORMATS:
+        raise ConfigError(f"CLASSROOM_LOG_FORMAT must be text or json, not {raw[:60]!r}")
+    return raw.lower()
 
 
 def _days(raw: str) -> int:

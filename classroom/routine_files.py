@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from classroom.domain.compiler import compile_routine
 from classroom.domain.durations import format_duration
-from classroom.domain.errors import Problem, RoutineFormatError
+from classroom.domain.errors import DomainError, Problem, RoutineFormatError
 from classroom.domain.formats.text import parse_routine
 from classroom.domain.formats.writer import exercise_to_data, target_to_data
 from classroom.domain.formats.zwo import import_zwo
@@ -53,13 +54,19 @@ UNREADABLE = "can't read this file: {reason}"
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "CheckedRoutine",
     "LoadedRoutine",
+    "check_routine_file",
     "detect_format",
     "load_routine",
     "read_routine",
     "timeline_data",
     "timeline_text",
 ]
+
+
+TITLE_MAX = 120  # the width of routines.title
+LONG_TITLE = f"the title can be at most {TITLE_MAX} characters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,36 @@ def read_routine(
         message = f"{NOT_UTF8} (byte {error.start} can't be read)"
         raise RoutineFormatError([Problem("", message)]) from None
     return LoadedRoutine(parse_routine(text, file_format), file_format)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRoutine:
+    """A routine file read and compiled, or every problem that stops it."""
+
+    loaded: LoadedRoutine | None
+    timeline: Timeline | None
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.timeline is not None and not self.problems
+
+
+def check_routine_file(
+    source: str | os.PathLike[str] | bytes, *, filename: str = ""
+) -> CheckedRoutine:
+    """What ``classroom routine check`` and the API say of a routine file."""
+    try:
+        loaded = read_routine(source, filename=filename)
+    except RoutineFormatError as error:
+        return CheckedRoutine(None, None, error.problems)
+    try:
+        timeline = compile_routine(loaded.routine)
+    except DomainError as error:
+        return CheckedRoutine(loaded, None, (Problem("", str(error)),))
+    if len(loaded.routine.title) > TITLE_MAX:
+        return CheckedRoutine(loaded, None, (Problem("title", LONG_TITLE),))
+    return CheckedRoutine(loaded, timeline)
 
 
 def load_routine(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import math
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from classroom import logs
 from classroom.broker import BrokerError
 from classroom.db.classes import ClassStore, HeartbeatStore, LoadedClass
 from classroom.db.leases import Lease, LeaseStore, Owned
@@ -87,6 +89,9 @@ class ClassRegistry:
         self._heartbeats = heartbeats
         self.node = leases.node
         self.router: Router | None = None  # with several processes (see classroom/web/app.py)
+        # Told of each phase change of a class this process runs (class id, phase,
+        # previous): the webhooks' class events (classroom/webhooks.py).
+        self.on_phase: Callable[[int, str, str], None] | None = None
         self._actors: dict[int, ClassActor] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._titles: dict[int, str] = {}
@@ -336,9 +341,13 @@ class ClassRegistry:
         self._titles[loaded.id] = loaded.title
         self._epochs[loaded.id] = loaded.epoch
         self._views.pop(loaded.id, None)
-        task = asyncio.create_task(actor.run(), name=f"class-{loaded.id}")
+        # The class's task, and what its end logs, are the class's: not the request's
+        # (or the watch's) that happened to start it (classroom/logs.py).
+        context = contextvars.Context()
+        context.run(logs.current_class.set, loaded.id)
+        task = asyncio.create_task(actor.run(), name=f"class-{loaded.id}", context=context)
         self._tasks[loaded.id] = task
-        task.add_done_callback(functools.partial(self._ended, loaded.id))
+        task.add_done_callback(functools.partial(self._ended, loaded.id), context=context)
         return actor
 
     def _ended(self, class_id: int, task: asyncio.Task[None]) -> None:
@@ -434,6 +443,10 @@ class ClassRegistry:
             collector.class_ended(self.live)
         if numbered:
             self._time_events(numbered)
+        if self.on_phase is not None:
+            for _, event in numbered:
+                if isinstance(event, PhaseChanged):
+                    self.on_phase(class_id, event.phase, event.previous)
         messages = [wire.event_message(actor.timeline, seq, event) for seq, event in numbered]
         try:
             await self._hub.publish(class_id, messages)

@@ -22,6 +22,7 @@ from classroom.config import Settings
 from classroom.db.classes import ClassStore, HeartbeatStore
 from classroom.db.engine import make_engine, make_sessionmaker
 from classroom.db.heart import HeartStore
+from classroom.db.integrations import IntegrationStore
 from classroom.db.leases import LeaseStore
 from classroom.db.migrate import Waiting, database_problem, head_revision
 from classroom.db.models import utcnow
@@ -39,11 +40,13 @@ from classroom.metrics import Metrics
 from classroom.resources import STATIC, TEMPLATES
 from classroom.web import (
     accounts,
+    api,
     bridge_socket,
     console,
     corrections,
     display,
     health,
+    integration_pages,
     pairing,
     participants,
     results,
@@ -55,13 +58,14 @@ from classroom.web import (
 from classroom.web.assets import CachedStatic, asset_version, favicon
 from classroom.web.csrf import CSRFMiddleware
 from classroom.web.form_limits import FormLimitMiddleware, plain_refusal
-from classroom.web.headers import SecuredStarlette
 from classroom.web.metrics import MetricsListener, figures_of, metrics_page
+from classroom.web.request_ids import TracedStarlette
 from classroom.web.sign_in_throttle import SignInThrottle
 from classroom.web.templating import render
 from classroom.web.throttle import AttemptWindow
 from classroom.web.tokens import Tokens
 from classroom.web.workers_metrics import WorkerFigures
+from classroom.webhooks import Webhooks, base_url_of
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ async def landing(request: Request) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):  # the API answers in JSON, even a wrong path
+        return await api.api_error(request, exc)
     if exc.status_code in (301, 302, 303, 307, 308):
         return Response(status_code=exc.status_code, headers=exc.headers)
     return render(request, "pages/error.html", {"message": exc.detail}, exc.status_code)
@@ -87,6 +93,8 @@ async def client_gone(request: Request, exc: Exception) -> Response:
 
 def form_refused(scope: Scope, message: str) -> Response:
     """A body over its budget (classroom/web/form_limits.py), on the site's error page."""
+    if scope["path"].startswith("/api/"):
+        return api.error_response(api.ApiError(413, message))
     if "csrf_token" not in scope.get("state", {}):
         return plain_refusal(scope, message)
     return render(Request(scope), "pages/error.html", {"message": message}, 413)
@@ -130,6 +138,12 @@ async def keep_heart_retention(
         await asyncio.sleep(HEART_RETENTION_EVERY_S)
 
 
+async def keep_delivering(webhooks: Webhooks, ready: asyncio.Future[None]) -> None:
+    """Deliver webhook events (classroom/webhooks.py) once the database is ready."""
+    await asyncio.shield(ready)
+    await webhooks.keep_delivering()
+
+
 async def demo_straps(settings: Settings) -> None:
     """``serve --demo``: the demo room's receiver, with simulated straps (classroom/demo.py)."""
     from classroom.bridge import BridgeError, SimulatedStraps, run_bridge
@@ -165,6 +179,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         )
         score_store = ScoreStore(sessions, score_writer, metrics=metrics)
         heart_store = HeartStore(sessions, engine.dialect.name)
+        integrations = IntegrationStore(sessions)
+        webhooks = Webhooks(integrations, sessions, base_url_of(settings))
         # One process on its own (no Redis) owns every class; with Redis, each class
         # has one owner among the processes, and inputs reach it through the router.
         standalone = settings.broker_url == "memory://"
@@ -181,6 +197,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             asset_version=version,
             metrics=metrics,
         )
+        registry.on_phase = webhooks.phase_changed
         router = None
         if not standalone:
             router = Router(
@@ -212,6 +229,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         app.state.broker = broker
         app.state.registry = registry
         app.state.heart_store = heart_store
+        app.state.integrations = integrations
+        app.state.webhooks = webhooks
         resuming = asyncio.create_task(resume_when_ready(registry), name="resume-classes")
         background = [
             resuming,
@@ -224,6 +243,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
                 keep_heart_retention(heart_store, settings.heart_retention_days, resuming),
                 name="heart-retention",
             ),
+            asyncio.create_task(keep_delivering(webhooks, resuming), name="webhooks"),
         ]
         if settings.demo_receiver_token:
             background.append(asyncio.create_task(demo_straps(settings), name="demo-straps"))
@@ -241,6 +261,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             if gathering is not None:
                 await gathering.close()
             await registry.close()
+            await webhooks.close()
             if router is not None:
                 await router.close()
             await registry.store.close()
@@ -278,15 +299,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *pairing.routes,
         *rooms.routes,
         *results.routes,
+        *integration_pages.routes,
+        *api.routes,
         WebSocketRoute("/ws/classes/{class_id:int}", sockets.class_socket),
         WebSocketRoute("/ws/bridge", bridge_socket.bridge_socket),
         Mount("/static", CachedStatic(STATIC, version), name="static"),
     ]
-    app = SecuredStarlette(
+    app = TracedStarlette(
         routes=routes,
         middleware=[
             Middleware(CSRFMiddleware, settings=settings),
-            Middleware(FormLimitMiddleware, budgets=routines.BUDGETS, refusal=form_refused),
+            Middleware(
+                FormLimitMiddleware,
+                budgets=(*routines.BUDGETS, *api.BUDGETS),
+                refusal=form_refused,
+            ),
         ],
         exception_handlers={HTTPException: http_error, ClientDisconnect: client_gone},
         lifespan=lifespan,
@@ -311,4 +338,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         pause_timeout_ms=settings.pause_timeout_min * 60_000,
     )
     app.state.schema_head = head_revision()
+    # The API's requests per token a minute, and wrong tokens per address a minute.
+    per_minute = settings.api_requests_per_minute
+    app.state.api_rate = (
+        AttemptWindow(per_account=per_minute, per_address=per_minute, window_s=60)
+        if per_minute
+        else None
+    )
+    wrong = api.WRONG_TOKENS_PER_MINUTE
+    app.state.api_wrong_tokens = AttemptWindow(per_account=wrong, per_address=wrong, window_s=60)
     return app

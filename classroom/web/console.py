@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from classroom import logs
 from classroom.db import classes as class_db
 from classroom.db import display_links
 from classroom.db import rooms as rooms_db
@@ -30,6 +31,7 @@ from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.templating import render
 from classroom.web.tokens import REVOKED
+from classroom.webhooks import class_data
 
 UNKNOWN_COMMAND = "That isn't a class control."
 UNKNOWN_ROUTINE = "Pick a routine from the list."
@@ -53,6 +55,7 @@ async def _owned_class(request: Request, instructor: Instructor) -> Class:
         class_id = int(request.path_params["class_id"])
     except (KeyError, ValueError):
         raise HTTPException(404, "No such class.") from None
+    logs.current_class.set(class_id)  # the request's log lines are about this class
     async with request.app.state.sessions() as db:
         row: Class | None = await db.get(Class, class_id)
     if row is None or row.instructor_id != instructor.id:
@@ -97,25 +100,49 @@ async def open_class(request: Request) -> Response:
         on_restart = RestartPolicy(str(form.get("on_restart") or RestartPolicy.CONTINUE.value))
     except ValueError:
         raise HTTPException(400, UNKNOWN_POLICY) from None
+    row = await open_new_class(
+        request,
+        instructor,
+        routine_id,
+        room=form.get("room_id"),
+        scheduled_at=form.get("scheduled_at"),
+        time_zone=form.get("tz"),
+        on_restart=on_restart,
+    )
+    return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
+
+
+async def open_new_class(
+    request: Request,
+    instructor: Instructor,
+    routine_id: int,
+    *,
+    room: object = None,
+    scheduled_at: object = None,
+    time_zone: object = None,
+    on_restart: RestartPolicy = RestartPolicy.CONTINUE,
+) -> Class:
+    """Open a class of one of the routines the instructor sees (the console's form, and
+    the API). Raises HTTPException (400) with a sentence for a bad routine, room or time."""
     policy = replace(request.app.state.class_policy, on_restart=on_restart)
     now_ms = request.app.state.registry.clock.now_ms()
     # Where and when (classroom/web/rooms.py): a room's displays follow its classes.
-    scheduled = room_pages.scheduled_start(
-        form.get("scheduled_at"), form.get("tz"), now_ms, policy.lobby_timeout_ms
-    )
+    scheduled = room_pages.scheduled_start(scheduled_at, time_zone, now_ms, policy.lobby_timeout_ms)
     async with request.app.state.sessions.begin() as db:
         routine = await routine_db.get_visible(db, instructor.id, routine_id)
         if routine is None:
             raise HTTPException(400, UNKNOWN_ROUTINE)
-        room = await room_pages.class_room(db, instructor, form.get("room_id"))
+        chosen = await room_pages.class_room(db, instructor, room)
         row = await class_db.open_class(db, instructor.id, routine, now_ms=now_ms, policy=policy)
-        row.room_id = None if room is None else room.id
+        row.room_id = None if chosen is None else chosen.id
         row.scheduled_at = None if scheduled is None else rooms_db.stamp(scheduled)
     # This process runs the class: the console's socket comes here next. (Unclaimed, any
     # process's watch would claim it within a second, whichever came first.)
     with contextlib.suppress(Exception):  # then the watch claims it, a moment later
         await request.app.state.registry.locate(row.id)
-    return RedirectResponse(f"/console/classes/{row.id}", status_code=303)
+    data = {"class": class_data(row, public_base(request))}
+    request.app.state.webhooks.emit_soon(instructor.id, "class.opened", data)
+    return row
 
 
 async def class_page(request: Request) -> Response:

@@ -78,13 +78,15 @@ def _cookie_header(value: str, secure: bool) -> str:
 
 
 def _exempt(scope: Scope) -> bool:
-    """Requests that get no browser id and no token: static files, and scrapes of /metrics.
+    """Requests that get no browser id and no token: static files, scrapes of /metrics,
+    and the API (its calls carry a bearer token, never a cookie, so no other site's page
+    can make them on a signed-in instructor's behalf).
 
     Static files need no token, and a cookie would keep caches from sharing them;
     a scrape is a GET from a machine, which sends no cookies and should get none.
     """
     path = scope["path"]
-    return path.startswith("/static/") or (
+    return path.startswith(("/static/", "/api/")) or (
         path == "/metrics" and scope["method"] in ("GET", "HEAD")
     )
 

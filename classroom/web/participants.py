@@ -367,9 +367,34 @@ async def join(request: Request) -> Response:
     participant, new = outcome
     if new:
         await roster_changed(request, participant.class_id, count)
+        joined(request, participant)
     response = RedirectResponse(f"/play/{participant.class_id}", status_code=303)
     _admit(request, response, participant, device)
     return response
+
+
+def joined(request: Request, participant: Participant) -> None:
+    """``participant.joined``, for the webhooks of the class's instructor."""
+
+    async def emit() -> None:
+        async with request.app.state.sessions() as db:
+            row = await db.get(Class, participant.class_id)
+            team = None if participant.team_id is None else await db.get(Team, participant.team_id)
+        if row is None:
+            return
+        data = {
+            "class": {"id": row.id, "title": row.title, "join_code": row.join_code},
+            "participant": {
+                "id": participant.id,
+                "number": participant.number,
+                "nickname": participant.nickname,
+                "level": participant.level,
+                "team": None if team is None else team.name,
+            },
+        }
+        await request.app.state.webhooks.emit(row.instructor_id, "participant.joined", data)
+
+    request.app.state.webhooks.run_soon(emit(), "participant.joined")
 
 
 def _join_rate_wait(request: Request) -> float:

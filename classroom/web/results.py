@@ -330,6 +330,22 @@ async def _history(request: Request, row: Class, loaded: Loaded) -> dict[int, li
 
 async def results_csv(request: Request) -> Response:
     row = await _instructors_class(request)
+    return csv_response(row, await results_table(request, row))
+
+
+def csv_response(row: Class, table: str) -> Response:
+    return Response(
+        table,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="class-{row.id}-results.csv"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+async def results_table(request: Request, row: Class) -> str:
+    """The class's results as CSV, for the instructor: a row per person and segment."""
     loaded = await load_results(request, row, public=False)
     rows = results_domain.export_rows(loaded.results, loaded.roster.people)
     hearts = {
@@ -359,20 +375,25 @@ async def results_csv(request: Request) -> Response:
     writer.writeheader()
     for line in rows:
         writer.writerow({key: results_domain.spreadsheet_safe(v) for key, v in line.items()})
+    return out.getvalue()
+
+
+async def results_json(request: Request) -> Response:
+    row = await _instructors_class(request)
     return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
+        json.dumps(await results_data(request, row), ensure_ascii=False, indent=1, allow_nan=False),
+        media_type="application/json",
         headers={
-            "Content-Disposition": f'attachment; filename="class-{row.id}-results.csv"',
+            "Content-Disposition": f'attachment; filename="class-{row.id}-results.json"',
             "Cache-Control": "private, no-store",
         },
     )
 
 
-async def results_json(request: Request) -> Response:
-    row = await _instructors_class(request)
+async def results_data(request: Request, row: Class) -> dict[str, Any]:
+    """The class's results as JSON-able data, for the instructor (the export, the API)."""
     loaded = await load_results(request, row, public=False)
-    data: dict[str, Any] = {
+    return {
         "class": {
             "id": row.id,
             "title": row.title,
@@ -383,14 +404,6 @@ async def results_json(request: Request) -> Response:
         **results_domain.export_data(loaded.results, loaded.roster.people),
         "heart": await _heart_export(request, row, loaded),
     }
-    return Response(
-        json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="class-{row.id}-results.json"',
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 def _heart_cells(heart_row: heart_results.HeartRow | None) -> dict[str, Any]:

@@ -22,10 +22,7 @@ from classroom.domain.formats.source import child_path
 from classroom.domain.formats.text import parse_routine, routine_from_data
 from classroom.domain.routine import Routine
 from classroom.domain.timeline import ScoreKind, Timeline
-from classroom.routine_files import FILE_TOO_LARGE
-
-TITLE_MAX = 120  # the width of routines.title
-LONG_TITLE = f"the title can be at most {TITLE_MAX} characters"
+from classroom.routine_files import FILE_TOO_LARGE, LONG_TITLE, TITLE_MAX
 
 STEP_KINDS = ("warmup", "work", "rest", "transition", "cooldown")
 BUILDER_KINDS = (*STEP_KINDS, "intervals", "tabata", "emom", "amrap", "for_time")

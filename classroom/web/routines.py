@@ -39,7 +39,7 @@ from classroom.domain.formats.source import load_json, load_yaml
 from classroom.domain.formats.text import dump_yaml, parse_routine
 from classroom.domain.formats.writer import routine_to_data
 from classroom.domain.routine import Routine
-from classroom.routine_files import read_routine
+from classroom.routine_files import TITLE_MAX, read_routine
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.form_limits import FormBudget
@@ -47,7 +47,6 @@ from classroom.web.routine_form import (
     BUILDER_KINDS,
     KIND_TITLES,
     SCORE_CHOICES,
-    TITLE_MAX,
     BuilderState,
     Checked,
     _compiled,

@@ -2,7 +2,8 @@
 
 axe (tests/browser/vendor/axe.min.js, test-only) is injected into each page as it
 stands: the phone, the console and the wall display in the lobby and while the class
-runs, the join page, the console's home, and the results pages of each screen.
+runs, the join page, the console's home and Integrations, and the results pages of
+each screen.
 """
 
 from __future__ import annotations
@@ -110,5 +111,12 @@ async def test_every_screen_passes_axe(showcase_server: LiveServer, new_page: Ne
         await audit.check(f"{screen} results", page)
     await screens.console.goto("/console")
     await audit.check("console home", screens.console)
+    # Integrations, as it looks just after making a token (shown once) and a webhook.
+    await screens.console.goto("/console/integrations")
+    await screens.console.get_by_label("New token").fill("Booking system")
+    await screens.console.get_by_role("button", name="Make token").click()
+    await screens.console.get_by_label("URL").fill("https://booking.example.com/hooks")
+    await screens.console.get_by_role("button", name="Add webhook").click()
+    await audit.check("console integrations", screens.console)
     audit.verdict()
-    assert len(audit.checked) == 15, audit.checked
+    assert len(audit.checked) == 16, audit.checked
