@@ -32,7 +32,7 @@ from classroom.domain.compiler import compile_routine
 from classroom.domain.durations import format_duration
 from classroom.domain.errors import DomainError, Problem, RoutineFormatError
 from classroom.domain.formats.text import parse_routine
-from classroom.domain.formats.writer import exercise_to_data, target_to_data
+from classroom.domain.formats.writer import dump_yaml, exercise_to_data, target_to_data
 from classroom.domain.formats.zwo import import_zwo
 from classroom.domain.limits import MAX_FILE_BYTES
 from classroom.domain.routine import Routine
@@ -60,6 +60,7 @@ __all__ = [
     "detect_format",
     "load_routine",
     "read_routine",
+    "stored_source",
     "timeline_data",
     "timeline_text",
 ]
@@ -120,6 +121,14 @@ def read_routine(
         message = f"{NOT_UTF8} (byte {error.start} can't be read)"
         raise RoutineFormatError([Problem("", message)]) from None
     return LoadedRoutine(parse_routine(text, file_format), file_format)
+
+
+def stored_source(loaded: LoadedRoutine, data: bytes) -> tuple[str, str]:
+    """The format and text to store for a routine read from ``data``: a .zwo file is
+    kept as the YAML it became, which the instructor can then edit."""
+    if loaded.format == "zwo":
+        return "yaml", dump_yaml(loaded.routine)
+    return loaded.format, data.decode("utf-8-sig")
 
 
 @dataclass(frozen=True, slots=True)

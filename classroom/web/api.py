@@ -37,7 +37,12 @@ from classroom.domain.limits import MAX_FILE_BYTES
 from classroom.domain.session import TERMINAL, Phase, RestartPolicy
 from classroom.live.actor import ClassFailed
 from classroom.live.router import Unavailable
-from classroom.routine_files import check_routine_file, timeline_data
+from classroom.routine_files import (
+    CheckedRoutine,
+    check_routine_file,
+    stored_source,
+    timeline_data,
+)
 from classroom.web import console, results
 from classroom.web.form_limits import FormBudget
 from classroom.web.throttle import AttemptWindow
@@ -296,7 +301,7 @@ _ROUTINE_FORMATS = {
 }
 
 
-async def _checked_routine(request: Request) -> tuple[Any, bytes]:
+async def _checked_routine(request: Request) -> tuple[CheckedRoutine, bytes]:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     filename = _ROUTINE_FORMATS.get(media)
     if filename is None:
@@ -305,7 +310,7 @@ async def _checked_routine(request: Request) -> tuple[Any, bytes]:
     return check_routine_file(data, filename=filename), data
 
 
-def _problems(checked: Any) -> list[dict[str, Any]]:
+def _problems(checked: CheckedRoutine) -> list[dict[str, Any]]:
     return [
         {"path": problem.path, "line": problem.line, "message": problem.message}
         for problem in checked.problems
@@ -321,23 +326,23 @@ async def validate_routine(request: Request, caller: Caller) -> Response:
             "ok": checked.ok,
             "problems": _problems(checked),
             "warnings": warnings,
-            "timeline": timeline_data(checked.timeline) if checked.ok else None,
+            "timeline": (
+                timeline_data(checked.timeline)
+                if checked.ok and checked.timeline is not None
+                else None
+            ),
         }
     )
 
 
 async def create_routine(request: Request, caller: Caller) -> Response:
-    from classroom.domain.formats.writer import dump_yaml
-
     checked, data = await _checked_routine(request)
     if not checked.ok:
         message = "The routine has problems: " + "; ".join(str(p) for p in checked.problems)
         raise ApiError(400, message[:2000], code="invalid_routine", problems=_problems(checked))
     loaded = checked.loaded
-    if loaded.format == "zwo":
-        source_format, source = "yaml", dump_yaml(loaded.routine)
-    else:
-        source_format, source = loaded.format, data.decode("utf-8-sig")
+    assert loaded is not None  # it checked out
+    source_format, source = stored_source(loaded, data)
     async with request.app.state.sessions.begin() as db:
         row = await routine_db.store_routine(
             db, caller.instructor.id, loaded.routine.title, source_format, source
@@ -435,7 +440,7 @@ async def open_class(request: Request, caller: Caller) -> Response:
     policy = data.get("on_restart", RestartPolicy.CONTINUE.value)
     if not isinstance(policy, str) or policy not in {p.value for p in RestartPolicy}:
         raise ApiError(400, f"on_restart is one of {RESTART_POLICIES}.")
-    assert routine_id is not None
+    assert routine_id is not None  # required
     row = await console.open_new_class(
         request,
         caller.instructor,

@@ -39,7 +39,7 @@ from classroom.domain.formats.source import load_json, load_yaml
 from classroom.domain.formats.text import dump_yaml, parse_routine
 from classroom.domain.formats.writer import routine_to_data
 from classroom.domain.routine import Routine
-from classroom.routine_files import TITLE_MAX, read_routine
+from classroom.routine_files import TITLE_MAX, read_routine, stored_source
 from classroom.web.accounts import require_instructor
 from classroom.web.csrf import checked_form
 from classroom.web.form_limits import FormBudget
@@ -517,10 +517,7 @@ async def _store_upload(request: Request, instructor: Instructor, form: FormData
         return await _library_page(
             request, instructor, upload_problems=checked.problems, status_code=400
         )
-    if loaded.format == "zwo":
-        source_format, source = "yaml", dump_yaml(loaded.routine)
-    else:
-        source_format, source = loaded.format, data.decode("utf-8-sig")
+    source_format, source = stored_source(loaded, data)
     async with request.app.state.sessions.begin() as db:
         row = await routine_db.store_routine(
             db, instructor.id, loaded.routine.title, source_format, source
