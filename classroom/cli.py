@@ -10,13 +10,12 @@ import getpass
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from classroom import __version__
+from classroom import __version__, logs
 from classroom.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -49,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
+
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database to PATH, while the server runs",
+        description="Copy the SQLite database to PATH as one consistent state, while the"
+        " server runs and classes write to it, and check the copy. For PostgreSQL use"
+        " pg_dump (docs/deployment.md, Backups).",
+    )
+    backup.add_argument("path", metavar="PATH", help="the file to write (it must not exist)")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    restore = commands.add_parser(
+        "restore",
+        help="make the backup at PATH the SQLite database (with the server stopped)",
+        description="Check the backup at PATH and make it the SQLite database, keeping the"
+        " one it replaces as <database>.before-restore. The server must be stopped; it"
+        " brings an older backup's schema up to date when it starts.",
+    )
+    restore.add_argument("path", metavar="PATH", help="a file `classroom backup` wrote")
 
     create = commands.add_parser("create-instructor", help="add an instructor account")
     create.add_argument("--email", required=True)
@@ -105,9 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Alembic announces each of its plugins at start-up; the migrations it runs are enough.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logs.configure()  # text until the settings say otherwise (classroom/logs.py)
     if args.command == "hr-bridge":  # runs in the studio, without the server's settings
         return hr_bridge(args.server, args.token, args.simulate, args.adapter)
     try:
@@ -120,8 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"classroom: {exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, logs.secrets_of(settings))
     if args.command == "serve":
-        return serve(settings, args.workers)
+        from classroom.backup import BackupError, lock_for_serving
+
+        try:  # held while the server runs: `classroom restore` must wait for it to stop
+            lock = lock_for_serving(settings)
+        except BackupError as exc:
+            print(f"classroom: {exc}", file=sys.stderr)
+            return 1
+        with lock:
+            return serve(settings, args.workers)
+    if args.command in ("backup", "restore"):
+        return backup_or_restore(settings, args)
     if args.command == "migrate":
         prepare_database(settings)
         print("classroom: the database schema is up to date")
@@ -152,6 +178,11 @@ def serve(settings: Settings, workers: int = 1) -> int:
     import uvicorn
 
     from classroom.hub.admission import raise_descriptor_limit, socket_budget
+
+    problem = uvicorn_problem()
+    if problem is not None:
+        print(f"classroom: {problem}", file=sys.stderr)
+        return 1
     from classroom.hub.protocol import SERVER_OPTIONS
 
     problem = workers_problem(settings, workers)
@@ -186,6 +217,7 @@ def serve(settings: Settings, workers: int = 1) -> int:
         "limit_concurrency": socket_budget(descriptors),  # past it, HTTP requests get a 503
         "forwarded_allow_ips": list(settings.trusted_proxies),
         "log_level": "info",
+        "log_config": None,  # uvicorn's loggers go through ours (classroom/logs.py)
     }
     if workers > 1:  # each worker reads the same settings from the environment
         os.environ.update(
@@ -203,26 +235,40 @@ def serve(settings: Settings, workers: int = 1) -> int:
 
 
 def _prepared_app(settings: Settings) -> Starlette:
-    """The app, with this process's logs and garbage collection set up for serving."""
+    """The app, with this process's garbage collection set up for serving."""
     from classroom.live import collector
     from classroom.web.app import create_app
 
-    # A class can have thousands of phones: one log line per socket opened or closed
-    # would bury everything else.
-    logging.getLogger("uvicorn.error").addFilter(_QuietSockets())
-    # Display and participant links carry their token in the query string.
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logging.getLogger(name).addFilter(_HideTokens())
     collector.manage()  # full collections between classes, not during them
     return create_app(settings)
 
 
 def worker_app() -> Starlette:
     """One worker of ``classroom serve --workers N`` (a process uvicorn started)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    problem = uvicorn_problem()
+    if problem is not None:  # only when started by hand: `classroom serve` checks first
+        print(f"classroom: {problem}", file=sys.stderr)
+        raise SystemExit(1)
     settings = Settings.from_env(require_secret=True)
+    logs.configure(settings.log_format, logs.secrets_of(settings))
     workers = int(os.environ.get("CLASSROOM_WORKERS", "1"))
     return _prepared_app(dataclasses.replace(settings, workers=workers))
+
+
+def uvicorn_problem() -> str | None:
+    """Why the installed uvicorn can't serve classroom, in one line; None if it can.
+
+    :mod:`classroom.hub.protocol` reaches into uvicorn's internals, so before
+    anything else it checks that the installed uvicorn is one it has been
+    tested with, and refuses to import with any other, saying why.
+    """
+    try:
+        import classroom.hub.protocol  # noqa: F401
+    except ImportError as exc:
+        if exc.name != "uvicorn":  # a real import error: let its traceback show
+            raise
+        return str(exc)
+    return None
 
 
 def workers_problem(settings: Settings, workers: int) -> str | None:
@@ -287,33 +333,6 @@ def broker_problem(settings: Settings) -> str | None:
     return None
 
 
-class _QuietSockets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("connection ") or '"WebSocket ' in message)
-
-
-class _HideTokens(logging.Filter):
-    """Keeps the tokens of screen links (``?token=…``) out of the logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # The arguments are redacted in place: uvicorn's access formatter reads them.
-        if isinstance(record.args, tuple):
-            record.args = tuple(_hidden(arg) for arg in record.args)
-        elif isinstance(record.msg, str):
-            record.msg = _hidden(record.msg)
-        return True
-
-
-def _hidden(value: object) -> object:
-    if isinstance(value, str) and "token=" in value:
-        return _TOKEN.sub(r"\1token=…", value)
-    return value
-
-
-_TOKEN = re.compile(r"([?&;])token=[^&\s\"]*")
-
-
 def create_instructor(settings: Settings, email: str, name: str, from_stdin: bool) -> int:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -322,6 +341,7 @@ def create_instructor(settings: Settings, email: str, name: str, from_stdin: boo
         if getpass.getpass("Again: ") != password:
             print("classroom: the passwords don't match", file=sys.stderr)
             return 1
+    logs.keep_secret(password)
 
     async def run() -> None:
         from classroom.db.engine import make_engine, make_sessionmaker
@@ -347,20 +367,18 @@ def create_instructor(settings: Settings, email: str, name: str, from_stdin: boo
 
 def _load_timeline(path: str) -> tuple[LoadedRoutine, Timeline] | None:
     """Read and compile a routine file; print every problem and return None if it fails."""
-    from classroom.domain.compiler import compile_routine
-    from classroom.domain.errors import RoutineError, RoutineFormatError
     from classroom.domain.words import counted
-    from classroom.routine_files import read_routine
+    from classroom.routine_files import check_routine_file
 
-    try:
-        loaded = read_routine(path)
-        return loaded, compile_routine(loaded.routine)
-    except RoutineFormatError as exc:
-        print(f"{path}: {counted(len(exc.problems), 'problem')}", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-    except RoutineError as exc:
-        print(f"{path}: {exc}", file=sys.stderr)
+    checked = check_routine_file(path)
+    if checked.loaded is not None and checked.timeline is not None and checked.ok:
+        return checked.loaded, checked.timeline
+    if len(checked.problems) == 1 and not checked.problems[0].path and checked.loaded:
+        print(f"{path}: {checked.problems[0].message}", file=sys.stderr)  # it can't compile
+        return None
+    print(f"{path}: {counted(len(checked.problems), 'problem')}", file=sys.stderr)
+    for problem in checked.problems:
+        print(f"  {problem}", file=sys.stderr)
     return None
 
 
@@ -381,19 +399,14 @@ def check_routine(path: str, *, as_json: bool) -> int:
 
 
 def import_routine(settings: Settings, path: str, email: str) -> int:
-    from classroom.domain.formats.writer import dump_yaml
+    from classroom.db.routines import RoutineSource
+    from classroom.routine_files import stored_source
 
     result = _load_timeline(path)
     if result is None:
         return 1
     loaded, _ = result
-    if loaded.format == "zwo":
-        source_format, source = "yaml", dump_yaml(loaded.routine)
-    else:
-        source_format = loaded.format
-        source = Path(path).read_text(encoding="utf-8-sig")
-
-    from classroom.db.routines import RoutineSource
+    source_format, source = stored_source(loaded, Path(path).read_bytes())
 
     title = loaded.routine.title
     stored = _store_routines(settings, email, [RoutineSource("", title, source_format, source)])
@@ -466,11 +479,28 @@ def _store_routines(
     return slugs
 
 
+def backup_or_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """``classroom backup PATH`` or ``classroom restore PATH``: one line either way."""
+    from classroom.backup import BackupError, backup, restore
+
+    try:
+        if args.command == "backup":
+            done = backup(settings, Path(args.path), force=args.force).summary()
+        else:
+            done = restore(settings, Path(args.path)).summary()
+    except BackupError as exc:
+        print(f"classroom: {exc}", file=sys.stderr)
+        return 1
+    print(f"classroom: {done}")
+    return 0
+
+
 def hr_bridge(server: str, token: str | None, simulate: int | None, adapter: str | None) -> int:
     """Relay the heart-rate straps in range (or simulated ones) to the server's room."""
     from classroom.bridge import BleakStraps, BridgeError, SimulatedStraps, run_bridge
 
     token = (token or os.environ.get("CLASSROOM_BRIDGE_TOKEN", "")).strip()
+    logs.keep_secret(token)
     if not token:
         print(
             "classroom: hr-bridge needs the room's bridge token:"

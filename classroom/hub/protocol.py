@@ -28,15 +28,83 @@ is buffered), and closes the socket once the client has been quiet for
 frame and its code (1009 for a frame that is too large).
 
 ``classroom serve`` and the test servers run this protocol (:data:`SERVER_OPTIONS`).
+
+This is the one module that reaches into uvicorn's internals (the protocol's
+private attributes, which uvicorn changes in minor releases). So it only
+imports with the uvicorn versions it has been tested with
+(:data:`UVICORN_RANGE`, the range ``pyproject.toml`` declares); with any other
+it raises :class:`ImportError` saying which version is installed and which are
+supported (:func:`uvicorn_problem`), and ``classroom serve`` prints that line.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+#: The lowest uvicorn this module has been tested with (``.ci/run``'s lowest-versions job).
+UVICORN_LOWEST = (0, 52, 1)
+#: The first uvicorn it has not been tested with (``.ci/run``'s main job runs the newest below).
+UVICORN_BELOW = (0, 56)
+#: The supported range, as ``pyproject.toml`` declares it.
+UVICORN_RANGE = f">={'.'.join(map(str, UVICORN_LOWEST))},<{'.'.join(map(str, UVICORN_BELOW))}"
+
+#: A PEP 440 version: release numbers, then a pre-release, post-release, dev release, local part.
+_VERSION = re.compile(
+    r"(?P<release>\d+(?:\.\d+)*)"
+    r"(?P<pre>[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)\d*)?"
+    r"(?:[-_.]?(?:post|rev|r)\d*)?"
+    r"(?P<dev>[-_.]?dev\d*)?"
+    r"(?:\+[a-z0-9.]+)?",
+    re.IGNORECASE,
+)
+
+
+def uvicorn_problem(installed: str | None = None) -> str | None:
+    """Why the installed uvicorn (or ``installed``) is outside :data:`UVICORN_RANGE`, in one line.
+
+    None when it is inside. Only the release numbers are compared (``0.53.0``);
+    a pre-release of the lowest version is below it (``0.52.1rc1``), a
+    post-release or local version is its release (``0.53.0.post1``), and a
+    version that can't be read as one (PEP 440) is outside.
+    """
+    try:
+        version = metadata.version("uvicorn") if installed is None else installed
+    except metadata.PackageNotFoundError:
+        return f"uvicorn is not installed; {_needed()}"
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        return f"uvicorn {version!r} is installed, a version that can't be read; {_needed()}"
+    release = _padded(tuple(int(part) for part in match["release"].split(".")))
+    pre = match["pre"] is not None or match["dev"] is not None
+    below = release < UVICORN_LOWEST or (release == UVICORN_LOWEST and pre)
+    if below or release >= _padded(UVICORN_BELOW):
+        return f"uvicorn {version} is installed; {_needed()}"
+    return None
+
+
+def _padded(release: tuple[int, ...]) -> tuple[int, ...]:
+    """``release`` with zeros up to three numbers, so that 0.56 and 0.56.0 compare equal."""
+    return release + (0,) * (3 - len(release))
+
+
+def _needed() -> str:
+    install = f"pip install 'uvicorn[standard]{UVICORN_RANGE}'"
+    return f"classroom needs uvicorn {UVICORN_RANGE} ({install})"
+
+
+if (_problem := uvicorn_problem()) is not None:
+    raise ImportError(_problem, name="uvicorn")
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import (  # noqa: E402
+    WebSocketsSansIOProtocol,
+)
 
 #: Takes a text message if it can (True), or leaves it to the app's queue (False).
 Reader = Callable[[str], bool]
@@ -182,9 +250,55 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(length, "big")
 
 
+def writes_frames_directly(protocol: Any) -> bool:
+    """Whether ``protocol`` is uvicorn's websockets-sansio protocol, whose transport takes frames.
+
+    :class:`classroom.hub.screens.DirectScreen` writes pre-encoded frames
+    straight to such a protocol's transport.
+    """
+    return (
+        isinstance(protocol, WebSocketsSansIOProtocol)
+        and hasattr(protocol, "transport")
+        and hasattr(protocol, "close_sent")
+        and hasattr(protocol.transport, "get_write_buffer_size")
+    )
+
+
 #: How every classroom server runs uvicorn's WebSockets.
 SERVER_OPTIONS: dict[str, Any] = {
     "ws": ClassroomProtocol,
     "ws_per_message_deflate": False,
     "ws_max_size": MAX_FRAME_BYTES,
 }
+
+
+def close_behind(protocol: Any, code: int, reason: str, timeout_s: float) -> None:
+    """Close ``protocol``'s socket now, behind what it has yet to send.
+
+    The close frame goes to the transport straight after the backlog (an ASGI close
+    would wait for the transport to drain, which a stalled client never lets happen);
+    the app's receive loop hears of the close at once; reading goes on, to hear the
+    client's answer, on which uvicorn closes the transport. Failing that, the
+    connection is dropped after ``timeout_s``.
+    """
+    if protocol.close_sent:
+        return  # already closing
+    conn = protocol.conn
+    with contextlib.suppress(Exception):  # the connection is already failing
+        conn.send_close(code, reason)
+        protocol.transport.write(b"".join(conn.data_to_send()))
+    protocol.close_sent = True
+    protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+    if protocol.read_paused:
+        protocol.read_paused = False
+        protocol.transport.resume_reading()
+    # uvicorn stops this timer when it closes the transport.
+    protocol.close_timer = asyncio.get_running_loop().call_later(
+        timeout_s, _abort, protocol.transport
+    )
+
+
+def _abort(transport: Any) -> None:
+    """Drop the connection now, unsent data and all (a close would wait for it to drain)."""
+    with contextlib.suppress(Exception):  # already gone
+        transport.abort()

@@ -22,10 +22,14 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from classroom.hub.frames import Outgoing, text_frame
-from classroom.hub.protocol import ClassroomProtocol, Reader
+from classroom.hub.protocol import (
+    ClassroomProtocol,
+    Reader,
+    close_behind,
+    writes_frames_directly,
+)
 from classroom.hub.wire import Message, encode
 
 log = logging.getLogger(__name__)
@@ -148,31 +152,10 @@ class DirectScreen(Screen):
         and the receive loop hears of the close at once, so the screen leaves its
         class now. The connection is closed when the phone answers the close
         frame, or dropped after :data:`CLOSE_TIMEOUT_S`, so its buffers are freed
-        either way.
+        either way (:func:`classroom.hub.protocol.close_behind`).
         """
         self.closed = True
-        protocol = self._protocol
-        if protocol.close_sent:
-            return  # already closing
-        conn = protocol.conn
-        with contextlib.suppress(Exception):  # the connection is already failing
-            conn.send_close(CLOSE_TRY_AGAIN, "too far behind, reconnect")
-            self._transport.write(b"".join(conn.data_to_send()))
-        protocol.close_sent = True
-        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_TRY_AGAIN})
-        if protocol.read_paused:  # read on, to hear the answer
-            protocol.read_paused = False
-            protocol.transport.resume_reading()
-        # uvicorn closes the transport when the answer comes, and stops this timer.
-        protocol.close_timer = asyncio.get_running_loop().call_later(
-            CLOSE_TIMEOUT_S, _abort, self._transport
-        )
-
-
-def _abort(transport: Any) -> None:
-    """Drop the connection now, unsent data and all (a close would wait for it to drain)."""
-    with contextlib.suppress(Exception):  # already gone
-        transport.abort()
+        close_behind(self._protocol, CLOSE_TRY_AGAIN, "too far behind, reconnect", CLOSE_TIMEOUT_S)
 
 
 class QueuedScreen(Screen):
@@ -219,7 +202,7 @@ def screen_for(websocket: WebSocket, class_id: int, role: str, identity: int | N
 def _server_protocol(send: Any, depth: int = 0) -> Any:
     """The uvicorn protocol behind an ASGI ``send``, looking through middleware wrappers."""
     owner = getattr(send, "__self__", None)
-    if _is_sansio(owner):
+    if writes_frames_directly(owner):
         return owner
     if depth < 4:
         for cell in getattr(send, "__closure__", None) or ():
@@ -229,13 +212,3 @@ def _server_protocol(send: Any, depth: int = 0) -> Any:
                     if found is not None:
                         return found
     return None
-
-
-def _is_sansio(protocol: Any) -> bool:
-    """uvicorn's websockets-sansio protocol: frames may go straight to its transport."""
-    return (
-        isinstance(protocol, WebSocketsSansIOProtocol)
-        and hasattr(protocol, "transport")
-        and hasattr(protocol, "close_sent")
-        and hasattr(protocol.transport, "get_write_buffer_size")
-    )
