@@ -48,6 +48,7 @@ RETRY_AFTER_S = (2, 10, 60, 300, 1800, 7200, 21600)
 TIMEOUT_S = 10.0
 LEASE = timedelta(seconds=60)  # longer than an attempt can take
 POLL_S = 1.0
+FORGET_EVERY_S = 3600.0  # finished deliveries past their time are removed hourly
 URL_MAX = 2000
 BAD_URL = "A webhook's URL starts with https:// or http:// and names a host."
 NO_EVENTS = "Pick at least one event to send."
@@ -205,7 +206,12 @@ class Webhooks:
         async with httpx.AsyncClient(
             timeout=TIMEOUT_S, follow_redirects=False, headers={"User-Agent": USER_AGENT}
         ) as client:
+            forgotten_at = 0.0
+            loop = asyncio.get_running_loop()
             while True:
+                if loop.time() - forgotten_at > FORGET_EVERY_S:
+                    forgotten_at = loop.time()
+                    await self._forget_old()
                 try:
                     due = await self.store.claim_due(self._now(), LEASE)
                 except Exception as exc:
@@ -217,6 +223,16 @@ class Webhooks:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def _forget_old(self) -> None:
+        """Remove finished deliveries past their time in the log (DELIVERIES_KEPT)."""
+        try:
+            removed = await self.store.forget_old(self._now())
+        except Exception as exc:
+            log.warning("old webhook deliveries not removed yet: %s", exc)
+            return
+        if removed:
+            log.info("removed %d webhook deliveries older than the log keeps", removed)
 
     async def _attempt(self, client: httpx.AsyncClient, due: Due) -> None:
         body = due.body.encode()

@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from classroom.db.engine import make_engine, make_sessionmaker
-from classroom.db.integrations import MAX_WEBHOOKS, TOO_MANY_WEBHOOKS, IntegrationStore
+from classroom.db.integrations import (
+    DELIVERIES_KEPT,
+    MAX_WEBHOOKS,
+    TOO_MANY_WEBHOOKS,
+    IntegrationStore,
+)
 from classroom.db.models import ApiToken, Instructor, WebhookDelivery, utcnow
 from classroom.domain.errors import ValidationError
 
@@ -118,3 +123,20 @@ async def test_an_instructor_has_at_most_so_many_webhooks(
     with pytest.raises(ValidationError, match=TOO_MANY_WEBHOOKS):
         await store.add_webhook(coach, "https://a.example/one-more", ["class.opened"])
     assert len(await store.webhooks(coach)) == MAX_WEBHOOKS
+
+
+async def test_finished_deliveries_are_forgotten_after_their_time_and_pending_ones_kept(
+    stores: tuple[list[IntegrationStore], int],
+) -> None:
+    (store, *_), coach = stores
+    await store.add_webhook(coach, "https://a.example/h", ["class.opened"])
+    for _ in range(3):
+        await store.enqueue(coach, "class.opened", "{}")
+    first, second, _third = await store.claim_due(utcnow() + timedelta(seconds=1), LEASE)
+    await store.attempted(first.id, status=204, error=None, retry_at=None)
+    await store.attempted(second.id, status=None, error="ConnectError", retry_at=None)
+    assert await store.forget_old(utcnow()) == 0  # all within the time kept
+    later = utcnow() + DELIVERIES_KEPT + timedelta(minutes=1)
+    assert await store.forget_old(later) == 2
+    left = await store.deliveries(coach)
+    assert [row.state for row in left] == ["pending"]
