@@ -112,12 +112,15 @@ def serving(tmp_path: Path, routine: RoutineSource | None = None) -> Iterator[Se
 
 
 class PrivateRedis:
-    """A ``redis-server`` of the test's own, that it may kill and start again."""
+    """A ``redis-server`` of the test's own, that it may kill and start again; with a
+    ``password``, one that asks for it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str = "") -> None:
         self.port = free_port()
         self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -128,6 +131,7 @@ class PrivateRedis:
             [
                 binary or "redis-server",
                 *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *(("--requirepass", self.password) if self.password else ()),
                 *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
             ],
             stdout=subprocess.DEVNULL,
@@ -137,8 +141,9 @@ class PrivateRedis:
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    probe = f"AUTH {self.password}" if self.password else "PING"
+                    s.sendall(f"{probe}\r\n".encode())
+                    if s.recv(16).startswith(b"+OK" if self.password else b"+PONG"):
                         return
             except OSError:
                 pass

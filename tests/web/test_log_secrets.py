@@ -25,11 +25,8 @@ import contextlib
 import json
 import re
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +40,11 @@ from sqlalchemy.engine import make_url
 from classroom.db.migrate import upgrade
 from classroom.db.routines import RoutineSource
 from tests.api import bearer, make_token, receiving, register
-from tests.conftest import free_port, need_service, seed
+from tests.conftest import seed
 from tests.db.conftest import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.heart import LONG
 from tests.helpers import command, csrf, join, join_code, sign_in, until
-from tests.processes import Server, prepared
+from tests.processes import PrivateRedis, Server, prepared
 from tests.web.test_display_links import LINK
 from tests.web.test_heart_bridge import Steady, add_receiver, add_room, bridge, open_in
 
@@ -266,41 +263,6 @@ STEPS: list[Step] = [
 # -- the server, in each format ------------------------------------------------------------
 
 
-class PasswordRedis:
-    """A ``redis-server`` of the test's own that asks for a password."""
-
-    def __init__(self, directory: Path, password: str) -> None:
-        self.port = free_port()
-        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0"
-        binary = shutil.which("redis-server")
-        if binary is None:
-            need_service("redis-server", FileNotFoundError("redis-server is not installed"))
-        self.process = subprocess.Popen(
-            [
-                binary or "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", password),
-                *("--save", "", "--appendonly", "no", "--dir", str(directory)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(f"AUTH {password}\r\n".encode())
-                    if s.recv(16).startswith(b"+OK"):
-                        return
-            except OSError:
-                pass
-            assert self.process.poll() is None and time.monotonic() < deadline, "no redis-server"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-
-
 @pytest.fixture
 def minted() -> Secrets:
     return Secrets()
@@ -318,7 +280,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, minted: Secrets) -> I
     asyncio.run(seed(database_url, [ROUTINE]))
     # The local PostgreSQL trusts its clients: the password is carried, not checked.
     with_password = make_url(database_url).set(password=minted.mint("the database password"))
-    redis = PasswordRedis(tmp_path, minted.mint("the Redis password"))
+    redis = PrivateRedis(tmp_path, minted.mint("the Redis password"))
+    redis.start()
     server = Server(tmp_path / "unused.db", tmp_path)
     server.env.update(
         CLASSROOM_DATABASE_URL=with_password.render_as_string(hide_password=False),
@@ -330,7 +293,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, minted: Secrets) -> I
     try:
         yield from started(server, tmp_path, minted, "json")
     finally:
-        redis.stop()
+        redis.kill()
 
 
 def started(server: Server, tmp_path: Path, minted: Secrets, log_format: str) -> Iterator[Server]:
