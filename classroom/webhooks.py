@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classroom.config import Settings
 from classroom.db.integrations import Due, IntegrationStore
@@ -137,7 +138,7 @@ class Webhooks:
     def __init__(
         self,
         store: IntegrationStore,
-        sessions: Any,
+        sessions: async_sessionmaker[AsyncSession],
         base_url: str,
         *,
         now: Callable[[], datetime] = utcnow,
